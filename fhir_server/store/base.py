@@ -1,0 +1,113 @@
+"""The store interface: one protocol, two backends (sqlite, mongodb), one contract suite.
+
+Backends know nothing of FHIR beyond the records below and the search IR they are handed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..search.query import IndexRow, SearchQuery
+
+
+class VersionConflict(Exception):
+    """Another writer stored the same (type, id, version) first; the write path retries."""
+
+
+class TransactionsUnsupported(Exception):
+    """The deployment cannot make several writes atomic (standalone mongod)."""
+
+
+@dataclass
+class StoredVersion:
+    """One version of one resource, as kept in the current table and in history."""
+
+    resource_type: str
+    id: str
+    version: int
+    last_updated: str  # FHIR instant, UTC
+    method: str  # POST | PUT | PATCH | DELETE: the interaction that made this version
+    resource: dict | None  # None for a deletion
+    deleted: bool = False
+
+
+@dataclass
+class HistoryPage:
+    entries: list[StoredVersion]
+    total: int
+    next_cursor: str | None = None
+
+
+@dataclass
+class SearchResult:
+    ids: list[str]
+    total: int | None
+
+
+@dataclass
+class OutboxEvent:
+    id: str
+    payload: dict
+    attempts: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+class Transaction(Protocol):
+    """The writes inside one ``Store.transaction()``: all stored, or none."""
+
+    def current(self, resource_type: str, id: str) -> StoredVersion | None: ...
+
+    def put(self, version: StoredVersion, index: list[IndexRow]) -> None:
+        """Store a new version: current row, history entry and index values (raises VersionConflict)."""
+
+    def outbox_append(self, payload: dict) -> None: ...
+
+
+class Store(Protocol):
+    """What the rest of Relais may ask of a backend."""
+
+    def transaction(self) -> AbstractContextManager[Transaction]: ...
+
+    def read(self, resource_type: str, id: str, version: int | None = None) -> StoredVersion | None: ...
+
+    def read_many(self, resource_type: str, ids: list[str]) -> list[StoredVersion]:
+        """Current, non-deleted versions of ``ids``, in the order given (missing ones skipped)."""
+
+    def history(
+        self,
+        resource_type: str | None = None,
+        id: str | None = None,
+        since: str | None = None,
+        cursor: str | None = None,
+        count: int = 20,
+    ) -> HistoryPage: ...
+
+    def search(self, query: SearchQuery) -> SearchResult: ...
+
+    def outbox_claim(self, worker: str, lease_s: float, limit: int) -> list[OutboxEvent]: ...
+
+    def outbox_done(self, event_ids: list[str]) -> None: ...
+
+    def outbox_release(self, event_ids: list[str], delay_s: float) -> None:
+        """Give claimed events back to the pool, claimable again after ``delay_s``."""
+
+    def outbox_pending(self) -> int: ...
+
+    # Small keyed tables for what is not a FHIR resource (OAuth clients, raw HL7 v2, jobs).
+    def kv_put(self, table: str, key: str, doc: dict) -> None: ...
+
+    def kv_insert(self, table: str, key: str, doc: dict) -> bool:
+        """Insert if ``key`` is absent; False when it exists (replay detection, locks)."""
+
+    def kv_get(self, table: str, key: str) -> dict | None: ...
+
+    def kv_list(self, table: str) -> Iterator[tuple[str, dict]]: ...
+
+    def kv_delete(self, table: str, key: str) -> bool: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
