@@ -1,0 +1,111 @@
+"""Settings from RELAIS_* environment variables; an invalid value stops the start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+class ConfigError(Exception):
+    """A RELAIS_* variable has a value Relais cannot use; the message names it."""
+
+
+def _store_url(value: str) -> str:
+    if not (value.startswith("sqlite:///") or value.startswith("mongodb://") or value.startswith("mongodb+srv://")):
+        raise ValueError("expected sqlite:///PATH or mongodb://...")
+    return value
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError("expected a positive integer")
+    return number
+
+
+def _port(value: str) -> int:
+    number = int(value)
+    if not 0 < number < 65536:
+        raise ValueError("expected a TCP port (1-65535)")
+    return number
+
+
+def _on_off(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("on", "true", "1", "yes"):
+        return True
+    if lowered in ("off", "false", "0", "no"):
+        return False
+    raise ValueError("expected on or off")
+
+
+def _base_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("expected an absolute http(s) URL")
+    return value.rstrip("/")
+
+
+def _url_list(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Config:
+    """One field per RELAIS_<NAME> variable; the README table lists them."""
+
+    store: str = "sqlite:///./var/relais.db"
+    base_url: str = "http://127.0.0.1:8080/fhir"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = 10 * 1024 * 1024
+    default_count: int = 20
+    max_count: int = 1000
+    max_bundle_entries: int = 10000
+    auth: bool = True
+    token_lifetime_s: int = 300
+    jku_allowlist: tuple[str, ...] = ()
+    dispatcher_interval_s: float = 1.0
+    scheduler: bool = True
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "store": _store_url,
+    "base_url": _base_url,
+    "host": str,
+    "port": _port,
+    "max_body_bytes": _positive_int,
+    "default_count": _positive_int,
+    "max_count": _positive_int,
+    "max_bundle_entries": _positive_int,
+    "auth": _on_off,
+    "token_lifetime_s": _positive_int,
+    "jku_allowlist": _url_list,
+    "dispatcher_interval_s": float,
+    "scheduler": _on_off,
+}
+
+
+def env_name(field_name: str) -> str:
+    return "RELAIS_" + field_name.upper()
+
+
+def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+    """Read RELAIS_* variables (then ``overrides``); raise ConfigError naming a bad variable."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Config):
+        name = env_name(f.name)
+        raw = environ.get(name)
+        if raw is None or raw == "":
+            continue
+        try:
+            values[f.name] = _PARSERS[f.name](raw)
+        except ValueError as exc:
+            raise ConfigError(f"{name}={raw!r} is invalid: {exc}") from None
+    values.update(overrides)
+    config = Config(**values)
+    if config.default_count > config.max_count:
+        raise ConfigError(f"RELAIS_DEFAULT_COUNT={config.default_count} exceeds RELAIS_MAX_COUNT={config.max_count}")
+    return config
