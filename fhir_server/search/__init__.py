@@ -1,0 +1,10 @@
+"""Search: the registry (R4 definitions as data), extraction, the parser to the IR, the in-memory matcher."""
+
+from .errors import SearchError
+from .extract import index_values
+from .matcher import matches
+from .parser import parse
+from .query import IndexRow, Predicate, SearchQuery
+from .registry import get_registry
+
+__all__ = ["IndexRow", "Predicate", "SearchError", "SearchQuery", "get_registry", "index_values", "matches", "parse"]

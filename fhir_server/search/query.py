@@ -62,6 +62,9 @@ class SearchQuery:
     total: str = "accurate"  # accurate | none | estimate
     summary: str | None = None
     elements: tuple[str, ...] = ()
-    include: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()  # "Type:param" or "Type:param:Target" (or "*")
     revinclude: tuple[str, ...] = ()
+    # The subsets of include / revinclude asked with ``:iterate`` (followed from included resources too).
+    include_iterate: tuple[str, ...] = ()
+    revinclude_iterate: tuple[str, ...] = ()
     warnings: tuple[str, ...] = field(default=(), compare=False)

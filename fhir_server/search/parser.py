@@ -1,0 +1,426 @@
+"""Parse FHIR R4 search parameters into the IR (``SearchQuery``), against the registry.
+
+Operands per predicate kind (``Predicate.values``):
+
+token      eq/not: (system, code), None = any, "" = no system; text: (normalised,); of-type:
+           (type system, type code, value); missing: (bool,)
+string     eq (starts with) / contains: (normalised,); exact: (as written,)
+date       prefix: (low, high) inclusive epoch seconds of the value's precision
+number     prefix: (value, low, high) with [low, high) the value's implicit precision range
+quantity   prefix: (value, low, high, unit system, unit code), None = any
+reference  eq: (type, id, url) None = any; identifier: (system, value); chain: (type,) + ``chain`` query
+uri        eq/above/below: (uri,)
+composite  op = prefix of the 2nd part: ((system, code), 2nd kind, 2nd operands)
+has        has: (source type, reference param) + ``chain`` query on the source type
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from .dates import DateFormatError, date_range
+from .errors import SearchError
+from .query import Predicate, SearchQuery
+from .registry import Registry, SearchParam, get_registry
+from .text import normalize
+
+PREFIXES = ("eq", "ne", "lt", "gt", "le", "ge", "sa", "eb", "ap")
+SUMMARY = ("true", "false", "text", "data", "count")
+TOTAL = ("accurate", "none", "estimate")
+
+# Parameters the REST layer handles (format, pretty printing) or the engine deliberately ignores.
+_TRANSPORT = {"_format", "_pretty"}
+_UNSUPPORTED = {"_text", "_content", "_list", "_query", "_filter", "_contained", "_containedType"}
+
+_MODIFIERS = {
+    "token": {"not", "text", "missing", "of-type"},
+    "string": {"exact", "contains", "missing"},
+    "date": {"missing"},
+    "number": {"missing"},
+    "quantity": {"missing"},
+    "reference": {"missing", "identifier"},
+    "uri": {"missing", "above", "below"},
+    "composite": {"missing"},
+}
+
+
+# --- escaping --------------------------------------------------------------------------------------
+
+
+def split_escaped(value: str, sep: str) -> list[str]:
+    """Split on ``sep`` where it is not escaped by a backslash; parts keep their escapes."""
+    parts, cur, i = [], [], 0
+    while i < len(value):
+        ch = value[i]
+        if ch == "\\" and i + 1 < len(value):
+            cur.append(value[i : i + 2])
+            i += 2
+            continue
+        if ch == sep:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+        i += 1
+    parts.append("".join(cur))
+    return parts
+
+
+def unescape(value: str) -> str:
+    r"""``\,`` ``\$`` ``\|`` ``\\`` to the plain character."""
+    return re.sub(r"\\([,$|\\])", r"\1", value)
+
+
+# --- values --------------------------------------------------------------------------------------
+
+
+def _prefix(value: str, allowed: bool = True) -> tuple[str, str]:
+    if len(value) > 2 and value[:2] in PREFIXES and (value[2].isdigit() or value[2] in "-+."):
+        if not allowed:
+            raise SearchError(f"prefix {value[:2]!r} is not allowed here")
+        return value[:2], value[2:]
+    return "eq", value
+
+
+def _date(value: str) -> tuple[float, float]:
+    try:
+        return date_range(value)
+    except DateFormatError as e:
+        raise SearchError(f"invalid date {value!r}: expected YYYY, YYYY-MM, YYYY-MM-DD or a dateTime") from e
+
+
+def number_range(text: str) -> tuple[float, float, float]:
+    """(value, low, high) where [low, high) is the implicit range of the value's significant digits."""
+    try:
+        d = Decimal(text)
+    except InvalidOperation as e:
+        raise SearchError(f"invalid number {text!r}") from e
+    if not d.is_finite():
+        raise SearchError(f"invalid number {text!r}")
+    half = Decimal(1).scaleb(d.as_tuple().exponent) / 2
+    return float(d), float(d - half), float(d + half)
+
+
+def _token_value(raw: str) -> tuple[str | None, str | None]:
+    parts = split_escaped(raw, "|")
+    if len(parts) == 1:
+        return None, unescape(parts[0]) or None
+    if len(parts) > 2:
+        # A code may hold bars only when escaped; a third part is a malformed token.
+        raise SearchError(f"invalid token {raw!r}: use system|code")
+    system, code = unescape(parts[0]), unescape(parts[1])
+    return system, (code or None)
+
+
+def _quantity_value(raw: str) -> tuple[str, tuple]:
+    parts = split_escaped(raw, "|")
+    if len(parts) not in (1, 3):
+        raise SearchError(f"invalid quantity {raw!r}: use [prefix]number or [prefix]number|system|code")
+    op, num = _prefix(unescape(parts[0]))
+    value, low, high = number_range(num)
+    system = code = None
+    if len(parts) == 3:
+        system = unescape(parts[1]) or None
+        code = unescape(parts[2]) or None
+    return op, (value, low, high, system, code)
+
+
+_ABSOLUTE = re.compile(r"^[a-z][a-z0-9+.\-]*://", re.I)
+_TYPE_ID = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+
+
+def _reference_value(raw: str, type_modifier: str | None) -> tuple:
+    value = unescape(raw)
+    if _ABSOLUTE.match(value) or value.startswith("urn:"):
+        m = _TYPE_ID.search(value)
+        if m:
+            return (m.group(1), m.group(2), value)
+        return (None, None, value)
+    m = _TYPE_ID.fullmatch(value) if "/" in value else None
+    if m:
+        if type_modifier and m.group(1) != type_modifier:
+            raise SearchError(f"reference {value!r} does not match the modifier :{type_modifier}")
+        return (m.group(1), m.group(2), None)
+    if "/" in value:
+        raise SearchError(f"invalid reference {value!r}: use Type/id, id or an absolute URL")
+    return (type_modifier, value, None)
+
+
+# --- the parser ----------------------------------------------------------------------------------
+
+
+class _Parser:
+    def __init__(self, registry: Registry, strict: bool):
+        self.registry = registry
+        self.strict = strict
+        self.warnings: list[str] = []
+
+    def warn_or_raise(self, message: str) -> None:
+        if self.strict:
+            raise SearchError(message)
+        self.warnings.append(message)
+
+    def param(self, resource_type: str, name: str) -> SearchParam | None:
+        return self.registry.params_for(resource_type).get(name)
+
+    def clauses(self, resource_type: str, name: str, value: str) -> list[tuple[Predicate, ...]]:
+        """The AND clauses one ``name=value`` pair contributes (usually one)."""
+        if name.startswith("_has:"):
+            return [self.has(resource_type, name, value)]
+        head, dot, rest = name.partition(".")
+        pname, _, modifier = head.partition(":")
+        sp = self.param(resource_type, pname)
+        if sp is None:
+            self.warn_or_raise(f"unknown search parameter {pname!r} for {resource_type}: ignored")
+            return []
+        if dot:
+            return [self.chain(sp, modifier or None, rest, value)]
+        if value == "":
+            self.warnings.append(f"empty value for {name!r}: ignored")
+            return []
+        if modifier and modifier not in _MODIFIERS.get(sp.type, set()):
+            if sp.type == "reference" and modifier[:1].isupper():
+                return [self.reference(sp, modifier, value)]
+            raise SearchError(f"modifier :{modifier} is not supported on {sp.type} parameter {pname!r}")
+        if modifier == "missing":
+            if value not in ("true", "false"):
+                raise SearchError(f"{name} takes true or false")
+            return [(Predicate(sp.name, sp.type, "missing", (value == "true",)),)]
+        raws = split_escaped(value, ",")
+        if sp.type == "token" and modifier == "not":
+            # code:not=a,b means neither a nor b: one NOT per value, all of them AND-ed.
+            return [(Predicate(sp.name, "token", "not", _token_value(r)),) for r in raws]
+        return [tuple(self.predicate(sp, modifier or None, r) for r in raws)]
+
+    def predicate(self, sp: SearchParam, modifier: str | None, raw: str) -> Predicate:
+        kind = sp.type
+        if kind == "token":
+            if modifier == "text":
+                return Predicate(sp.name, kind, "text", (normalize(unescape(raw)),))
+            if modifier == "of-type":
+                parts = split_escaped(raw, "|")
+                if len(parts) != 3 or not parts[1] or not parts[2]:
+                    raise SearchError(f"{sp.name}:of-type takes system|code|value, got {raw!r}")
+                return Predicate(sp.name, kind, "of-type", tuple(unescape(p) or None for p in parts))
+            return Predicate(sp.name, kind, "eq", _token_value(raw))
+        if kind == "string":
+            text = unescape(raw)
+            if modifier == "exact":
+                return Predicate(sp.name, kind, "exact", (text,))
+            return Predicate(sp.name, kind, modifier or "eq", (normalize(text),))
+        if kind == "date":
+            op, text = _prefix(unescape(raw))
+            return Predicate(sp.name, kind, op, _date(text))
+        if kind == "number":
+            op, text = _prefix(unescape(raw))
+            return Predicate(sp.name, kind, op, number_range(text))
+        if kind == "quantity":
+            op, values = _quantity_value(raw)
+            return Predicate(sp.name, kind, op, values)
+        if kind == "reference":
+            if modifier == "identifier":
+                return Predicate(sp.name, kind, "identifier", _token_value(raw))
+            return self.reference_predicate(sp, None, raw)
+        if kind == "uri":
+            return Predicate(sp.name, kind, modifier or "eq", (unescape(raw),))
+        if kind == "composite":
+            return self.composite(sp, raw)
+        raise SearchError(f"search on {kind} parameter {sp.name!r} is not supported")
+
+    def reference(self, sp: SearchParam, type_modifier: str, value: str) -> tuple[Predicate, ...]:
+        if sp.targets and type_modifier not in sp.targets:
+            raise SearchError(f"{sp.name} cannot refer to {type_modifier} (targets: {', '.join(sp.targets)})")
+        return tuple(self.reference_predicate(sp, type_modifier, r) for r in split_escaped(value, ","))
+
+    def reference_predicate(self, sp: SearchParam, type_modifier: str | None, raw: str) -> Predicate:
+        values = _reference_value(raw, type_modifier)
+        if values[0] and sp.targets and values[0] not in sp.targets and values[2] is None:
+            raise SearchError(f"{sp.name} cannot refer to {values[0]} (targets: {', '.join(sp.targets)})")
+        return Predicate(sp.name, "reference", "eq", values)
+
+    def chain(self, sp: SearchParam, type_modifier: str | None, rest: str, value: str) -> tuple[Predicate, ...]:
+        """``subject:Patient.name=x``: one predicate per candidate target type, each with its inner query."""
+        if sp.type != "reference":
+            raise SearchError(f"cannot chain on {sp.type} parameter {sp.name!r}")
+        inner_name = rest.partition(".")[0].partition(":")[0]
+        if type_modifier:
+            if sp.targets and type_modifier not in sp.targets:
+                raise SearchError(f"{sp.name} cannot refer to {type_modifier}")
+            candidates = [type_modifier]
+        else:
+            candidates = [t for t in sp.targets if self.param(t, inner_name) is not None]
+        candidates = [t for t in candidates if self.param(t, inner_name) is not None]
+        if not candidates:
+            raise SearchError(f"chained parameter {sp.name}.{rest}: no target type of {sp.name} has {inner_name!r}")
+        out = []
+        for target in candidates:
+            inner = self.query(target, [(rest, value)])
+            if inner.clauses:
+                out.append(Predicate(sp.name, "reference", "chain", (target,), inner))
+        if not out:
+            raise SearchError(f"chained parameter {sp.name}.{rest} has no usable value")
+        return tuple(out)
+
+    def has(self, resource_type: str, name: str, value: str) -> tuple[Predicate, ...]:
+        """``_has:Observation:patient:code=x``: resources some Observation.patient points at, with code x."""
+        parts = name.split(":", 3)
+        if len(parts) != 4 or not all(parts[1:]):
+            raise SearchError(f"invalid {name!r}: use _has:Type:reference-parameter:parameter")
+        _, source, ref_name, inner_name = parts
+        ref = self.param(source, ref_name)
+        if ref is None or ref.type != "reference":
+            raise SearchError(f"{source} has no reference parameter {ref_name!r}")
+        if ref.targets and resource_type not in ref.targets:
+            raise SearchError(f"{source}.{ref_name} cannot refer to {resource_type}")
+        inner = self.query(source, [(inner_name, value)])
+        if not inner.clauses:
+            raise SearchError(f"{name} has no usable value")
+        return (Predicate("_has", "has", "has", (source, ref_name), inner),)
+
+    def composite(self, sp: SearchParam, raw: str) -> Predicate:
+        parts = split_escaped(raw, "$")
+        if len(sp.components) != 2 or len(parts) != 2:
+            raise SearchError(f"{sp.name} takes two values joined by $, got {raw!r}")
+        first_kind, second_kind = sp.components[0].kind, sp.components[1].kind
+        if first_kind != "token":
+            raise SearchError(f"composite parameter {sp.name!r} is not supported")
+        first = _token_value(parts[0])
+        op = "eq"
+        if second_kind == "token":
+            second: tuple = _token_value(parts[1])
+        elif second_kind == "quantity":
+            op, second = _quantity_value(parts[1])
+        elif second_kind == "date":
+            op, text = _prefix(unescape(parts[1]))
+            second = _date(text)
+        elif second_kind == "string":
+            second = (normalize(unescape(parts[1])),)
+        elif second_kind == "number":
+            op, text = _prefix(unescape(parts[1]))
+            second = number_range(text)
+        else:
+            raise SearchError(f"composite parameter {sp.name!r} is not supported")
+        return Predicate(sp.name, "composite", op, (first, second_kind, second))
+
+    # --- result controls -----------------------------------------------------------------------
+
+    def query(
+        self,
+        resource_type: str,
+        params: list[tuple[str, str]],
+        default_count: int = 20,
+        max_count: int = 1000,
+    ) -> SearchQuery:
+        clauses: list[tuple[Predicate, ...]] = []
+        sort: list[tuple[str, bool]] = []
+        count, offset, total = default_count, 0, "accurate"
+        summary: str | None = None
+        elements: list[str] = []
+        include: list[str] = []
+        revinclude: list[str] = []
+        include_it: list[str] = []
+        revinclude_it: list[str] = []
+        for name, value in params:
+            base, _, modifier = name.partition(":")
+            if base == "_count":
+                count = self.integer(name, value)
+                if count > max_count:
+                    self.warnings.append(f"_count={count} above the maximum: {max_count} used")
+                    count = max_count
+            elif base == "_offset":
+                offset = self.integer(name, value)
+            elif base == "_sort":
+                sort.extend(self.sort(resource_type, value))
+            elif base == "_total":
+                if value not in TOTAL:
+                    raise SearchError(f"_total takes one of {', '.join(TOTAL)}")
+                total = value
+            elif base == "_summary":
+                if value not in SUMMARY:
+                    raise SearchError(f"_summary takes one of {', '.join(SUMMARY)}")
+                summary = value
+            elif base == "_elements":
+                elements.extend(e.strip() for e in value.split(",") if e.strip())
+            elif base in ("_include", "_revinclude"):
+                if modifier not in ("", "iterate", "recurse"):
+                    raise SearchError(f"{name}: unknown modifier")
+                for v in split_escaped(value, ","):
+                    spec = self.include(resource_type, v, reverse=base == "_revinclude")
+                    (revinclude if base == "_revinclude" else include).append(spec)
+                    if modifier:
+                        (revinclude_it if base == "_revinclude" else include_it).append(spec)
+            elif base in _TRANSPORT:
+                continue
+            elif base in _UNSUPPORTED:
+                self.warn_or_raise(f"search parameter {base!r} is not supported: ignored")
+            else:
+                clauses.extend(self.clauses(resource_type, name, value))
+        return SearchQuery(
+            resource_type=resource_type,
+            clauses=tuple(clauses),
+            sort=tuple(sort),
+            count=count,
+            offset=offset,
+            total=total,
+            summary=summary,
+            elements=tuple(elements),
+            include=tuple(include),
+            revinclude=tuple(revinclude),
+            include_iterate=tuple(include_it),
+            revinclude_iterate=tuple(revinclude_it),
+            warnings=tuple(self.warnings),
+        )
+
+    @staticmethod
+    def integer(name: str, value: str) -> int:
+        if not value.isdigit():
+            raise SearchError(f"{name} takes a non-negative integer, got {value!r}")
+        return int(value)
+
+    def sort(self, resource_type: str, value: str) -> list[tuple[str, bool]]:
+        out = []
+        for key in value.split(","):
+            key = key.strip()
+            if not key:
+                continue
+            desc = key.startswith("-")
+            pname = key[1:] if desc else key
+            sp = self.param(resource_type, pname)
+            if sp is None:
+                self.warn_or_raise(f"unknown sort parameter {pname!r} for {resource_type}: ignored")
+                continue
+            if sp.type == "composite":
+                raise SearchError(f"cannot sort on composite parameter {pname!r}")
+            out.append((pname, desc))
+        return out
+
+    def include(self, resource_type: str, value: str, reverse: bool) -> str:
+        if value == "*":
+            return value
+        parts = value.split(":")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise SearchError(f"invalid include {value!r}: use Type:parameter[:TargetType]")
+        source, pname = parts[0], parts[1]
+        sp = self.param(source, pname)
+        if sp is None or sp.type != "reference":
+            raise SearchError(f"{source} has no reference parameter {pname!r}")
+        if not reverse and source != resource_type:
+            # Allowed with :iterate (from included resources); the REST layer decides when it applies.
+            pass
+        if len(parts) == 3 and sp.targets and parts[2] not in sp.targets:
+            raise SearchError(f"{source}.{pname} cannot refer to {parts[2]}")
+        return value
+
+
+def parse(
+    resource_type: str,
+    params: list[tuple[str, str]],
+    *,
+    default_count: int = 20,
+    max_count: int = 1000,
+    strict: bool = False,
+) -> SearchQuery:
+    """The IR of a search on ``resource_type``; raises ``SearchError`` for bad values (unknown names if strict)."""
+    p = _Parser(get_registry(), strict)
+    return p.query(resource_type, params, default_count, max_count)
