@@ -1,0 +1,60 @@
+"""The FHIR REST API: blueprints under /fhir and the errors they answer with."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+import auth
+
+from ..errors import FHIRError
+from .capability import capability
+from .http import error_response, negotiate, outcome_response
+from .rest import rest
+from .search import search
+
+log = logging.getLogger("relais.api")
+
+_ISSUE_CODE = {404: "not-found", 405: "not-supported", 413: "too-costly", 400: "invalid"}
+
+
+def register(app: Flask) -> None:
+    """Mount the FHIR API at /fhir and make every error an OperationOutcome."""
+    for blueprint in (capability, search, rest):
+        app.register_blueprint(blueprint, url_prefix="/fhir")
+
+    @app.before_request
+    def _before() -> None:
+        if request.path.startswith("/fhir"):
+            negotiate(request)
+            g.caller = auth.authenticate(request)
+
+    @app.errorhandler(FHIRError)
+    def _fhir_error(exc: FHIRError) -> Response:
+        return error_response(exc)
+
+    @app.errorhandler(auth.AccessDenied)
+    def _denied(exc: auth.AccessDenied) -> Response:
+        response = outcome_response(exc.status, "error", exc.code, exc.message)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="relais"'
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        text = {404: "No such endpoint", 405: f"{request.method} is not allowed on {request.path}",
+                413: "The request body is larger than RELAIS_MAX_BODY_BYTES"}.get(status, exc.description or exc.name)
+        response = outcome_response(status, "error", _ISSUE_CODE.get(status, "processing"), text)
+        allowed = dict(exc.get_headers()).get("Allow")
+        if allowed:
+            response.headers["Allow"] = allowed
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        # The trace goes to the log, never to the client.
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return outcome_response(500, "fatal", "exception", "Internal server error")

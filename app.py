@@ -1,0 +1,38 @@
+"""Relais: create_app() wires config, store, auth, the FHIR API and the scheduler."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+import auth
+from fhir_server import api
+from fhir_server.config import Config, load_config
+from fhir_server.store import Store, open_store
+
+
+def create_app(config: Config | None = None, store: Store | None = None, **overrides: Any) -> Flask:
+    """The Relais WSGI app; ``config`` defaults to RELAIS_* variables, ``store`` to the one it names."""
+    config = config or load_config(**overrides)
+    app = Flask("relais")
+    app.config["RELAIS"] = config
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    store = store if store is not None else open_store(config.store)
+    app.extensions["relais_store"] = store
+    auth.init_app(app, store, config)
+    api.register(app)
+    if config.scheduler:
+        from fhir_server.scheduler import start_scheduler
+
+        start_scheduler(app, store, config)
+    return app
+
+
+if __name__ == "__main__":
+    from fhir_server.cli import main
+
+    logging.basicConfig(level=logging.INFO)
+    main(["serve"])

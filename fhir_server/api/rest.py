@@ -1,0 +1,319 @@
+"""FHIR R4 RESTful interactions: create, read, vread, update, patch, delete, history, conditionals."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, current_app, g, request
+
+import auth
+
+from .. import write as w
+from ..errors import FHIRError, gone, issue, not_found, operation_outcome
+from ..resources import is_supported, valid_id
+from ..search.parser import SearchError, parse
+from ..search.query import SearchQuery
+from ..store.base import Store, StoredVersion
+from .http import (
+    base_url,
+    fhir_response,
+    json_body,
+    parse_etag,
+    prefer,
+    query_pairs,
+    version_headers,
+)
+
+rest = Blueprint("fhir_rest", __name__)
+
+
+def store() -> Store:
+    return current_app.extensions["relais_store"]
+
+
+def config():
+    return current_app.config["RELAIS"]
+
+
+def check_type(resource_type: str) -> None:
+    if not is_supported(resource_type):
+        raise FHIRError(404, f"Unknown or unsupported resource type {resource_type!r}", code="not-supported")
+
+
+def check_id(id: str) -> None:
+    if not valid_id(id):
+        raise FHIRError(400, f"{id!r} is not a valid FHIR id", code="invalid")
+
+
+def allow(interaction: str, resource_type: str | None, resource: dict | None = None) -> None:
+    auth.decide(g.get("caller"), interaction, resource_type, resource)
+
+
+def conditional_query(resource_type: str, pairs: list[tuple[str, str]]) -> SearchQuery:
+    """Parse the criteria of a conditional interaction; criteria that select nothing are refused."""
+    pairs = [(k, v) for k, v in pairs if not k.startswith("_format") and k != "_pretty"]
+    if not pairs:
+        raise FHIRError(412, "A conditional interaction needs search criteria", code="invalid")
+    try:
+        query = parse(resource_type, pairs, strict=True)
+    except SearchError as exc:
+        raise FHIRError(400, str(exc), code="invalid") from None
+    if not query.clauses:
+        raise FHIRError(412, "A conditional interaction needs search criteria", code="invalid")
+    return query
+
+
+def resource_url(stored: StoredVersion) -> str:
+    return f"{base_url()}/{stored.resource_type}/{stored.id}"
+
+
+def _write_response(result: w.Result) -> Response:
+    """The answer to create/update/patch, honouring Prefer: return=..."""
+    stored = result.version
+    assert stored is not None and stored.resource is not None
+    headers = version_headers(stored)
+    if result.status == 201 or result.outcome == "created":
+        headers["Location"] = f"{resource_url(stored)}/_history/{stored.version}"
+    wanted = prefer(request).get("return", "representation")
+    if wanted == "minimal":
+        return fhir_response(None, result.status, headers)
+    if wanted == "OperationOutcome":
+        text = f"{stored.resource_type}/{stored.id} {result.outcome} (version {stored.version})"
+        return fhir_response(operation_outcome([issue("information", "informational", text)]), result.status, headers)
+    return fhir_response(stored.resource, result.status, headers)
+
+
+def _one(change: w.Change) -> w.Result:
+    return w.write(store(), [change])[0]
+
+
+# ---- type level -------------------------------------------------------------------------------
+
+
+@rest.post("/<resource_type>")
+def create(resource_type: str) -> Response:
+    check_type(resource_type)
+    body = json_body(request)
+    allow("create", resource_type, body if isinstance(body, dict) else None)
+    condition = None
+    if_none_exist = request.headers.get("If-None-Exist")
+    if if_none_exist is not None:
+        condition = conditional_query(resource_type, query_pairs(if_none_exist))
+    if not isinstance(body, dict):
+        raise FHIRError(400, "The body is not a JSON object", code="structure")
+    return _write_response(_one(w.Change(w.CREATE, resource_type, resource=body, condition=condition)))
+
+
+@rest.put("/<resource_type>")
+def conditional_update(resource_type: str) -> Response:
+    check_type(resource_type)
+    condition = conditional_query(resource_type, list(request.args.items(multi=True)))
+    body = json_body(request)
+    if not isinstance(body, dict):
+        raise FHIRError(400, "The body is not a JSON object", code="structure")
+    allow("update", resource_type, body)
+    if_match = parse_etag(request.headers.get("If-Match"), "If-Match")
+    change = w.Change(w.UPDATE, resource_type, resource=body, condition=condition, if_match=if_match)
+    return _write_response(_one(change))
+
+
+@rest.patch("/<resource_type>")
+def conditional_patch(resource_type: str) -> Response:
+    check_type(resource_type)
+    condition = conditional_query(resource_type, list(request.args.items(multi=True)))
+    allow("patch", resource_type)
+    if_match = parse_etag(request.headers.get("If-Match"), "If-Match")
+    change = w.Change(w.PATCH, resource_type, patch=_patch_body(), condition=condition, if_match=if_match)
+    return _write_response(_one(change))
+
+
+@rest.delete("/<resource_type>")
+def conditional_delete(resource_type: str) -> Response:
+    check_type(resource_type)
+    condition = conditional_query(resource_type, list(request.args.items(multi=True)))
+    allow("delete", resource_type)
+    return _delete_response(_one(w.Change(w.DELETE, resource_type, condition=condition)))
+
+
+# ---- instance level ---------------------------------------------------------------------------
+
+
+def _read_current(resource_type: str, id: str) -> StoredVersion:
+    check_type(resource_type)
+    check_id(id)
+    stored = store().read(resource_type, id)
+    if stored is None:
+        raise not_found(resource_type, id)
+    if stored.deleted:
+        raise gone(resource_type, id, stored.version)
+    return stored
+
+
+def _not_modified(stored: StoredVersion) -> bool:
+    """Whether If-None-Match or If-Modified-Since let a read answer 304."""
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None:
+        return parse_etag(if_none_match, "If-None-Match") == stored.version
+    since = request.if_modified_since
+    if since is None:
+        return False
+    # HTTP dates have whole seconds: compare at that precision.
+    modified = datetime.fromisoformat(stored.last_updated.replace("Z", "+00:00")).replace(microsecond=0)
+    return modified <= since
+
+
+@rest.get("/<resource_type>/<id>")
+def read(resource_type: str, id: str) -> Response:
+    stored = _read_current(resource_type, id)
+    allow("read", resource_type, stored.resource)
+    if _not_modified(stored):
+        return fhir_response(None, 304, version_headers(stored))
+    return fhir_response(stored.resource, 200, version_headers(stored))
+
+
+@rest.get("/<resource_type>/<id>/_history/<vid>")
+def vread(resource_type: str, id: str, vid: str) -> Response:
+    check_type(resource_type)
+    check_id(id)
+    if not vid.isdigit():
+        raise FHIRError(400, f"{vid!r} is not a version id", code="invalid")
+    stored = store().read(resource_type, id, int(vid))
+    if stored is None:
+        raise FHIRError(404, f"{resource_type}/{id} has no version {vid}", code="not-found")
+    if stored.deleted:
+        raise gone(resource_type, id, stored.version)
+    allow("vread", resource_type, stored.resource)
+    return fhir_response(stored.resource, 200, version_headers(stored))
+
+
+@rest.put("/<resource_type>/<id>")
+def update(resource_type: str, id: str) -> Response:
+    check_type(resource_type)
+    check_id(id)
+    body = json_body(request)
+    allow("update", resource_type, body if isinstance(body, dict) else None)
+    if_match = parse_etag(request.headers.get("If-Match"), "If-Match")
+    return _write_response(_one(w.Change(w.UPDATE, resource_type, id=id, resource=body, if_match=if_match)))
+
+
+def _patch_body() -> list:
+    body = json_body(request)
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict) and body.get("resourceType") == "Parameters":
+        raise FHIRError(415, "FHIRPath Patch is not supported: send a JSON Patch (application/json-patch+json)",
+                        code="not-supported")
+    raise FHIRError(400, "A JSON Patch document is a JSON array of operations", code="structure")
+
+
+@rest.patch("/<resource_type>/<id>")
+def patch(resource_type: str, id: str) -> Response:
+    check_type(resource_type)
+    check_id(id)
+    allow("patch", resource_type)
+    if_match = parse_etag(request.headers.get("If-Match"), "If-Match")
+    return _write_response(_one(w.Change(w.PATCH, resource_type, id=id, patch=_patch_body(), if_match=if_match)))
+
+
+def _delete_response(result: w.Result) -> Response:
+    headers = version_headers(result.version) if result.version is not None and result.outcome == "deleted" else {}
+    if prefer(request).get("return") == "OperationOutcome":
+        target = f"{result.resource_type}/{result.id}" if result.id else result.resource_type
+        text = f"{target} deleted" if result.outcome == "deleted" else f"Nothing to delete ({target})"
+        return fhir_response(operation_outcome([issue("information", "informational", text)]), 200, headers)
+    return fhir_response(None, 204, headers)
+
+
+@rest.delete("/<resource_type>/<id>")
+def delete(resource_type: str, id: str) -> Response:
+    check_type(resource_type)
+    check_id(id)
+    allow("delete", resource_type)
+    if_match = parse_etag(request.headers.get("If-Match"), "If-Match")
+    return _delete_response(_one(w.Change(w.DELETE, resource_type, id=id, if_match=if_match)))
+
+
+# ---- history ----------------------------------------------------------------------------------
+
+
+def _history_bundle(resource_type: str | None, id: str | None) -> Response:
+    cfg = config()
+    count = _count(request.args.get("_count"), cfg.default_count, cfg.max_count)
+    since = request.args.get("_since")
+    if since is not None:
+        try:
+            since = w.normalize_instant(since)
+        except ValueError:
+            raise FHIRError(400, f"_since={since!r} is not an instant", code="invalid") from None
+    cursor = request.args.get("_cursor")
+    try:
+        page = store().history(resource_type, id, since, cursor, count)
+    except ValueError:
+        raise FHIRError(400, f"_cursor={cursor!r} is not a paging cursor of this server", code="invalid") from None
+    base = base_url()
+    path = "/".join(p for p in (resource_type, id, "_history") if p)
+    self_args = {k: v for k, v in request.args.items() if k not in ("_cursor",)}
+    links = [{"relation": "self", "url": _url(f"{base}/{path}", request.args.items())},
+             {"relation": "first", "url": _url(f"{base}/{path}", self_args.items())}]
+    if page.next_cursor is not None:
+        next_args = [*self_args.items(), ("_cursor", page.next_cursor)]
+        links.append({"relation": "next", "url": _url(f"{base}/{path}", next_args)})
+    caller = g.get("caller")
+    entries = [
+        _history_entry(base, v)
+        for v in page.entries
+        if auth.can_read(caller, v.resource or {"resourceType": v.resource_type, "id": v.id})
+    ]
+    bundle = {"resourceType": "Bundle", "type": "history", "total": page.total, "link": links, "entry": entries}
+    return fhir_response(bundle)
+
+
+def _count(raw: str | None, default: int, maximum: int) -> int:
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise FHIRError(400, f"_count={raw!r} is not a non-negative integer", code="invalid")
+    return max(1, min(int(raw), maximum))
+
+
+def _url(path: str, args) -> str:
+    query = urlencode(list(args))
+    return f"{path}?{query}" if query else path
+
+
+_STATUS_TEXT = {"POST": "201 Created", "PUT": "200 OK", "PATCH": "200 OK", "DELETE": "204 No Content"}
+
+
+def _history_entry(base: str, v: StoredVersion) -> dict:
+    method = v.method or "PUT"
+    status = "201 Created" if v.version == 1 and method in ("POST", "PUT") else _STATUS_TEXT.get(method, "200 OK")
+    entry: dict = {"fullUrl": f"{base}/{v.resource_type}/{v.id}"}
+    if v.resource is not None:
+        entry["resource"] = v.resource
+    entry["request"] = {"method": method, "url": v.resource_type if method == "POST" else f"{v.resource_type}/{v.id}"}
+    entry["response"] = {"status": status, "etag": f'W/"{v.version}"', "lastModified": v.last_updated}
+    return entry
+
+
+@rest.get("/<resource_type>/<id>/_history")
+def history_instance(resource_type: str, id: str) -> Response:
+    check_type(resource_type)
+    check_id(id)
+    allow("history-instance", resource_type)
+    if store().read(resource_type, id) is None:
+        raise not_found(resource_type, id)
+    return _history_bundle(resource_type, id)
+
+
+@rest.get("/<resource_type>/_history")
+def history_type(resource_type: str) -> Response:
+    check_type(resource_type)
+    allow("history-type", resource_type)
+    return _history_bundle(resource_type, None)
+
+
+@rest.get("/_history")
+def history_system() -> Response:
+    allow("history-system", None)
+    return _history_bundle(None, None)

@@ -1,0 +1,71 @@
+"""The `relais` command: `relais serve`, and the sub-commands other rooms register (clients)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+
+from .config import ConfigError, load_config
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from werkzeug.serving import make_server
+
+    from app import create_app
+
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    config = load_config(**overrides)
+    if not os.environ.get("RELAIS_BASE_URL"):
+        # Without an explicit public URL, links point at where this process listens.
+        config = dataclasses.replace(config, base_url=f"http://{config.host}:{config.port}/fhir")
+    app = create_app(config)
+    server = make_server(config.host, config.port, app, threaded=True)
+    print(f"Relais serving the FHIR API at {config.base_url} (store: {config.store})", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relais", description="Relais FHIR R4 server")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the FHIR API (werkzeug, threaded)")
+    serve.add_argument("--host", help="address to listen on (RELAIS_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (RELAIS_PORT, default 8080)")
+    serve.set_defaults(run=_serve)
+    try:
+        from auth import cli as auth_cli
+    except ImportError:
+        auth_cli = None
+    if auth_cli is not None and hasattr(auth_cli, "register"):
+        auth_cli.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script; exits non-zero with one line on a configuration error."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        if hasattr(args, "run"):
+            sys.exit(args.run(args))
+        # Sub-commands registered by other rooms take (args, store).
+        from .store import open_store
+
+        config = load_config()
+        store = open_store(config.store)
+        try:
+            sys.exit(args.handler(args, store) or 0)
+        finally:
+            store.close()
+    except ConfigError as exc:
+        print(f"relais: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+__all__ = ["main"]

@@ -1,0 +1,52 @@
+"""Drain the outbox: claim events under a lease, hand each to the handler of its kind, mark it done.
+
+Several processes may run a dispatcher: the claim gives each event to one of them, and a
+lease that expires (its process died) puts the event back in the pool. A handler that
+raises leaves the event to be retried later, with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+
+from ..store.base import Store
+
+log = logging.getLogger("relais.dispatcher")
+
+Handler = Callable[[Store, dict], None]
+_handlers: dict[str, list[Handler]] = {}
+
+LEASE_S = 60.0
+BATCH = 100
+
+
+def register_handler(kind: str, handler: Handler) -> None:
+    """Call ``handler(store, payload)`` for every outbox event whose payload ``kind`` is ``kind``."""
+    if handler not in _handlers.setdefault(kind, []):
+        _handlers[kind].append(handler)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def dispatch_once(store: Store, limit: int = BATCH) -> int:
+    """Claim and handle one batch; return how many events were completed."""
+    events = store.outbox_claim(worker_name(), LEASE_S, limit)
+    done, failed = [], []
+    for event in events:
+        try:
+            for handler in _handlers.get(event.payload.get("kind", ""), []):
+                handler(store, event.payload)
+        except Exception:
+            log.exception("outbox event %s failed (attempt %d)", event.id, event.attempts)
+            failed.append(event)
+        else:
+            done.append(event.id)
+    store.outbox_done(done)
+    for event in failed:
+        store.outbox_release([event.id], min(300.0, 2.0 ** event.attempts))
+    return len(done)

@@ -1,0 +1,218 @@
+"""The one write path: REST, bundles, HL7 v2 and partner feeds, triage all write through here.
+
+1. validate each resource, assign id, meta.lastUpdated, extract index values (outside the lock);
+2. in one store transaction: check preconditions, store version, history, index rows and
+   one outbox event per change;
+3. return results. Nothing is notified here: the dispatcher reads the outbox afterwards.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import jsonpatch
+import jsonpointer
+
+from .errors import FHIRError, gone, not_found
+from .resources import validate
+from .search.extract import index_values
+from .search.query import IndexRow, SearchQuery
+from .store.base import Store, StoredVersion, Transaction, VersionConflict
+
+CREATE, UPDATE, PATCH, DELETE = "create", "update", "patch", "delete"
+_HTTP_METHOD = {CREATE: "POST", UPDATE: "PUT", PATCH: "PATCH", DELETE: "DELETE"}
+_MAX_ATTEMPTS = 20
+
+
+@dataclass
+class Change:
+    """One requested change. ``condition`` makes it conditional (If-None-Exist, PUT/DELETE Type?query)."""
+
+    action: str  # create | update | patch | delete
+    resource_type: str
+    id: str | None = None
+    resource: dict | None = None
+    patch: list | None = None
+    if_match: int | None = None
+    condition: SearchQuery | None = None
+
+
+@dataclass
+class Result:
+    """What one change did: ``status`` is the HTTP status a REST client sees for it."""
+
+    status: int
+    outcome: str  # created | updated | deleted | exists | unchanged
+    version: StoredVersion | None
+    resource_type: str
+    id: str | None
+
+
+@dataclass
+class _Prepared:
+    change: Change
+    resource: dict | None
+    id: str | None
+    index: list[IndexRow] | None  # None: extract inside the transaction (the id is not known before)
+
+
+def now_instant() -> str:
+    """The current time as a FHIR instant, UTC, millisecond precision (fixed width, so it sorts)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def normalize_instant(value: str) -> str:
+    """A client's instant in the stored fixed-width form (raise ValueError if it is none)."""
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def write(store: Store, changes: list[Change]) -> list[Result]:
+    """Apply ``changes`` atomically; raise FHIRError (nothing stored) if any of them fails."""
+    timestamp = now_instant()
+    prepared = [_prepare(change, timestamp) for change in changes]
+    for _ in range(_MAX_ATTEMPTS):
+        try:
+            with store.transaction() as txn:
+                return [_apply(txn, item, timestamp) for item in prepared]
+        except VersionConflict:
+            # Another writer took the version first (MongoDB without a global lock): redo from a fresh read.
+            continue
+    raise FHIRError(409, "Too many concurrent writers on the same resource; try again", code="conflict")
+
+
+def _prepare(change: Change, timestamp: str) -> _Prepared:
+    if change.action in (CREATE, UPDATE):
+        resource = change.resource
+        validate(resource, change.resource_type)
+        assert resource is not None
+        if change.action == UPDATE and change.condition is None:
+            if "id" not in resource:
+                raise FHIRError(400, "An update needs the resource id in the body", code="required", expression=["id"])
+            if resource["id"] != change.id:
+                raise FHIRError(
+                    400, f"The id in the body ({resource['id']}) differs from the URL ({change.id})", code="invalid"
+                )
+        if change.condition is not None:
+            return _Prepared(change, _with_meta(resource, None, timestamp), None, None)
+        id = _new_id() if change.action == CREATE else change.id
+        resource = _with_meta(resource, id, timestamp)
+        # Extraction is the costly part of a write: do it before taking the store's write lock.
+        return _Prepared(change, resource, id, index_values(resource))
+    if change.action in (PATCH, DELETE):
+        return _Prepared(change, None, change.id, None)
+    raise FHIRError(400, f"Unknown change {change.action!r}", code="not-supported")
+
+
+def _with_meta(resource: dict, id: str | None, timestamp: str) -> dict:
+    resource = dict(resource)
+    if id is not None:
+        resource = {"resourceType": resource["resourceType"], "id": id, **resource}
+        resource["id"] = id
+    meta = dict(resource.get("meta") or {})
+    meta["lastUpdated"] = timestamp
+    resource["meta"] = meta
+    return resource
+
+
+def _resolve_condition(txn: Transaction, change: Change) -> list[str]:
+    assert change.condition is not None
+    query = dataclasses.replace(change.condition, count=2, offset=0, total="none", sort=())
+    return txn.search(query).ids
+
+
+def _apply(txn: Transaction, item: _Prepared, timestamp: str) -> Result:
+    change = item.change
+    rtype = change.resource_type
+    id = item.id
+    if change.condition is not None:
+        matches = _resolve_condition(txn, change)
+        if len(matches) > 1:
+            raise FHIRError(412, f"The condition matches {len(matches)} or more {rtype} resources", code="duplicate")
+        if change.action == CREATE and matches:
+            existing = txn.current(rtype, matches[0])
+            return Result(200, "exists", existing, rtype, matches[0])
+        if change.action == DELETE and not matches:
+            return Result(204, "unchanged", None, rtype, None)
+        if change.action == PATCH and not matches:
+            raise FHIRError(404, f"No {rtype} matches the condition", code="not-found")
+        if change.action == UPDATE:
+            body_id = (item.resource or {}).get("id")
+            if matches and body_id is not None and body_id != matches[0]:
+                raise FHIRError(400, f"The id in the body ({body_id}) differs from the match ({matches[0]})")
+            id = matches[0] if matches else (body_id or _new_id())
+        elif matches:
+            id = matches[0]
+    if change.action == CREATE and change.condition is not None:
+        id = _new_id()
+    assert id is not None
+    current = txn.current(rtype, id)
+    if change.if_match is not None and (current is None or current.deleted or current.version != change.if_match):
+        have = "none" if current is None or current.deleted else f'W/"{current.version}"'
+        raise FHIRError(412, f'If-Match W/"{change.if_match}" does not match the current version ({have})',
+                        code="conflict")
+    version = 1 if current is None else current.version + 1
+    method = _HTTP_METHOD[change.action]
+    if change.action == DELETE:
+        if current is None or current.deleted:
+            return Result(204, "unchanged", current, rtype, id)
+        stored = StoredVersion(rtype, id, version, timestamp, method, None, deleted=True)
+        txn.put(stored, [])
+        _event(txn, stored)
+        return Result(200, "deleted", stored, rtype, id)
+    if change.action == PATCH:
+        if current is None:
+            raise not_found(rtype, id)
+        if current.deleted:
+            raise gone(rtype, id, current.version)
+        resource = _with_meta(_patched(current.resource or {}, change.patch, rtype, id), None, timestamp)
+    else:
+        assert item.resource is not None
+        resource = _with_meta(item.resource, id, timestamp)
+    resource["meta"]["versionId"] = str(version)
+    stored = StoredVersion(rtype, id, version, timestamp, method, resource)
+    txn.put(stored, item.index if item.index is not None else index_values(resource))
+    _event(txn, stored)
+    created = current is None or current.deleted
+    return Result(201 if created else 200, "created" if created else "updated", stored, rtype, id)
+
+
+def _patched(resource: dict, patch: list | None, rtype: str, id: str) -> dict:
+    if not isinstance(patch, list):
+        raise FHIRError(400, "A JSON Patch document is a JSON array of operations", code="structure")
+    try:
+        result = jsonpatch.apply_patch(copy.deepcopy(resource), patch)
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
+        raise FHIRError(422, f"The patch cannot be applied: {exc}", code="processing") from None
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise FHIRError(400, f"Invalid JSON Patch document: {exc}", code="structure") from None
+    if not isinstance(result, dict) or result.get("resourceType") != rtype or result.get("id") != id:
+        raise FHIRError(422, "A patch may not change resourceType or id", code="processing")
+    validate(result, rtype)
+    return result
+
+
+def _event(txn: Transaction, stored: StoredVersion) -> None:
+    txn.outbox_append(
+        {
+            "kind": "resource",
+            "type": stored.resource_type,
+            "id": stored.id,
+            "version": stored.version,
+            "method": stored.method,
+            "last_updated": stored.last_updated,
+        }
+    )
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+__all__ = ["CREATE", "DELETE", "PATCH", "UPDATE", "Change", "Result", "normalize_instant", "now_instant", "write"]
