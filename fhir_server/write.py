@@ -101,7 +101,8 @@ def _prepare(change: Change, timestamp: str) -> _Prepared:
                 )
         if change.condition is not None:
             return _Prepared(change, _with_meta(resource, None, timestamp), None, None)
-        id = _new_id() if change.action == CREATE else change.id
+        # A create may carry an id chosen by the server beforehand (a transaction resolving urn:uuid refs).
+        id = (change.id or _new_id()) if change.action == CREATE else change.id
         resource = _with_meta(resource, id, timestamp)
         # Extraction is the costly part of a write: do it before taking the store's write lock.
         return _Prepared(change, resource, id, index_values(resource))

@@ -65,9 +65,14 @@ class Transaction(Protocol):
 
     def outbox_append(self, payload: dict) -> None: ...
 
+    def search(self, query: SearchQuery) -> SearchResult:
+        """Search inside the transaction (conditional interactions decide on what it sees)."""
+
 
 class Store(Protocol):
     """What the rest of Relais may ask of a backend."""
+
+    supports_transactions: bool  # False: several writes cannot be made all-or-nothing
 
     def transaction(self) -> AbstractContextManager[Transaction]: ...
 

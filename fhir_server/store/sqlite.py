@@ -115,6 +115,8 @@ def _search(conn: sqlite3.Connection, query: SearchQuery) -> SearchResult:
 class SQLiteStore:
     """The embedded store; ``url`` is ``sqlite:///relative/or/absolute/path.db``."""
 
+    supports_transactions = True
+
     def __init__(self, url: str):
         path = url.removeprefix("sqlite:///")
         self.path = path
