@@ -4,6 +4,16 @@ The REST layer, bundle entries, feeds and subscription deliveries all go through
 ``authenticate`` once per request and ``decide`` once per interaction.
 """
 
-from .access import AccessDenied, Caller, authenticate, can_read, decide, init_app
+from .access import AccessDenied, Caller, authenticate, can_read, capability_security, decide, init_app
+from .audit import build_audit_event
 
-__all__ = ["AccessDenied", "Caller", "authenticate", "can_read", "decide", "init_app"]
+__all__ = [
+    "AccessDenied",
+    "Caller",
+    "authenticate",
+    "build_audit_event",
+    "can_read",
+    "capability_security",
+    "decide",
+    "init_app",
+]

@@ -1,0 +1,228 @@
+"""AuditEvents in the IHE Basic Audit Log Patterns (BALP) shape, one per interaction, sent through the outbox.
+
+``build_audit_event`` is pure. ``AuditRecorder`` collects what ``authenticate`` and ``decide`` saw
+during a request and, in an ``after_request`` hook, appends the events to the outbox in their own
+store transaction before the response leaves, so a crash after answering loses none of them.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+OUTBOX_KIND = "audit"
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
+EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
+RESTFUL = "http://hl7.org/fhir/restful-interaction"
+ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
+OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
+SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
+PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+CLIENT_ID_SYSTEM = "urn:relais:oauth-client"
+
+# BALP action codes: C create, R read/vread/search, U update, D delete, E execute (operations, bundles)
+_ACTION = {
+    "create": "C",
+    "read": "R",
+    "vread": "R",
+    "search": "R",
+    "history-instance": "R",
+    "history-type": "R",
+    "history-system": "R",
+    "capabilities": "R",
+    "update": "U",
+    "patch": "U",
+    "delete": "D",
+}
+# Interactions that are codes of http://hl7.org/fhir/restful-interaction as they stand
+_RESTFUL_CODES = set(_ACTION) | {"batch", "transaction"}
+# Events of the token server, as DICOM "User Authentication" with Login / Logout subtypes
+_AUTH_EVENTS = {"token": ("110122", "Login"), "revoke": ("110123", "Logout")}
+
+
+def _outcome(status: int) -> str:
+    if status < 400:
+        return "0"  # success
+    if status < 500:
+        return "4"  # minor failure: the request was refused (401, 403, 404, 422...)
+    return "8"  # serious failure: the server failed
+
+
+def build_audit_event(
+    *,
+    interaction: str,
+    status: int,
+    recorded: str,
+    server_base: str,
+    client_id: str | None = None,
+    client_label: str | None = None,
+    client_address: str | None = None,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    version: str | None = None,
+    query: str | None = None,
+    patients: list[str] | tuple[str, ...] = (),
+    message: str | None = None,
+    event_id: str | None = None,
+) -> dict:
+    """One AuditEvent resource (R4) for one interaction; no I/O, no clock: everything comes in.
+
+    ``interaction`` is one the access seam knows (read, search, operation:everything...) or
+    ``token`` / ``revoke`` for the token server. ``status`` is the HTTP status of the outcome.
+    """
+    if interaction in _AUTH_EVENTS:
+        code, display = _AUTH_EVENTS[interaction]
+        event_type = {"system": DCM, "code": "110114", "display": "User Authentication"}
+        subtype = [{"system": DCM, "code": code, "display": display}]
+        action = "E"
+    else:
+        event_type = {"system": EVENT_TYPE, "code": "rest", "display": "Restful Operation"}
+        code = interaction if interaction in _RESTFUL_CODES else "operation"
+        subtype = [{"system": RESTFUL, "code": code, "display": interaction}]
+        action = _ACTION.get(interaction, "E")
+    who: dict[str, Any]
+    if client_id:
+        who = {"identifier": {"system": CLIENT_ID_SYSTEM, "value": client_id}}
+        if client_label:
+            who["display"] = client_label
+    else:
+        who = {"display": client_label or "unauthenticated caller"}
+    requester: dict[str, Any] = {
+        "type": {"coding": [{"system": PARTICIPATION, "code": "IRCP", "display": "information recipient"}]},
+        "who": who,
+        "requestor": True,
+    }
+    if client_address:
+        requester["network"] = {"address": client_address, "type": "2"}  # 2: IP address
+    server_agent = {
+        "type": {"coding": [{"system": DCM, "code": "110152", "display": "Destination Role ID"}]},
+        "who": {"display": "Relais FHIR server"},
+        "requestor": False,
+        "network": {"address": server_base, "type": "5"},  # 5: URI
+    }
+    event: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "id": event_id or str(uuid.uuid4()),
+        "type": event_type,
+        "subtype": subtype,
+        "action": action,
+        "recorded": recorded,
+        "outcome": _outcome(status),
+        "agent": [requester, server_agent],
+        "source": {
+            "site": server_base,
+            "observer": {"display": "Relais FHIR server"},
+            "type": [{"system": SOURCE_TYPE, "code": "4", "display": "Application Server"}],
+        },
+    }
+    outcome_desc = f"HTTP {status}" + (f": {message}" if message else "")
+    event["outcomeDesc"] = outcome_desc
+    entities: list[dict[str, Any]] = []
+    if resource_type and resource_id:
+        reference = f"{resource_type}/{resource_id}" + (f"/_history/{version}" if version else "")
+        entities.append(
+            {
+                "what": {"reference": reference},
+                "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
+                "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"},
+            }
+        )
+    if query is not None:
+        entities.append(
+            {
+                "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
+                "role": {"system": OBJECT_ROLE, "code": "24", "display": "Query"},
+                "description": query,
+                "query": base64.b64encode(query.encode()).decode(),
+            }
+        )
+    for patient in sorted(set(patients)):
+        entities.append(
+            {
+                "what": {"reference": f"Patient/{patient}"},
+                "type": {"system": ENTITY_TYPE, "code": "1", "display": "Person"},
+                "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"},
+            }
+        )
+    if entities:
+        event["entity"] = entities
+    return event
+
+
+def now_instant() -> str:
+    """The current time as a FHIR instant (UTC, milliseconds)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Decision:
+    """One interaction the access seam was asked about during a request."""
+
+    interaction: str
+    resource_type: str | None
+    resource_id: str | None = None
+    version: str | None = None
+    patients: tuple[str, ...] = ()
+    denied: str | None = None  # the refusal message
+
+
+@dataclass
+class RequestAudit:
+    """What a request told the access seam, kept on ``flask.g`` until the response is ready."""
+
+    client_id: str | None = None
+    client_label: str | None = None
+    patient: str | None = None  # the patient context of a patient/ token
+    failure: str | None = None
+    decisions: list[Decision] = field(default_factory=list)
+
+
+def classify(method: str, path: str, base_path: str) -> tuple[str, str | None, str | None, str | None]:
+    """(interaction, type, id, version) guessed from the URL, for requests refused before ``decide`` ran."""
+    rest = path[len(base_path) :].strip("/") if path.startswith(base_path) else path.strip("/")
+    parts = [p for p in rest.split("/") if p]
+    method = method.upper()
+    if not parts:
+        return ("transaction" if method == "POST" else "search"), None, None, None
+    if parts[0] == "metadata":
+        return "capabilities", None, None, None
+    if parts[0] == "_history":
+        return "history-system", None, None, None
+    if parts[-1].startswith("$"):
+        return "operation:" + parts[-1][1:], parts[0] if len(parts) > 1 else None, (
+            parts[1] if len(parts) > 2 else None
+        ), None
+    rtype = parts[0]
+    if len(parts) == 1:
+        return ("create" if method == "POST" else "search"), rtype, None, None
+    if parts[1] == "_search":
+        return "search", rtype, None, None
+    if parts[1] == "_history":
+        return "history-type", rtype, None, None
+    rid = parts[1]
+    if len(parts) >= 4 and parts[2] == "_history":
+        return "vread", rtype, rid, parts[3]
+    if len(parts) >= 3 and parts[2] == "_history":
+        return "history-instance", rtype, rid, None
+    by_method = {"GET": "read", "HEAD": "read", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+    return by_method.get(method, "operation:unknown"), rtype, rid, None
+
+
+def outbox_payload(event: dict) -> dict:
+    """The outbox event that carries one AuditEvent to the dispatcher's ``audit`` handler."""
+    return {"kind": OUTBOX_KIND, "audit_event": event}
+
+
+def append_events(store: Any, events: list[dict]) -> None:
+    """Put ``events`` in the outbox in one transaction of their own."""
+    if not events:
+        return
+    with store.transaction() as txn:
+        for event in events:
+            txn.outbox_append(outbox_payload(event))

@@ -1,0 +1,353 @@
+"""Wiring into Flask: the /auth endpoints, SMART discovery, the per-request audit hook.
+
+``init_app`` keeps one AuthState in ``app.extensions["relais_auth"]``; the seam functions of
+access.py find it through ``current_state``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import flask
+from flask import Blueprint, g, jsonify, request
+
+from . import compartment
+from .access import AccessDenied, Caller
+from .assertion import ALGORITHMS, PrivateKeyJWT, RemoteJWKS
+from .audit import Decision, RequestAudit, append_events, build_audit_event, classify, now_instant
+from .clients import CLIENT_SECRET_BASIC, PRIVATE_KEY_JWT, Client, ClientRegistry
+from .keys import KeyRing
+from .scopes import scopes_supported
+from .server import build_server
+from .tokens import TokenRejected, TokenService
+
+EXTENSION = "relais_auth"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+_SEARCHY = ("search", "history-type", "history-system", "history-instance")
+MAX_PATIENTS_PER_EVENT = 20
+
+log = logging.getLogger(__name__)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@dataclass
+class AuthState:
+    """Everything the auth layer keeps for one app."""
+
+    store: Any
+    enabled: bool
+    base_url: str
+    base_path: str
+    issuer: str
+    keyring: KeyRing
+    clients: ClientRegistry
+    tokens: TokenService
+    server: Any = None
+
+    @property
+    def token_url(self) -> str:
+        return self.issuer + "/token"
+
+    # --- authentication ---
+    def authenticate(self, req: Any) -> Caller | None:
+        audit = request_audit()
+        if not self.enabled:
+            audit.client_label = "anonymous (RELAIS_AUTH=off)"
+            return None
+        header = req.headers.get("Authorization", "")
+        if not header:
+            if req.method in ("GET", "HEAD") and req.path in self.public_paths:
+                audit.client_label = "anonymous"
+                return Caller(client_id="anonymous")
+            _fail(audit, "no access token: send 'Authorization: Bearer <token>' (see .well-known/smart-configuration)")
+        scheme, _, token = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            _fail(audit, "the Authorization header must be 'Bearer <access token>'")
+        try:
+            claims = self.tokens.verify(token.strip())
+        except TokenRejected as exc:
+            _fail(audit, exc.message, exc.code)
+        caller = Caller(
+            client_id=claims["client_id"],
+            scopes=tuple(claims["scope"].split()),
+            patient=claims.get("patient") if isinstance(claims.get("patient"), str) else None,
+            claims=claims,
+        )
+        audit.client_id = caller.client_id
+        audit.patient = caller.patient
+        return caller
+
+    # --- discovery ---
+    def smart_configuration(self) -> dict:
+        return {
+            "issuer": self.issuer,
+            "jwks_uri": self.issuer + "/jwks",
+            "token_endpoint": self.token_url,
+            "introspection_endpoint": self.issuer + "/introspect",
+            "revocation_endpoint": self.issuer + "/revoke",
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": [PRIVATE_KEY_JWT, CLIENT_SECRET_BASIC],
+            "token_endpoint_auth_signing_alg_values_supported": list(ALGORITHMS),
+            "scopes_supported": scopes_supported(),
+            "response_types_supported": ["token"],
+            "capabilities": [
+                "client-confidential-asymmetric",
+                "client-confidential-symmetric",
+                "permission-v1",
+                "permission-v2",
+                "permission-patient",
+                "permission-user",
+            ],
+        }
+
+    def capability_security(self) -> dict:
+        """``CapabilityStatement.rest.security``: SMART service, OAuth URIs, pointer to discovery."""
+        return {
+            "cors": False,
+            "service": [
+                {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                            "code": "SMART-on-FHIR",
+                        }
+                    ],
+                    "text": "SMART Backend Services (OAuth 2.0 client_credentials)",
+                }
+            ],
+            "extension": [
+                {
+                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                    "extension": [
+                        {"url": "token", "valueUri": self.token_url},
+                        {"url": "introspect", "valueUri": self.issuer + "/introspect"},
+                        {"url": "revoke", "valueUri": self.issuer + "/revoke"},
+                    ],
+                }
+            ],
+            "description": "SMART App Launch 2.x Backend Services; see "
+            f"{self.base_url}/.well-known/smart-configuration",
+        }
+
+    # --- audit ---
+    def audit_events(self, req: Any, response: Any) -> list[dict]:
+        """The AuditEvents of one finished request (none for paths that are not FHIR or token requests)."""
+        path = req.path
+        audit: RequestAudit = g.get("relais_audit") or RequestAudit()
+        common = {
+            "recorded": now_instant(),
+            "server_base": self.base_url,
+            "client_address": req.remote_addr,
+        }
+        if path in (self.auth_path + "/token", self.auth_path + "/revoke"):
+            interaction = "token" if path.endswith("/token") else "revoke"
+            message = None
+            if response.status_code >= 400 and response.is_json:
+                body = response.get_json(silent=True) or {}
+                message = f"{body.get('error')}: {body.get('error_description', '')}".strip()
+            ok = response.status_code < 400
+            label = audit.client_label if ok else f"{audit.client_label or 'unknown client'} (authentication failed)"
+            return [
+                build_audit_event(
+                    interaction=interaction,
+                    status=response.status_code,
+                    client_id=audit.client_id,
+                    client_label=label,
+                    message=message,
+                    **common,
+                )
+            ]
+        if not (path == self.base_path or path.startswith(self.base_path + "/")):
+            return []
+        if path == self.base_path + "/.well-known/smart-configuration":
+            return []
+        interaction, rtype, rid, version = classify(req.method, path, self.base_path)
+        decisions = audit.decisions or [Decision(interaction, rtype, rid, version)]
+        for decision in decisions:
+            # decide() without the resource (patch, delete): the URL still names the target
+            if decision.resource_id is None and (decision.interaction, decision.resource_type) == (interaction, rtype):
+                decision.resource_id, decision.version = rid, version
+        query = req.full_path.rstrip("?") if req.query_string else None
+        events = []
+        for decision in decisions:
+            searchy = decision.interaction in _SEARCHY or decision.interaction.startswith("operation:")
+            patients = list(decision.patients) or ([audit.patient] if audit.patient else [])
+            events.append(
+                build_audit_event(
+                    interaction=decision.interaction,
+                    status=403 if decision.denied else response.status_code,
+                    client_id=audit.client_id,
+                    client_label=audit.client_label,
+                    resource_type=decision.resource_type,
+                    resource_id=decision.resource_id,
+                    version=decision.version,
+                    query=f"{req.method} {query}" if searchy and query else None,
+                    patients=patients[:MAX_PATIENTS_PER_EVENT],
+                    message=decision.denied or audit.failure,
+                    **common,
+                )
+            )
+        return events
+
+    @property
+    def public_paths(self) -> tuple[str, ...]:
+        """What anyone may GET without a token: the CapabilityStatement and SMART discovery."""
+        return (self.base_path + "/metadata", self.base_path + "/.well-known/smart-configuration")
+
+    @property
+    def auth_path(self) -> str:
+        return urlsplit(self.issuer).path
+
+
+def _fail(audit: RequestAudit, message: str, code: str = "login") -> None:
+    audit.failure = message
+    raise AccessDenied(401, message, code)
+
+
+def current_state() -> AuthState | None:
+    """The AuthState of the current app, or None when auth was never installed on it."""
+    if not flask.has_app_context():
+        return None
+    return flask.current_app.extensions.get(EXTENSION)
+
+
+def request_audit() -> RequestAudit:
+    """This request's audit notes (a throwaway outside a request)."""
+    if not flask.has_request_context():
+        return RequestAudit()
+    audit = g.get("relais_audit")
+    if audit is None:
+        audit = g.relais_audit = RequestAudit()
+    return audit
+
+
+def record_decision(interaction: str, resource_type: str | None, resource: dict | None, refusal: str | None) -> None:
+    """Remember one ``decide`` call for this request's AuditEvents (same interaction on the same target once)."""
+    if not flask.has_request_context():
+        return
+    audit = request_audit()
+    resource = resource if isinstance(resource, dict) else None
+    rid = resource.get("id") if resource else None
+    version = (resource.get("meta") or {}).get("versionId") if resource else None
+    for earlier in audit.decisions:
+        if (earlier.interaction, earlier.resource_type, earlier.resource_id) == (interaction, resource_type, rid):
+            earlier.denied = earlier.denied or refusal
+            return
+    patients = tuple(sorted(compartment.patient_ids(resource_type, resource)))
+    audit.decisions.append(Decision(interaction, resource_type, rid, version, patients, refusal))
+
+
+def _after_request(response: Any) -> Any:
+    state: AuthState | None = flask.current_app.extensions.get(EXTENSION)
+    if state is None:
+        return response
+    try:
+        append_events(state.store, state.audit_events(request, response))
+    except Exception:  # never turn an answered request into an error because auditing failed
+        log.exception("could not queue the AuditEvents of %s %s", request.method, request.path)
+    return response
+
+
+def _blueprint(state: AuthState) -> Blueprint:
+    bp = Blueprint("relais_auth", __name__)
+
+    @bp.post(state.auth_path + "/token")
+    def token():
+        return state.server.create_token_response()
+
+    @bp.get(state.auth_path + "/jwks")
+    def jwks():
+        response = jsonify(state.keyring.public_jwks())
+        response.headers["Cache-Control"] = "public, max-age=60"
+        return response
+
+    @bp.post(state.auth_path + "/introspect")
+    def introspect():
+        return state.server.create_endpoint_response("introspection")
+
+    @bp.post(state.auth_path + "/revoke")
+    def revoke():
+        return state.server.create_endpoint_response("revocation")
+
+    @bp.get(state.base_path + "/.well-known/smart-configuration")
+    def smart_configuration():
+        return jsonify(state.smart_configuration())
+
+    return bp
+
+
+def _note_client(client: Client) -> None:
+    # the token endpoint's audit agent: the client the request claims to be (verified or not)
+    if flask.has_request_context():
+        audit = request_audit()
+        audit.client_id = client.client_id
+        audit.client_label = client.name
+
+
+def init_app(app: Any, store: Any, config: Any) -> None:
+    """Install the auth layer on ``app`` (see access.init_app)."""
+    base_url = config.base_url.rstrip("/")
+    issuer = _origin(base_url) + "/auth"
+    if not config.auth:
+        if config.host not in LOOPBACK_HOSTS:
+            raise RuntimeError(
+                f"RELAIS_AUTH=off is for local development only, but RELAIS_HOST={config.host} is not loopback"
+            )
+        banner = "!" * 78
+        message = (
+            f"\n{banner}\n!! RELAIS_AUTH=off: AUTHENTICATION IS DISABLED. Every caller may read and write"
+            f" everything.\n!! For local development only. Never run this way with real data.\n{banner}\n"
+        )
+        log.warning(message)
+        print(message, file=sys.stderr)
+    keyring = KeyRing(store)
+    keyring.refresh()  # the first process creates the first signing key
+    clients = ClientRegistry(store)
+    tokens = TokenService(store, keyring, clients, issuer, base_url, config.token_lifetime_s)
+    state = AuthState(
+        store=store,
+        enabled=bool(config.auth),
+        base_url=base_url,
+        base_path=urlsplit(base_url).path.rstrip("/"),
+        issuer=issuer,
+        keyring=keyring,
+        clients=clients,
+        tokens=tokens,
+    )
+
+    def on_claim(client_id: str) -> None:
+        if flask.has_request_context():
+            request_audit().client_label = f"client_id {client_id!r}"
+
+    assertion = PrivateKeyJWT(
+        store, [state.token_url, issuer], RemoteJWKS(tuple(config.jku_allowlist)), on_claim=on_claim
+    )
+    state.server = build_server(app, store, clients, tokens, assertion, _note_client)
+    app.extensions[EXTENSION] = state
+    # merged into CapabilityStatement.rest[0] by the API's /metadata
+    app.extensions.setdefault("relais_capability_extra", {})["security"] = state.capability_security()
+    app.register_blueprint(_blueprint(state))
+    app.after_request(_after_request)
+
+
+def startup_help(config: Any) -> str:
+    """What ``make run`` prints: how to create a first client and get a token."""
+    base_url = config.base_url.rstrip("/")
+    token_url = _origin(base_url) + "/auth/token"
+    return (
+        "Authentication is on (SMART Backend Services). To get going:\n"
+        '  relais clients add --name dev --scopes "system/*.cruds" --secret\n'
+        f"  curl -u CLIENT_ID:SECRET -d grant_type=client_credentials -d 'scope=system/*.cruds' {token_url}\n"
+        f"  curl -H 'Authorization: Bearer ACCESS_TOKEN' {base_url}/metadata\n"
+        "Production clients use private_key_jwt:\n"
+        "  relais clients add --name N --scopes ... --jwks-file public.jwks.json\n"
+        "Local development without tokens: RELAIS_AUTH=off (never with real data)."
+    )

@@ -1,0 +1,124 @@
+"""Auth test kit: the real app with authentication on, served on loopback, and real test keys and JWTs."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+
+import requests
+from joserfc import jwt
+from joserfc.jwk import ECKey, RSAKey
+from werkzeug.serving import make_server
+
+from app import create_app
+from auth.clients import ClientRegistry
+from fhir_server.config import load_config
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rsa_key() -> RSAKey:
+    return RSAKey.generate_key(2048, parameters={"alg": "RS384", "use": "sig"}, auto_kid=True)
+
+
+def ec_key() -> ECKey:
+    return ECKey.generate_key("P-384", parameters={"alg": "ES384", "use": "sig"}, auto_kid=True)
+
+
+def public_jwks(*keys) -> dict:
+    return {"keys": [k.as_dict(private=False) for k in keys]}
+
+
+def client_assertion(
+    client_id: str, key, aud: str, alg: str | None = None, exp_in: int = 240, header: dict | None = None, **claims
+) -> str:
+    """A signed client assertion as a SMART backend client makes one."""
+    alg = alg or ("ES384" if isinstance(key, ECKey) else "RS384")
+    now = int(time.time())
+    payload = {"iss": client_id, "sub": client_id, "aud": aud, "exp": now + exp_in, "jti": uuid.uuid4().hex}
+    payload.update(claims)
+    return jwt.encode({"alg": alg, "kid": key.kid, "typ": "JWT", **(header or {})}, payload, key, algorithms=[alg])
+
+
+class AuthServer:
+    """The real Relais app (authentication on) on 127.0.0.1:<free port>."""
+
+    def __init__(self, store, **overrides):
+        port = free_port()
+        self.origin = f"http://127.0.0.1:{port}"
+        self.base = self.origin + "/fhir"
+        self.token_url = self.origin + "/auth/token"
+        settings = {"auth": True, "scheduler": False, "base_url": self.base, **overrides}
+        self.config = load_config(environ={}, **settings)
+        self.app = create_app(self.config, store=store)
+        self.store = store
+        self.clients = ClientRegistry(store)
+        self.server = make_server("127.0.0.1", port, self.app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.http = requests.Session()
+
+    def url(self, path: str) -> str:
+        return f"{self.base}/{path.lstrip('/')}"
+
+    def token_response(self, client_id: str, key, scope: str | None = "system/*.cruds", **kw) -> requests.Response:
+        form = {
+            "grant_type": "client_credentials",
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": client_assertion(client_id, key, self.token_url, **kw),
+        }
+        if scope is not None:
+            form["scope"] = scope
+        return self.http.post(self.token_url, data=form)
+
+    def token(self, client_id: str, key, scope: str | None = "system/*.cruds") -> str:
+        response = self.token_response(client_id, key, scope)
+        assert response.status_code == 200, response.text
+        return response.json()["access_token"]
+
+    def add_client(self, scopes: str, key=None, **kw):
+        """Register a private_key_jwt client with a fresh RSA key; returns (client_id, key)."""
+        key = key or rsa_key()
+        client, _ = self.clients.add(name="test", scopes=scopes.split(), jwks=public_jwks(key), **kw)
+        return client.client_id, key
+
+    def client_token(self, scopes: str, **kw) -> str:
+        client_id, key = self.add_client(scopes, **kw)
+        return self.token(client_id, key, scope=None)
+
+    def request(self, method: str, path: str, token: str | None = None, **kw) -> requests.Response:
+        headers = {"Accept": "application/fhir+json", **kw.pop("headers", {})}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        if "json" in kw:
+            headers.setdefault("Content-Type", "application/fhir+json")
+        return self.http.request(method, self.url(path), headers=headers, **kw)
+
+    def audit_events(self) -> list[dict]:
+        """AuditEvents queued in the outbox so far (claimed, then released so nothing is consumed)."""
+        events = self.store.outbox_claim("auth-tests", 30.0, 10_000)
+        self.store.outbox_release([e.id for e in events], 0.0)
+        return [e.payload["audit_event"] for e in events if e.payload.get("kind") == "audit"]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.http.close()
+
+
+def observation(patient: str = "p1", **extra) -> dict:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+        "subject": {"reference": f"Patient/{patient}"},
+        "valueQuantity": {"value": 72.0, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"},
+        **extra,
+    }
