@@ -304,16 +304,20 @@ def token_rows(name: str, t: str, v: Any) -> Iterable[IndexRow]:
         if t == "CodeableConcept" or (t not in ("Coding", "Identifier", "ContactPoint") and "coding" in v):
             cc_text = v.get("text")
             codings = [c for c in v.get("coding") or () if type(c) is dict]
-            displays = set()
+            # Each coding row carries its display; CodeableConcept.text rides on a row without display,
+            # or on a row of its own when every coding has a display of its own.
+            norm_text = normalize(cc_text) if isinstance(cc_text, str) and cc_text else None
+            text_used = norm_text is None
             for c in codings:
                 if c.get("code") is None and c.get("system") is None:
                     continue
-                display = c.get("display")
-                if display:
-                    displays.add(display)
-                yield IndexRow(name, "token", c.get("system"), c.get("code"), _ntext(cc_text, display))
-            if isinstance(cc_text, str) and cc_text and (not codings or cc_text not in displays):
-                yield IndexRow(name, "token", None, None, normalize(cc_text))
+                display = _ntext(c.get("display"))
+                if display is None or display == norm_text:
+                    display = norm_text
+                    text_used = True
+                yield IndexRow(name, "token", c.get("system"), c.get("code"), display)
+            if not text_used:
+                yield IndexRow(name, "token", None, None, norm_text)
         elif t == "Identifier":
             system, value = v.get("system"), v.get("value")
             type_cc = v.get("type") if type(v.get("type")) is dict else {}
