@@ -85,9 +85,11 @@ def validate(resource: Any, expected_type: str | None = None) -> None:
         paths = [(_path(resource_type, err["loc"]), err["msg"]) for err in exc.errors(include_url=False)]
         issues = [issue("error", "invalid", f"{path}: {msg}", [path]) for path, msg in paths]
         raise FHIRError(422, issues[0]["diagnostics"], code="invalid", issues=issues) from None
-    except (ValueError, TypeError, RecursionError) as exc:
-        # Some malformed inputs fail inside model code rather than as a ValidationError.
-        raise FHIRError(422, f"{resource_type}: {exc}"[:500], code="invalid") from None
+    except Exception as exc:  # noqa: BLE001
+        # Some malformed inputs fail inside the model library rather than as a ValidationError
+        # (an unknown contained resourceType raises KeyError): they are still the client's error.
+        raise FHIRError(422, f"{resource_type}: invalid content ({type(exc).__name__}: {exc})"[:500],
+                        code="invalid") from None
 
 
 def _path(resource_type: str, loc: tuple) -> str:

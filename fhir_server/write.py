@@ -39,6 +39,7 @@ class Change:
     patch: list | None = None
     if_match: int | None = None
     condition: SearchQuery | None = None
+    validated: bool = False  # the caller already ran resources.validate on ``resource``
 
 
 @dataclass
@@ -90,7 +91,8 @@ def write(store: Store, changes: list[Change]) -> list[Result]:
 def _prepare(change: Change, timestamp: str) -> _Prepared:
     if change.action in (CREATE, UPDATE):
         resource = change.resource
-        validate(resource, change.resource_type)
+        if not change.validated:
+            validate(resource, change.resource_type)
         assert resource is not None
         if change.action == UPDATE and change.condition is None:
             if "id" not in resource:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from app import create_app
 from fhir_server.config import load_config
@@ -51,12 +51,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs) -> None:  # one line per request drowns test output
+        pass
+
+
 class LiveServer:
     """The real app on 127.0.0.1:<free port>, served by werkzeug in a thread."""
 
     def __init__(self, app, port: int):
         self.app = app
-        self.server = make_server("127.0.0.1", port, app, threaded=True)
+        self.server = make_server("127.0.0.1", port, app, threaded=True, request_handler=QuietHandler)
         self.base = f"http://127.0.0.1:{port}/fhir"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

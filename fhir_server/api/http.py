@@ -78,9 +78,14 @@ def parse_etag(value: str | None, header: str) -> int | None:
     if text.startswith("W/"):
         text = text[2:]
     text = text.strip('"')
-    if not text.isdigit():
+    if not is_whole(text):
         raise FHIRError(400, f"{header}: {value!r} is not a version ETag like W/\"3\"", code="invalid")
     return int(text)
+
+
+def is_whole(text: str) -> bool:
+    """ASCII digits that fit a 64-bit integer (str.isdigit alone accepts '²' and overflows SQLite)."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 def query_pairs(query: str) -> list[tuple[str, str]]:

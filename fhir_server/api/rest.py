@@ -11,13 +11,14 @@ import auth
 
 from .. import write as w
 from ..errors import FHIRError, gone, issue, not_found, operation_outcome
-from ..resources import is_supported, valid_id
+from ..resources import is_supported, valid_id, validate
 from ..search.parser import SearchError, parse
 from ..search.query import SearchQuery
 from ..store.base import Store, StoredVersion
 from .http import (
     base_url,
     fhir_response,
+    is_whole,
     json_body,
     parse_etag,
     prefer,
@@ -84,6 +85,14 @@ def _write_response(result: w.Result) -> Response:
     return fhir_response(stored.resource, result.status, headers)
 
 
+def _resource_body(resource_type: str) -> dict:
+    """The request's resource, validated: access decisions only ever see well-formed resources."""
+    body = json_body(request)
+    validate(body, resource_type)
+    assert isinstance(body, dict)
+    return body
+
+
 def _one(change: w.Change) -> w.Result:
     return w.write(store(), [change])[0]
 
@@ -94,27 +103,25 @@ def _one(change: w.Change) -> w.Result:
 @rest.post("/<resource_type>")
 def create(resource_type: str) -> Response:
     check_type(resource_type)
-    body = json_body(request)
-    allow("create", resource_type, body if isinstance(body, dict) else None)
+    body = _resource_body(resource_type)
+    allow("create", resource_type, body)
     condition = None
     if_none_exist = request.headers.get("If-None-Exist")
     if if_none_exist is not None:
         condition = conditional_query(resource_type, query_pairs(if_none_exist))
-    if not isinstance(body, dict):
-        raise FHIRError(400, "The body is not a JSON object", code="structure")
-    return _write_response(_one(w.Change(w.CREATE, resource_type, resource=body, condition=condition)))
+    change = w.Change(w.CREATE, resource_type, resource=body, condition=condition, validated=True)
+    return _write_response(_one(change))
 
 
 @rest.put("/<resource_type>")
 def conditional_update(resource_type: str) -> Response:
     check_type(resource_type)
     condition = conditional_query(resource_type, list(request.args.items(multi=True)))
-    body = json_body(request)
-    if not isinstance(body, dict):
-        raise FHIRError(400, "The body is not a JSON object", code="structure")
+    body = _resource_body(resource_type)
     allow("update", resource_type, body)
     if_match = parse_etag(request.headers.get("If-Match"), "If-Match")
-    change = w.Change(w.UPDATE, resource_type, resource=body, condition=condition, if_match=if_match)
+    change = w.Change(w.UPDATE, resource_type, resource=body, condition=condition, if_match=if_match,
+                      validated=True)
     return _write_response(_one(change))
 
 
@@ -176,7 +183,7 @@ def read(resource_type: str, id: str) -> Response:
 def vread(resource_type: str, id: str, vid: str) -> Response:
     check_type(resource_type)
     check_id(id)
-    if not vid.isdigit():
+    if not is_whole(vid):
         raise FHIRError(400, f"{vid!r} is not a version id", code="invalid")
     stored = store().read(resource_type, id, int(vid))
     if stored is None:
@@ -191,10 +198,11 @@ def vread(resource_type: str, id: str, vid: str) -> Response:
 def update(resource_type: str, id: str) -> Response:
     check_type(resource_type)
     check_id(id)
-    body = json_body(request)
-    allow("update", resource_type, body if isinstance(body, dict) else None)
+    body = _resource_body(resource_type)
+    allow("update", resource_type, body)
     if_match = parse_etag(request.headers.get("If-Match"), "If-Match")
-    return _write_response(_one(w.Change(w.UPDATE, resource_type, id=id, resource=body, if_match=if_match)))
+    change = w.Change(w.UPDATE, resource_type, id=id, resource=body, if_match=if_match, validated=True)
+    return _write_response(_one(change))
 
 
 def _patch_body() -> list:
@@ -272,7 +280,7 @@ def _history_bundle(resource_type: str | None, id: str | None) -> Response:
 def _count(raw: str | None, default: int, maximum: int) -> int:
     if raw is None:
         return default
-    if not raw.isdigit():
+    if not is_whole(raw):
         raise FHIRError(400, f"_count={raw!r} is not a non-negative integer", code="invalid")
     return max(1, min(int(raw), maximum))
 
