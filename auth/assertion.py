@@ -18,7 +18,7 @@ from typing import Any
 import requests
 from authlib.oauth2.rfc6749 import InvalidClientError
 from joserfc import jws, jwt
-from joserfc.errors import JoseError
+from joserfc.errors import ClaimError, JoseError
 from joserfc.jwk import KeySet
 
 from .clients import PRIVATE_KEY_JWT, Client
@@ -127,8 +127,8 @@ class PrivateKeyJWT:
         )
         try:
             registry.validate(claims)
-        except JoseError as exc:
-            raise _reject(f"client_assertion claims rejected: {exc.description or exc.error}") from None
+        except ClaimError as exc:
+            raise _reject(f"client_assertion claim {exc.claim!r} rejected: {exc.description}") from None
         now = time.time()
         if claims["exp"] > now + MAX_AHEAD_S + LEEWAY_S:
             raise _reject("client_assertion exp is more than five minutes ahead")

@@ -8,7 +8,7 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import InvalidScopeError
 from joserfc import jwt
-from joserfc.errors import ExpiredTokenError, InvalidClaimError, JoseError, MissingClaimError
+from joserfc.errors import ClaimError, ExpiredTokenError, JoseError
 
 from .clients import Client, ClientRegistry
 from .keys import ALG, KeyRing
@@ -105,10 +105,8 @@ class TokenService:
             registry.validate(decoded.claims)
         except ExpiredTokenError:
             raise TokenRejected("access token expired: request a new one at the token endpoint", "expired") from None
-        except (InvalidClaimError, MissingClaimError) as exc:
-            raise TokenRejected(f"access token rejected: {exc.description}") from None
-        except JoseError as exc:  # not yet valid (nbf / iat in the future)
-            raise TokenRejected(f"access token rejected: {exc.description}") from None
+        except ClaimError as exc:  # wrong iss or aud, missing claim, not yet valid (nbf / iat ahead)
+            raise TokenRejected(f"access token claim {exc.claim!r} rejected: {exc.description}") from None
         if not isinstance(decoded.claims.get("scope"), str) or not isinstance(decoded.claims.get("client_id"), str):
             raise TokenRejected("access token rejected: malformed scope or client_id")
         return decoded.claims

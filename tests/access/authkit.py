@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import socket
 import threading
 import time
@@ -69,17 +73,17 @@ class AuthServer:
     def url(self, path: str) -> str:
         return f"{self.base}/{path.lstrip('/')}"
 
-    def token_response(self, client_id: str, key, scope: str | None = "system/*.cruds", **kw) -> requests.Response:
+    def token_response(self, client_id: str, key, scope: str | None = None, **kw) -> requests.Response:
         form = {
             "grant_type": "client_credentials",
             "client_assertion_type": ASSERTION_TYPE,
-            "client_assertion": client_assertion(client_id, key, self.token_url, **kw),
+            "client_assertion": client_assertion(client_id, key, kw.pop("aud", self.token_url), **kw),
         }
         if scope is not None:
             form["scope"] = scope
         return self.http.post(self.token_url, data=form)
 
-    def token(self, client_id: str, key, scope: str | None = "system/*.cruds") -> str:
+    def token(self, client_id: str, key, scope: str | None = None) -> str:
         response = self.token_response(client_id, key, scope)
         assert response.status_code == 200, response.text
         return response.json()["access_token"]
@@ -122,3 +126,19 @@ def observation(patient: str = "p1", **extra) -> dict:
         "valueQuantity": {"value": 72.0, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"},
         **extra,
     }
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def forged_token(header: dict, claims: dict, hmac_secret: bytes | None = None) -> str:
+    """A token as an attacker builds it by hand: HS256 keyed with anything (e.g. a public key), or alg none.
+
+    JOSE libraries rightly refuse to make these, so the attack is spelled out with the stdlib.
+    """
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+    if hmac_secret is None:
+        return signing_input + "."
+    signature = hmac.new(hmac_secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(signature)}"
