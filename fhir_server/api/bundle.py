@@ -1,0 +1,46 @@
+"""POST /fhir: batch and transaction Bundles (the processing is in fhir_server.bundles)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, request
+
+import auth
+
+from .. import bundles
+from ..errors import FHIRError
+from .http import base_url, fhir_response, json_body, prefer
+from .rest import allow, config, store
+
+bundle = Blueprint("fhir_bundle", __name__)
+
+
+@bundle.post("")
+@bundle.post("/")
+def batch_or_transaction() -> Response:
+    body = json_body(request)
+    kind = body.get("type") if isinstance(body, dict) else None
+    if kind in (bundles.BATCH, bundles.TRANSACTION):
+        allow(kind, None)
+    cfg = config()
+    wanted = prefer(request).get("return", "minimal")
+    if wanted not in ("minimal", "representation", "OperationOutcome"):
+        raise FHIRError(400, f"Prefer: return={wanted} is not minimal, representation or OperationOutcome")
+    caller = g.get("caller")
+    options = bundles.Options(
+        base=base_url(),
+        max_entries=cfg.max_bundle_entries,
+        default_count=cfg.default_count,
+        max_count=cfg.max_count,
+        prefer_return=wanted,
+        allow=allow,
+        can_read=lambda resource: auth.can_read(caller, resource),
+    )
+    return fhir_response(bundles.process(store(), body, options))
+
+
+@bundle.record_once
+def _capability(state) -> None:
+    # rest.interaction of the CapabilityStatement replaces the default list: keep history-system in it.
+    extra = state.app.extensions.setdefault("relais_capability_extra", {})
+    codes = [i["code"] for i in extra.get("interaction", [{"code": "history-system"}])]
+    extra["interaction"] = [{"code": c} for c in dict.fromkeys([*codes, "batch", "transaction"])]

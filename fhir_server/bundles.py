@@ -1,0 +1,567 @@
+"""Batch and transaction Bundles (R4 http.html#transaction), built on the one write path.
+
+A transaction is ONE call to ``write()``: every change is stored, or none. POST entries get
+their ids before writing so that ``urn:uuid:``/``urn:oid:`` references can be rewritten first;
+conditional references (``Patient?identifier=...``) are resolved by a search. A batch runs each
+entry on its own and reports each. Entries run in the order DELETE, POST, PUT/PATCH, GET.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
+from urllib.parse import parse_qsl
+
+import auth
+
+from . import write as w
+from .errors import FHIRError, gone, issue, not_found, operation_outcome
+from .resources import is_supported, valid_id, validate
+from .search.parser import SearchError, parse
+from .search.query import SearchQuery
+from .store.base import Store, StoredVersion
+
+BATCH, TRANSACTION = "batch", "transaction"
+_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+_INTERACTION = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+_JSON_PATCH_TYPES = {"application/json-patch+json", "application/json"}
+
+Allow = Callable[[str, str | None, dict | None], None]
+
+
+@dataclass
+class Options:
+    """What the HTTP layer hands the processor: where links point, limits, preferences, access control."""
+
+    base: str
+    max_entries: int = 10000
+    default_count: int = 20
+    max_count: int = 1000
+    prefer_return: str = "minimal"  # minimal | representation | OperationOutcome
+    allow: Allow = field(default=lambda interaction, rtype, resource: None)
+    can_read: Callable[[dict], bool] = field(default=lambda resource: True)
+
+
+@dataclass
+class _Entry:
+    index: int
+    method: str
+    resource_type: str
+    id: str | None = None
+    vid: str | None = None
+    query: list[tuple[str, str]] | None = None  # conditional URL or search parameters
+    resource: dict | None = None
+    full_url: str | None = None
+    request: dict = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        return f"Bundle.entry[{self.index}]"
+
+
+# ---- entry parsing -----------------------------------------------------------------------------
+
+
+def _entry_error(index: int, status: int, text: str, code: str = "invalid", element: str = "") -> FHIRError:
+    where = f"Bundle.entry[{index}]"
+    return FHIRError(status, f"{where}: {text}", code=code, expression=[where + element])
+
+
+def _parse_entry(index: int, raw: object, base: str, bundle_type: str) -> _Entry:
+    if not isinstance(raw, dict):
+        raise _entry_error(index, 400, "an entry is a JSON object", "structure")
+    request = raw.get("request")
+    if not isinstance(request, dict):
+        raise _entry_error(index, 400, "an entry of a batch or transaction needs a request", "required", ".request")
+    method = request.get("method")
+    url = request.get("url")
+    if method not in _ORDER:
+        raise _entry_error(index, 400, f"request.method {method!r} is not one of GET, HEAD, POST, PUT, PATCH, DELETE",
+                           "invalid", ".request.method")
+    if not isinstance(url, str) or not url.strip():
+        raise _entry_error(index, 400, "request.url is required", "required", ".request.url")
+    url = url.strip()
+    if url.startswith(base + "/"):
+        url = url[len(base) + 1:]
+    path, _, query = url.lstrip("/").partition("?")
+    parts = path.split("/") if path else []
+    if not parts or not is_supported(parts[0]):
+        raise _entry_error(index, 404 if parts else 400, f"request.url {url!r} names no supported resource type",
+                           "not-supported", ".request.url")
+    entry = _Entry(index, method, parts[0], request=request)
+    full_url = raw.get("fullUrl")
+    entry.full_url = full_url if isinstance(full_url, str) and full_url else None
+    if len(parts) >= 2:
+        entry.id = parts[1]
+        if not valid_id(entry.id):
+            raise _entry_error(index, 400, f"{entry.id!r} is not a valid FHIR id", "invalid", ".request.url")
+    if len(parts) == 4 and parts[2] == "_history" and method in ("GET", "HEAD") and parts[3].isdigit():
+        entry.vid = parts[3]
+    elif len(parts) > 2:
+        raise _entry_error(index, 400, f"request.url {url!r} is not an interaction this server runs in a {bundle_type}",
+                           "not-supported", ".request.url")
+    if "?" in url:
+        entry.query = parse_qsl(query, keep_blank_values=True)
+    resource = raw.get("resource")
+    if method in ("POST", "PUT", "PATCH"):
+        if not isinstance(resource, dict):
+            raise _entry_error(index, 400, f"a {method} entry needs a resource", "required", ".resource")
+        entry.resource = resource
+    if method == "POST" and (entry.id is not None or entry.query):
+        raise _entry_error(index, 400, "a POST entry's url is the resource type alone", "invalid", ".request.url")
+    if method in ("PUT", "PATCH", "DELETE") and entry.id is None and not entry.query:
+        raise _entry_error(index, 400, f"a {method} entry's url is Type/id or Type?criteria", "invalid",
+                           ".request.url")
+    if method == "PUT" and entry.id is not None and entry.query:
+        raise _entry_error(index, 400, "a PUT url is Type/id or Type?criteria, not both", "invalid", ".request.url")
+    return entry
+
+
+def _patch_operations(entry: _Entry) -> list:
+    """The JSON Patch an entry carries as a Binary (R4 has no other way to put one in a Bundle)."""
+    resource = entry.resource or {}
+    if resource.get("resourceType") == "Parameters":
+        raise _entry_error(entry.index, 415, "FHIRPath Patch is not supported: send a JSON Patch in a Binary",
+                           "not-supported", ".resource")
+    if resource.get("resourceType") != "Binary" or resource.get("contentType") not in _JSON_PATCH_TYPES:
+        raise _entry_error(entry.index, 400, "a PATCH entry carries a Binary of contentType"
+                           " application/json-patch+json", "invalid", ".resource")
+    try:
+        ops = json.loads(base64.b64decode(resource.get("data") or "", validate=True))
+    except (binascii.Error, ValueError):
+        raise _entry_error(entry.index, 400, "the Binary data is not base64 JSON", "structure",
+                           ".resource.data") from None
+    return ops
+
+
+# ---- searches (conditional references, ifNoneExist, conditional PUT, GET entries) ----------------
+
+
+def _criteria(resource_type: str, pairs: list[tuple[str, str]], where: str) -> SearchQuery:
+    pairs = [(k, v) for k, v in pairs if k not in ("_format", "_pretty")]
+    try:
+        query = parse(resource_type, pairs, strict=True) if pairs else None
+    except SearchError as exc:
+        raise FHIRError(400, f"{where}: {exc}", code="invalid", expression=[where]) from None
+    if query is None or not query.clauses:
+        raise FHIRError(412, f"{where}: a conditional interaction needs search criteria", code="invalid",
+                        expression=[where])
+    return query
+
+
+def _matches(store: Store, query: SearchQuery, where: str) -> list[str]:
+    try:
+        return store.search(dataclasses.replace(query, count=2, offset=0, total="none", sort=())).ids
+    except NotImplementedError as exc:
+        raise FHIRError(400, f"{where}: {exc}", code="not-supported", expression=[where]) from None
+
+
+def _resolve_conditional_reference(store: Store, reference: str, where: str) -> str:
+    rtype, _, query = reference.partition("?")
+    if not is_supported(rtype):
+        raise FHIRError(400, f"{where}: conditional reference {reference!r} names no supported type", code="invalid",
+                        expression=[where])
+    ids = _matches(store, _criteria(rtype, parse_qsl(query, keep_blank_values=True), where), where)
+    if len(ids) != 1:
+        found = "no" if not ids else "several"
+        raise FHIRError(412, f"{where}: conditional reference {reference!r} matches {found} {rtype} resources",
+                        code="not-found" if not ids else "multiple-matches", expression=[where])
+    return f"{rtype}/{ids[0]}"
+
+
+def _rewrite_references(store: Store, entry: _Entry, mapping: dict[str, str], cache: dict[str, str],
+                        transaction: bool) -> None:
+    """Replace, in place, references to other entries' fullUrls and conditional references."""
+
+    def visit(node: object, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "reference" and isinstance(value, str):
+                    node[key] = resolve(value, f"{path}.reference")
+                elif isinstance(value, (dict, list)):
+                    visit(value, f"{path}.{key}")
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                if isinstance(item, (dict, list)):
+                    visit(item, f"{path}[{i}]")
+
+    def resolve(value: str, where: str) -> str:
+        target = mapping.get(value)
+        if target is not None:
+            return target
+        if value.startswith(("urn:uuid:", "urn:oid:")):
+            if transaction:
+                raise FHIRError(400, f"{where}: {value} is not the fullUrl of an entry of this Bundle",
+                                code="not-found", expression=[where])
+            return value
+        if "?" in value and not value.startswith(("#", "http:", "https:")):
+            if value not in cache:
+                cache[value] = _resolve_conditional_reference(store, value, where)
+            return cache[value]
+        return value
+
+    visit(entry.resource, f"{entry.where}.resource")
+
+
+# ---- results -----------------------------------------------------------------------------------
+
+
+def _status(code: int) -> str:
+    try:
+        return f"{code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        return str(code)
+
+
+def _version_response(stored: StoredVersion, status: int, location: bool) -> dict:
+    response: dict = {"status": _status(status)}
+    if location:
+        response["location"] = f"{stored.resource_type}/{stored.id}/_history/{stored.version}"
+    response["etag"] = f'W/"{stored.version}"'
+    response["lastModified"] = stored.last_updated
+    return response
+
+
+def _write_entry(result: w.Result, action: str, options: Options) -> dict:
+    stored = result.version
+    if action == w.DELETE:
+        entry = {"response": {"status": _status(204)}}
+        if stored is not None and result.outcome == "deleted":
+            entry["response"]["etag"] = f'W/"{stored.version}"'
+            entry["response"]["lastModified"] = stored.last_updated
+        return entry
+    assert stored is not None
+    entry = {"fullUrl": f"{options.base}/{stored.resource_type}/{stored.id}"}
+    if options.prefer_return == "representation" and stored.resource is not None:
+        entry["resource"] = stored.resource
+    entry["response"] = _version_response(stored, result.status, result.outcome in ("created", "updated"))
+    if options.prefer_return == "OperationOutcome":
+        text = f"{stored.resource_type}/{stored.id} {result.outcome} (version {stored.version})"
+        entry["response"]["outcome"] = operation_outcome([issue("information", "informational", text)])
+    return entry
+
+
+def _error_entry(exc: FHIRError | auth.AccessDenied) -> dict:
+    if isinstance(exc, auth.AccessDenied):
+        return {"response": {"status": _status(exc.status),
+                             "outcome": operation_outcome([issue("error", exc.code, exc.message)])}}
+    return {"response": {"status": _status(exc.status), "outcome": exc.outcome()}}
+
+
+# ---- GET entries -------------------------------------------------------------------------------
+
+
+def _not_modified(entry: _Entry, stored: StoredVersion) -> bool:
+    if_none_match = entry.request.get("ifNoneMatch")
+    if isinstance(if_none_match, str):
+        return if_none_match.strip().removeprefix("W/").strip('"') == str(stored.version)
+    since = entry.request.get("ifModifiedSince")
+    if not isinstance(since, str):
+        return False
+    try:
+        moment = datetime.fromisoformat(w.normalize_instant(since).replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(since)  # an HTTP date, as in the header
+        except (TypeError, ValueError):
+            raise _entry_error(entry.index, 400, f"ifModifiedSince {since!r} is not an instant", "invalid",
+                               ".request.ifModifiedSince") from None
+    modified = datetime.fromisoformat(stored.last_updated.replace("Z", "+00:00"))
+    return modified.replace(microsecond=0) <= moment
+
+
+def _read_entry(store: Store, entry: _Entry, options: Options) -> dict:
+    assert entry.id is not None
+    stored = store.read(entry.resource_type, entry.id, int(entry.vid) if entry.vid else None)
+    if stored is None:
+        raise not_found(entry.resource_type, entry.id)
+    if stored.deleted:
+        raise gone(entry.resource_type, entry.id, stored.version)
+    options.allow("vread" if entry.vid else "read", entry.resource_type, stored.resource)
+    if _not_modified(entry, stored):
+        return {"response": _version_response(stored, 304, False)}
+    result: dict = {"fullUrl": f"{options.base}/{entry.resource_type}/{entry.id}"}
+    if entry.method == "GET":
+        result["resource"] = stored.resource
+    result["response"] = _version_response(stored, 200, False)
+    return result
+
+
+def _search_entry(store: Store, entry: _Entry, options: Options) -> dict:
+    options.allow("search", entry.resource_type, None)
+    pairs = entry.query or []
+    try:
+        query = parse(entry.resource_type, pairs, default_count=options.default_count, max_count=options.max_count)
+        found = store.search(query)
+    except SearchError as exc:
+        raise FHIRError(400, str(exc), code="invalid") from None
+    except NotImplementedError as exc:
+        raise FHIRError(400, str(exc), code="not-supported") from None
+    versions = [v for v in store.read_many(entry.resource_type, found.ids) if options.can_read(v.resource or {})]
+    searchset: dict = {"resourceType": "Bundle", "type": "searchset"}
+    if found.total is not None:
+        searchset["total"] = found.total
+    searchset["entry"] = [
+        {"fullUrl": f"{options.base}/{v.resource_type}/{v.id}", "resource": v.resource, "search": {"mode": "match"}}
+        for v in versions
+    ]
+    return {"resource": searchset, "response": {"status": _status(200)}}
+
+
+def _get_entry(store: Store, entry: _Entry, options: Options) -> dict:
+    return _read_entry(store, entry, options) if entry.id is not None else _search_entry(store, entry, options)
+
+
+# ---- changes -----------------------------------------------------------------------------------
+
+
+def _if_match(entry: _Entry) -> int | None:
+    value = entry.request.get("ifMatch")
+    if value is None:
+        return None
+    text = str(value).strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise _entry_error(entry.index, 400, f"ifMatch {value!r} is not a version ETag like W/\"3\"", "invalid",
+                           ".request.ifMatch")
+    return int(text)
+
+
+def _change(entry: _Entry, assigned: dict[int, str]) -> w.Change:
+    """The write an entry asks for (POST entries take the id ``assigned`` to them beforehand)."""
+    rtype = entry.resource_type
+    if entry.method == "POST":
+        return w.Change(w.CREATE, rtype, id=assigned.get(entry.index), resource=entry.resource)
+    if entry.method == "PUT":
+        if entry.query:
+            condition = _criteria(rtype, entry.query, f"{entry.where}.request.url")
+            return w.Change(w.UPDATE, rtype, resource=entry.resource, condition=condition, if_match=_if_match(entry))
+        return w.Change(w.UPDATE, rtype, id=entry.id, resource=entry.resource, if_match=_if_match(entry))
+    if entry.method == "PATCH":
+        condition = _criteria(rtype, entry.query, f"{entry.where}.request.url") if entry.query else None
+        return w.Change(w.PATCH, rtype, id=entry.id, patch=_patch_operations(entry), condition=condition,
+                        if_match=_if_match(entry))
+    condition = _criteria(rtype, entry.query, f"{entry.where}.request.url") if entry.query else None
+    return w.Change(w.DELETE, rtype, id=entry.id, condition=condition, if_match=_if_match(entry))
+
+
+def _conditional_create(store: Store, entry: _Entry) -> str | None:
+    """The id an entry's ifNoneExist matches (None: create), 412 when it matches several."""
+    raw = entry.request.get("ifNoneExist")
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise _entry_error(entry.index, 400, "ifNoneExist is a query string", "invalid", ".request.ifNoneExist")
+    where = f"{entry.where}.request.ifNoneExist"
+    ids = _matches(store, _criteria(entry.resource_type, parse_qsl(raw.lstrip("?"), keep_blank_values=True), where),
+                   where)
+    if len(ids) > 1:
+        raise FHIRError(412, f"{where}: the condition matches several {entry.resource_type} resources",
+                        code="duplicate", expression=[where])
+    return ids[0] if ids else None
+
+
+def _entry_of_change(exc: FHIRError, changes: list[tuple[_Entry, w.Change]]) -> _Entry | None:
+    """Which entry made ``write()`` fail: its index if the write path says, else the first that fails validation."""
+    index = getattr(exc, "change_index", None)
+    if isinstance(index, int) and 0 <= index < len(changes):
+        return changes[index][0]
+    for entry, change in changes:
+        if change.action in (w.CREATE, w.UPDATE):
+            try:
+                validate(change.resource, change.resource_type)
+            except FHIRError:
+                return entry
+    return None
+
+
+def _name_entry(exc: FHIRError, entry: _Entry) -> FHIRError:
+    """The same error, each issue located in the Bundle (``Bundle.entry[49].resource.status``)."""
+    prefix = f"{entry.where} ({entry.method} {entry.resource_type})"
+    issues = exc.issues or [issue("error", exc.code, exc.diagnostics, exc.expression)]
+    located = []
+    for item in issues:
+        item = dict(item)
+        if not item.get("diagnostics", "").startswith(entry.where):
+            item["diagnostics"] = f"{prefix}: {item.get('diagnostics', '')}"
+        paths = [_in_bundle(p, entry) for p in item.get("expression", [])]
+        item["expression"] = paths or [entry.where]
+        located.append(item)
+    return FHIRError(exc.status, located[0]["diagnostics"], code=exc.code, issues=located, headers=exc.headers)
+
+
+def _in_bundle(path: str, entry: _Entry) -> str:
+    if path.startswith("Bundle."):
+        return path
+    head, dot, rest = path.partition(".")
+    if head == entry.resource_type:
+        return f"{entry.where}.resource{dot}{rest}"
+    return f"{entry.where}.resource.{path}"
+
+
+# ---- processing --------------------------------------------------------------------------------
+
+
+def _entries(bundle: object, options: Options) -> tuple[str, list]:
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise FHIRError(400, "POST to the base URL takes a Bundle of type batch or transaction", code="invalid",
+                        expression=["Bundle"])
+    kind = bundle.get("type")
+    if kind not in (BATCH, TRANSACTION):
+        raise FHIRError(400, f"Bundle.type {kind!r}: this endpoint takes a batch or a transaction", code="invalid",
+                        expression=["Bundle.type"])
+    raw = bundle.get("entry", [])
+    if not isinstance(raw, list):
+        raise FHIRError(400, "Bundle.entry is a JSON array", code="structure", expression=["Bundle.entry"])
+    if len(raw) > options.max_entries:
+        raise FHIRError(413, f"The Bundle has {len(raw)} entries; this server takes at most {options.max_entries}"
+                        " (RELAIS_MAX_BUNDLE_ENTRIES)", code="too-costly", expression=["Bundle.entry"])
+    return kind, raw
+
+
+def process(store: Store, bundle: object, options: Options) -> dict:
+    """Run a batch or transaction Bundle; the batch-response or transaction-response Bundle."""
+    kind, raw = _entries(bundle, options)
+    if kind == TRANSACTION:
+        entries = _transaction(store, raw, options)
+    else:
+        entries = _batch(store, raw, options)
+    return {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": f"{kind}-response", "entry": entries}
+
+
+def _transaction(store: Store, raw: list, options: Options) -> list[dict]:
+    if not store.supports_transactions:
+        raise FHIRError(400, "This store cannot make a transaction all-or-nothing (MongoDB without a replica set):"
+                        " send a batch, or run MongoDB as a replica set", code="not-supported",
+                        expression=["Bundle.type"])
+    entries = [_parse_entry(i, item, options.base, TRANSACTION) for i, item in enumerate(raw)]
+    for entry in entries:
+        interaction = "search" if entry.method in ("GET", "HEAD") and entry.id is None else \
+            _INTERACTION.get(entry.method, "vread" if entry.vid else "read")
+        if interaction not in ("read", "vread", "search"):  # reads are decided on what they find
+            options.allow(interaction, entry.resource_type, entry.resource)
+    _no_duplicates(entries)
+    mapping: dict[str, str] = {}
+    assigned: dict[int, str] = {}
+    existing: dict[int, str] = {}
+    for entry in entries:
+        if entry.method == "POST":
+            found = _conditional_create(store, entry)
+            if found is not None:
+                existing[entry.index] = found
+            target = found or str(uuid.uuid4())
+            assigned[entry.index] = target
+            if entry.full_url:
+                mapping[entry.full_url] = f"{entry.resource_type}/{target}"
+        elif entry.method == "PUT" and entry.full_url:
+            if entry.id is not None:
+                mapping[entry.full_url] = f"{entry.resource_type}/{entry.id}"
+            else:
+                ids = _matches(store, _criteria(entry.resource_type, entry.query or [], f"{entry.where}.request.url"),
+                               f"{entry.where}.request.url")
+                if len(ids) > 1:
+                    raise _entry_error(entry.index, 412, f"the condition matches several {entry.resource_type}",
+                                       "duplicate", ".request.url")
+                target = ids[0] if ids else str((entry.resource or {}).get("id") or uuid.uuid4())
+                assert entry.resource is not None
+                entry.resource["id"] = target  # the write path checks it against the match again, atomically
+                mapping[entry.full_url] = f"{entry.resource_type}/{target}"
+    cache: dict[str, str] = {}
+    for entry in entries:
+        if entry.method in ("POST", "PUT") and entry.index not in existing:
+            try:
+                _rewrite_references(store, entry, mapping, cache, transaction=True)
+            except FHIRError as exc:
+                raise _name_entry(exc, entry) from None
+    changes: list[tuple[_Entry, w.Change]] = []
+    for entry in sorted(entries, key=lambda e: _ORDER[e.method]):
+        if entry.method in ("GET", "HEAD") or entry.index in existing:
+            continue
+        try:
+            changes.append((entry, _change(entry, assigned)))
+        except FHIRError as exc:
+            raise _name_entry(exc, entry) from None
+    try:
+        results = w.write(store, [change for _, change in changes])
+    except FHIRError as exc:
+        culprit = _entry_of_change(exc, changes)
+        raise (_name_entry(exc, culprit) if culprit is not None else exc) from None
+    out: list[dict | None] = [None] * len(entries)
+    for (entry, change), result in zip(changes, results, strict=True):
+        out[entry.index] = _write_entry(result, change.action, options)
+    for index, id in existing.items():
+        entry = entries[index]
+        stored = store.read(entry.resource_type, id)
+        assert stored is not None
+        out[index] = _write_entry(w.Result(200, "exists", stored, entry.resource_type, id), w.CREATE, options)
+    # Reads come last and see the transaction's writes; a failed read fails the whole Bundle.
+    for entry in entries:
+        if entry.method in ("GET", "HEAD"):
+            try:
+                out[entry.index] = _get_entry(store, entry, options)
+            except FHIRError as exc:
+                raise _name_entry(exc, entry) from None
+    return [item for item in out if item is not None]
+
+
+def _no_duplicates(entries: list[_Entry]) -> None:
+    seen: dict[str, int] = {}
+    for entry in entries:
+        if entry.method in ("GET", "HEAD") or entry.id is None:
+            continue
+        key = f"{entry.resource_type}/{entry.id}"
+        if key in seen:
+            raise _entry_error(entry.index, 400, f"{key} is also written by Bundle.entry[{seen[key]}]", "invalid",
+                               ".request.url")
+        seen[key] = entry.index
+    full_urls: dict[str, int] = {}
+    for entry in entries:
+        if entry.full_url and entry.method in ("POST", "PUT"):
+            if entry.full_url in full_urls:
+                raise _entry_error(entry.index, 400, f"fullUrl {entry.full_url} is also the fullUrl of"
+                                   f" Bundle.entry[{full_urls[entry.full_url]}]", "invalid", ".fullUrl")
+            full_urls[entry.full_url] = entry.index
+
+
+def _batch(store: Store, raw: list, options: Options) -> list[dict]:
+    out: list[dict] = [{}] * len(raw)
+    parsed: list[_Entry] = []
+    for i, item in enumerate(raw):
+        try:
+            parsed.append(_parse_entry(i, item, options.base, BATCH))
+        except FHIRError as exc:
+            out[i] = _error_entry(exc)
+    cache: dict[str, str] = {}
+    for entry in sorted(parsed, key=lambda e: _ORDER[e.method]):
+        try:
+            out[entry.index] = _batch_entry(store, entry, options, cache)
+        except (FHIRError, auth.AccessDenied) as exc:
+            out[entry.index] = _error_entry(exc)
+    return out
+
+
+def _batch_entry(store: Store, entry: _Entry, options: Options, cache: dict[str, str]) -> dict:
+    if entry.method in ("GET", "HEAD"):
+        return _get_entry(store, entry, options)
+    options.allow(_INTERACTION[entry.method], entry.resource_type, entry.resource)
+    if entry.method == "POST":
+        found = _conditional_create(store, entry)
+        if found is not None:
+            stored = store.read(entry.resource_type, found)
+            assert stored is not None
+            return _write_entry(w.Result(200, "exists", stored, entry.resource_type, found), w.CREATE, options)
+    if entry.method in ("POST", "PUT"):
+        _rewrite_references(store, entry, {}, cache, transaction=False)
+    change = _change(entry, {})
+    try:
+        result = w.write(store, [change])[0]
+    except FHIRError as exc:
+        raise _name_entry(exc, entry) from None
+    return _write_entry(result, change.action, options)
