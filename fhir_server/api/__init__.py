@@ -13,6 +13,7 @@ from ..errors import FHIRError
 from .bundle import bundle
 from .capability import capability
 from .http import error_response, negotiate, outcome_response
+from .operations import operations
 from .rest import rest
 from .search import search
 
@@ -23,7 +24,7 @@ _ISSUE_CODE = {404: "not-found", 405: "not-supported", 413: "too-costly", 400: "
 
 def register(app: Flask) -> None:
     """Mount the FHIR API at /fhir and make every error an OperationOutcome."""
-    for blueprint in (capability, bundle, search, rest):
+    for blueprint in (capability, bundle, operations, search, rest):
         app.register_blueprint(blueprint, url_prefix="/fhir")
 
     @app.before_request

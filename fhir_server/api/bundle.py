@@ -9,6 +9,7 @@ import auth
 from .. import bundles
 from ..errors import FHIRError
 from .http import base_url, fhir_response, json_body, prefer
+from .operations import add_capability
 from .rest import allow, config, store
 
 bundle = Blueprint("fhir_bundle", __name__)
@@ -38,9 +39,7 @@ def batch_or_transaction() -> Response:
     return fhir_response(bundles.process(store(), body, options))
 
 
+
 @bundle.record_once
 def _capability(state) -> None:
-    # rest.interaction of the CapabilityStatement replaces the default list: keep history-system in it.
-    extra = state.app.extensions.setdefault("relais_capability_extra", {})
-    codes = [i["code"] for i in extra.get("interaction", [{"code": "history-system"}])]
-    extra["interaction"] = [{"code": c} for c in dict.fromkeys([*codes, "batch", "transaction"])]
+    add_capability(state.app, interactions=("batch", "transaction"))
