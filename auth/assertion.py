@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import requests
 from authlib.oauth2.rfc6749 import InvalidClientError
 from joserfc import jws, jwt
 from joserfc.errors import ClaimError, JoseError
@@ -48,6 +47,8 @@ class RemoteJWKS:
 
     @staticmethod
     def _http_get(url: str) -> dict:
+        import requests  # only jku clients need it; keeps it off every worker's start-up
+
         response = requests.get(url, timeout=5, allow_redirects=False, headers={"Accept": "application/json"})
         response.raise_for_status()
         return response.json()

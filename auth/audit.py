@@ -226,3 +226,17 @@ def append_events(store: Any, events: list[dict]) -> None:
     with store.transaction() as txn:
         for event in events:
             txn.outbox_append(outbox_payload(event))
+
+
+def store_audit_event(store: Any, payload: dict) -> None:
+    """Outbox handler for ``kind == "audit"``: store the AuditEvent through the one write path.
+
+    Idempotent: the event carries its id, so a redelivery (an expired lease) finds it stored and
+    stops, instead of writing a second version.
+    """
+    from fhir_server import write
+
+    event = payload["audit_event"]
+    if store.read("AuditEvent", event["id"]) is not None:
+        return
+    write.write(store, [write.Change(write.CREATE, "AuditEvent", id=event["id"], resource=event)])

@@ -18,7 +18,16 @@ from flask import Blueprint, g, jsonify, request
 from . import compartment
 from .access import AccessDenied, Caller
 from .assertion import ALGORITHMS, PrivateKeyJWT, RemoteJWKS
-from .audit import Decision, RequestAudit, append_events, build_audit_event, classify, now_instant
+from .audit import (
+    OUTBOX_KIND,
+    Decision,
+    RequestAudit,
+    append_events,
+    build_audit_event,
+    classify,
+    now_instant,
+    store_audit_event,
+)
 from .clients import CLIENT_SECRET_BASIC, PRIVATE_KEY_JWT, Client, ClientRegistry
 from .keys import KeyRing
 from .scopes import scopes_supported
@@ -336,6 +345,9 @@ def init_app(app: Any, store: Any, config: Any) -> None:
     app.extensions.setdefault("relais_capability_extra", {})["security"] = state.capability_security()
     app.register_blueprint(_blueprint(state))
     app.after_request(_after_request)
+    from fhir_server.subscriptions.dispatcher import register_handler
+
+    register_handler(OUTBOX_KIND, store_audit_event)
 
 
 def startup_help(config: Any) -> str:

@@ -22,6 +22,11 @@ RELOAD_EVERY_S = 30.0  # how soon a process notices a rotation made by another o
 log = logging.getLogger(__name__)
 
 
+def _public(jwk: dict) -> dict:
+    """The public members of an RSA JWK (n, e and the metadata), without the private ones."""
+    return {k: v for k, v in jwk.items() if k not in ("d", "p", "q", "dp", "dq", "qi", "oth")}
+
+
 def _generation_key(number: int) -> str:
     return f"gen-{number:06d}"
 
@@ -36,6 +41,7 @@ class KeyRing:
         self._lock = threading.Lock()
         self._generations: list[tuple[str, dict]] = []  # newest first, at most two
         self._verify_set: KeySet | None = None
+        self._signing_jwk: dict | None = None
         self._signing_key: RSAKey | None = None
         self._loaded_at = float("-inf")
 
@@ -43,8 +49,8 @@ class KeyRing:
         rows = sorted(((k, doc) for k, doc in self.store.kv_list(TABLE) if k.startswith("gen-")), reverse=True)
         self._generations = rows[:2]
         if rows:
-            self._signing_key = RSAKey.import_key(rows[0][1]["jwk"])
-            self._verify_set = KeySet([RSAKey.import_key(doc["jwk"]) for _, doc in self._generations])
+            self._signing_jwk = rows[0][1]["jwk"]
+            self._verify_set = KeySet([RSAKey.import_key(_public(doc["jwk"])) for _, doc in self._generations])
         self._loaded_at = self.clock()
 
     def _insert_generation(self, number: int) -> None:
@@ -73,11 +79,15 @@ class KeyRing:
             newest = int(self._generations[0][0][4:]) if self._generations else 0
             self._insert_generation(newest + 1)
             self._load()
-            return self._signing_key.kid
+            return self._signing_jwk["kid"]
 
     def signing_key(self) -> RSAKey:
+        """The newest private key; imported on first use only, since importing one costs ~150 ms."""
         self.refresh()
-        return self._signing_key
+        with self._lock:
+            if self._signing_key is None or self._signing_key.kid != self._signing_jwk.get("kid"):
+                self._signing_key = RSAKey.import_key(self._signing_jwk)
+            return self._signing_key
 
     def verification_keys(self, kid: str | None = None) -> KeySet:
         """Public keys that verify tokens; reloads early when a token names a kid we do not know yet."""
@@ -92,4 +102,4 @@ class KeyRing:
     def public_jwks(self) -> dict:
         """The JWKS document: current and previous public keys."""
         self.refresh()
-        return {"keys": [RSAKey.import_key(doc["jwk"]).as_dict(private=False) for _, doc in self._generations]}
+        return {"keys": [key.as_dict(private=False) for key in self._verify_set.keys]}

@@ -188,3 +188,27 @@ def test_auth_off_refuses_to_listen_beyond_loopback(sqlite_store):
 
     with pytest.raises(RuntimeError, match="local development only"):
         create_app(load_config(environ={}, auth=False, scheduler=False, host="0.0.0.0"), store=sqlite_store)
+
+
+def test_audit_events_reach_the_store_through_the_dispatcher_and_regulators_search_them(live):
+    from fhir_server.subscriptions.dispatcher import dispatch_once
+
+    token = live.client_token("system/Observation.cruds")
+    oid = live.request("POST", "Observation", token, json=observation("p7")).json()["id"]
+    assert live.request("GET", f"Observation/{oid}", token).status_code == 200
+    assert live.request("GET", "Patient?_count=1", token).status_code == 403
+    while dispatch_once(live.store):
+        pass
+    regulator = live.client_token("system/AuditEvent.rs")
+    found = live.request("GET", "AuditEvent?_count=100", regulator).json()
+    events = [e["resource"] for e in found["entry"]]
+    subtypes = {e["subtype"][0]["code"] for e in events}
+    assert {"create", "read", "search"} <= subtypes
+    assert any(e["outcome"] == "4" and "403" in e["outcomeDesc"] for e in events)
+    one = events[0]
+    assert live.request("DELETE", f"AuditEvent/{one['id']}", live.client_token("system/*.cruds")).status_code == 403
+    # a redelivered outbox event does not write a second version
+    from auth.audit import outbox_payload, store_audit_event
+
+    store_audit_event(live.store, outbox_payload({k: v for k, v in one.items() if k != "meta"}))
+    assert live.store.read("AuditEvent", one["id"]).version == 1
