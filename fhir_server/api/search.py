@@ -1,22 +1,178 @@
-"""Search views: GET [type]?... and POST [type]/_search, answered as a searchset Bundle."""
+"""Search views: GET [type]?..., POST [type]/_search and Patient/[id]/$everything, as searchset Bundles.
+
+Paging uses ``_offset`` links (self, first, previous, next, last); ``_include``/``_revinclude``
+(with ``:iterate``) add entries in mode "include"; ``_summary``/``_elements`` subset entries;
+unknown parameters become an OperationOutcome entry (mode "outcome") unless Prefer: handling=strict.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, g, request
 
 import auth
 
-from ..errors import FHIRError
-from ..search.parser import SearchError, parse
+from ..errors import FHIRError, issue, operation_outcome
+from ..resources import SUPPORTED_TYPES, is_supported
+from ..search.dates import DateFormatError, date_range
+from ..search.errors import SearchError
+from ..search.extract import index_values
+from ..search.parser import parse
+from ..search.query import Predicate, SearchQuery
+from ..search.registry import get_registry
+from ..search.summary import select_elements, summarize
+from ..store.base import SearchResult, Store, StoredVersion
 from .http import base_url, fhir_response, prefer
-from .rest import allow, check_type, config, store
+from .rest import allow, check_id, check_type, config, store
 
 search = Blueprint("fhir_search", __name__)
 
+# Includes and $everything are bounded: a search page must not turn into a database dump.
+MAX_INCLUDED = 1000
+MAX_ITERATE = 4
+MAX_EVERYTHING = 5000
 
-def _run(resource_type: str, pairs: list[tuple[str, str]]) -> Response:
+
+def run_search(st: Store, query: SearchQuery) -> SearchResult:
+    """``st.search(query)``, except on MongoDB where chains, _has and _sort need more than a find()."""
+    from ..store import mongodb, mongodb_search  # noqa: PLC0415 - pymongo is only needed for that backend
+
+    if isinstance(st, mongodb.MongoStore):
+        return mongodb_search.search(st.resources, query)
+    return st.search(query)
+
+
+def _caller():
+    return g.get("caller")
+
+
+def _readable(versions: list[StoredVersion]) -> list[StoredVersion]:
+    caller = _caller()
+    return [v for v in versions if v.resource is not None and auth.can_read(caller, v.resource)]
+
+
+def _shape(resource: dict, query: SearchQuery) -> dict:
+    if query.elements:
+        return select_elements(resource, query.elements)
+    return summarize(resource, query.summary)
+
+
+def _entry(v: StoredVersion, mode: str, query: SearchQuery) -> dict:
+    return {
+        "fullUrl": f"{base_url()}/{v.resource_type}/{v.id}",
+        "resource": _shape(v.resource or {}, query),
+        "search": {"mode": mode},
+    }
+
+
+# --- includes ------------------------------------------------------------------------------------
+
+
+def _include_targets(resource: dict, spec: str) -> list[tuple[str, str]]:
+    """(type, id) pairs that ``spec`` (Type:param[:Target] or *) selects from ``resource``."""
+    rtype = resource.get("resourceType")
+    if spec == "*":
+        source, param, target = rtype, None, None
+    else:
+        parts = spec.split(":")
+        source, param = parts[0], parts[1]
+        target = parts[2] if len(parts) > 2 else None
+    if source != rtype:
+        return []
+    params = get_registry().params_for(rtype)
+    out = []
+    for row in index_values(resource):
+        if row.kind != "reference" or not row.system or not row.code:
+            continue
+        if param is not None and row.param != param:
+            continue
+        if param is None and params.get(row.param) is None:
+            continue
+        if target is not None and row.system != target:
+            continue
+        out.append((row.system, row.code))
+    return out
+
+
+def _revinclude(st: Store, spec: str, found: list[StoredVersion]) -> list[StoredVersion]:
+    """Resources of spec's type whose spec parameter points at one of ``found``."""
+    if spec == "*":
+        return []
+    source, param = spec.split(":")[:2]
+    if not is_supported(source):
+        return []
+    by_type: dict[str, list[str]] = {}
+    for v in found:
+        by_type.setdefault(v.resource_type, []).append(v.id)
+    ids: list[str] = []
+    for rtype, rids in by_type.items():
+        pred = Predicate(param, "reference", "in", (rtype, tuple(rids)))
+        q = SearchQuery(source, ((pred,),), count=MAX_INCLUDED, total="none")
+        ids.extend(run_search(st, q).ids)
+    return st.read_many(source, ids)
+
+
+def _includes(st: Store, query: SearchQuery, matches: list[StoredVersion]) -> list[StoredVersion]:
+    """Included and revincluded resources, following ``:iterate`` specs from the included ones too."""
+    seen = {(v.resource_type, v.id) for v in matches}
+    included: list[StoredVersion] = []
+    frontier = matches
+    include, revinclude = query.include, query.revinclude
+    for _round in range(MAX_ITERATE + 1):
+        if not frontier or not (include or revinclude) or len(included) >= MAX_INCLUDED:
+            break
+        wanted: dict[str, list[str]] = {}
+        for v in frontier:
+            for spec in include:
+                for rtype, rid in _include_targets(v.resource or {}, spec):
+                    if (rtype, rid) not in seen and is_supported(rtype):
+                        seen.add((rtype, rid))
+                        wanted.setdefault(rtype, []).append(rid)
+        new: list[StoredVersion] = []
+        for rtype, rids in wanted.items():
+            new.extend(st.read_many(rtype, rids))
+        for spec in revinclude:
+            for v in _revinclude(st, spec, frontier):
+                if (v.resource_type, v.id) not in seen:
+                    seen.add((v.resource_type, v.id))
+                    new.append(v)
+        new = _readable(new)[: MAX_INCLUDED - len(included)]
+        included.extend(new)
+        frontier = new
+        # Later rounds follow only what was asked with :iterate.
+        include, revinclude = query.include_iterate, query.revinclude_iterate
+    return included
+
+
+# --- the searchset -------------------------------------------------------------------------------
+
+
+def _links(resource_type: str, pairs: list[tuple[str, str]], query: SearchQuery, result: SearchResult, n: int):
+    base = f"{base_url()}/{resource_type}"
+    kept = [(k, v) for k, v in pairs if k != "_offset"]
+
+    def url(offset: int) -> str:
+        return f"{base}?{urlencode([*kept, ('_offset', str(offset))])}" if offset else f"{base}?{urlencode(kept)}"
+
+    links = [{"relation": "self", "url": url(query.offset)}]
+    count = query.count
+    if count <= 0:
+        return links
+    links.append({"relation": "first", "url": url(0)})
+    if query.offset > 0:
+        links.append({"relation": "previous", "url": url(max(0, query.offset - count))})
+    has_next = query.offset + count < result.total if result.total is not None else n >= count
+    if has_next:
+        links.append({"relation": "next", "url": url(query.offset + count)})
+    if result.total is not None and result.total > 0:
+        links.append({"relation": "last", "url": url(((result.total - 1) // count) * count)})
+    return links
+
+
+def searchset(resource_type: str, pairs: list[tuple[str, str]]) -> dict:
+    """The searchset Bundle of ``resource_type?pairs`` for the current caller."""
     check_type(resource_type)
     allow("search", resource_type)
     cfg = config()
@@ -25,34 +181,105 @@ def _run(resource_type: str, pairs: list[tuple[str, str]]) -> Response:
         query = parse(resource_type, pairs, default_count=cfg.default_count, max_count=cfg.max_count, strict=strict)
     except SearchError as exc:
         raise FHIRError(400, str(exc), code="invalid") from None
+    if query.summary == "count":
+        query = dataclasses.replace(query, count=0)
+    st = store()
     try:
-        result = store().search(query)
+        result = run_search(st, query)
+    except SearchError as exc:
+        raise FHIRError(400, str(exc), code="invalid") from None
     except NotImplementedError as exc:
         raise FHIRError(400, str(exc), code="not-supported") from None
-    found = [v for v in store().read_many(resource_type, result.ids) if auth.can_read(g.get("caller"), v.resource)]
-    base = base_url()
-    kept = [(k, v) for k, v in pairs if k not in ("_offset",)]
-    links = [{"relation": "self", "url": f"{base}/{resource_type}?{urlencode(pairs)}"}]
-    if result.total is None or query.offset + query.count < result.total:
-        if len(result.ids) == query.count:
-            links.append({"relation": "next", "url": f"{base}/{resource_type}?"
-                          + urlencode([*kept, ("_offset", str(query.offset + query.count))])})
+    found = _readable(st.read_many(resource_type, result.ids)) if result.ids else []
     bundle: dict = {"resourceType": "Bundle", "type": "searchset"}
-    if result.total is not None:
+    if result.total is not None and query.total != "none":
         bundle["total"] = result.total
-    bundle["link"] = links
-    bundle["entry"] = [
-        {"fullUrl": f"{base}/{v.resource_type}/{v.id}", "resource": v.resource, "search": {"mode": "match"}}
-        for v in found
-    ]
-    return fhir_response(bundle)
+    bundle["link"] = _links(resource_type, pairs, query, result, len(result.ids))
+    entries = [_entry(v, "match", query) for v in found]
+    entries.extend(_entry(v, "include", query) for v in _includes(st, query, found))
+    if query.warnings:
+        outcome = operation_outcome([issue("warning", "not-supported", w) for w in query.warnings])
+        entries.append({"resource": outcome, "search": {"mode": "outcome"}})
+    bundle["entry"] = entries
+    return bundle
 
 
 @search.get("/<resource_type>")
 def search_get(resource_type: str) -> Response:
-    return _run(resource_type, list(request.args.items(multi=True)))
+    return fhir_response(searchset(resource_type, list(request.args.items(multi=True))))
 
 
 @search.post("/<resource_type>/_search")
 def search_post(resource_type: str) -> Response:
-    return _run(resource_type, list(request.args.items(multi=True)) + list(request.form.items(multi=True)))
+    pairs = list(request.args.items(multi=True)) + list(request.form.items(multi=True))
+    return fhir_response(searchset(resource_type, pairs))
+
+
+# --- Patient/$everything -------------------------------------------------------------------------
+
+
+def compartment_params(resource_type: str) -> list[str]:
+    """Reference parameters of ``resource_type`` that place a resource in a Patient's compartment.
+
+    An approximation of R4's Patient CompartmentDefinition: "patient", and "subject" or
+    "beneficiary" when they may point at a Patient.
+    """
+    out = []
+    for name, sp in get_registry().params_for(resource_type).items():
+        if sp.type != "reference":
+            continue
+        if name == "patient" or (name in ("subject", "beneficiary") and (not sp.targets or "Patient" in sp.targets)):
+            out.append(name)
+    return out
+
+
+@search.get("/Patient/<id>/$everything")
+def everything(id: str) -> Response:
+    check_id(id)
+    allow("read", "Patient")
+    st = store()
+    patient = st.read("Patient", id)
+    if patient is None or patient.deleted or patient.resource is None:
+        raise FHIRError(404, f"Patient/{id} is not known", code="not-found")
+    if not auth.can_read(_caller(), patient.resource):
+        raise FHIRError(404, f"Patient/{id} is not known", code="not-found")
+    types = [t.strip() for t in request.args.get("_type", "").split(",") if t.strip()] or list(SUPPORTED_TYPES)
+    since = request.args.get("_since")
+    since_ts = None
+    if since:
+        try:
+            since_ts = date_range(since)[0]
+        except DateFormatError:
+            raise FHIRError(400, f"_since: {since!r} is not a FHIR instant", code="invalid") from None
+    collected: list[StoredVersion] = [patient]
+    seen = {("Patient", id)}
+    for rtype in types:
+        if not is_supported(rtype) or rtype == "Patient":
+            continue
+        ids: list[str] = []
+        for param in compartment_params(rtype):
+            q = SearchQuery(rtype, ((Predicate(param, "reference", "eq", ("Patient", id, None)),),),
+                            count=MAX_EVERYTHING, total="none")  # fmt: skip
+            ids.extend(i for i in run_search(st, q).ids if (rtype, i) not in seen)
+            seen.update((rtype, i) for i in ids)
+        if ids:
+            collected.extend(st.read_many(rtype, ids))
+    # What the patient itself points at (general practitioner, managing organization, links).
+    for rtype, rid in _include_targets(patient.resource, "*"):
+        if (rtype, rid) not in seen and is_supported(rtype) and (rtype in types or not request.args.get("_type")):
+            seen.add((rtype, rid))
+            collected.extend(st.read_many(rtype, [rid]))
+    if since_ts is not None:
+        collected = [v for v in collected if date_range(v.last_updated)[1] >= since_ts]
+    collected = _readable(collected)[:MAX_EVERYTHING]
+    plain = SearchQuery("Patient")
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(collected),
+        "link": [{"relation": "self", "url": f"{base_url()}/Patient/{id}/$everything"}],
+        "entry": [
+            _entry(v, "match" if v.resource_type == "Patient" and v.id == id else "include", plain) for v in collected
+        ],
+    }
+    return fhir_response(bundle)

@@ -142,7 +142,7 @@ class _Context:
 def _token_eq(values: tuple, rows: list[IndexRow]) -> bool:
     system, code = values
     return any(
-        r.kind in ("token", "of-type")
+        r.kind == "token"
         and (code is None or r.code == code)
         and system_matches(system, r.system)
         and (code is not None or r.code is not None or system is not None)
@@ -163,6 +163,9 @@ def _predicate(p: Predicate, ctx: _Context) -> bool:
             return not _token_eq(p.values, rows)
         if op == "text":
             return any(r.kind == "token" and text_word_match(p.values[0], r.text) for r in rows)
+        if op == "in":
+            system, codes = p.values
+            return any(r.kind == "token" and r.code in codes and system_matches(system, r.system) for r in rows)
         if op == "of-type":
             tsys, tcode, value = p.values
             want = f"{tsys or ''}|{tcode}"
@@ -207,6 +210,9 @@ def _predicate(p: Predicate, ctx: _Context) -> bool:
                 r.kind == "identifier" and (code is None or r.code == code) and system_matches(system, r.system)
                 for r in rows
             )
+        if op == "in":
+            rtype, ids = p.values
+            return any(r.kind == "reference" and r.system == rtype and r.code in ids for r in rows)
         if op == "chain":
             return _chain(p, rows, ctx)
     elif kind == "composite":

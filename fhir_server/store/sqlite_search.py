@@ -13,12 +13,15 @@ from ..search.matcher import ap_date_tolerance, ap_number_tolerance
 from ..search.query import Predicate, SearchQuery
 
 DDL = [
-    "CREATE INDEX IF NOT EXISTS search_index_token ON search_index (rtype, param, code, system)",
-    "CREATE INDEX IF NOT EXISTS search_index_range ON search_index (rtype, param, low, high)",
-    "CREATE INDEX IF NOT EXISTS search_index_text ON search_index (rtype, param, text)",
-    # Sorting by a parameter looks up each match's key by (rtype, rid, param): covering, no table read.
-    "CREATE INDEX IF NOT EXISTS search_index_sort ON search_index (rtype, rid, param, low, high, code)",
-    "CREATE INDEX IF NOT EXISTS resources_by_updated ON resources (rtype, deleted, last_updated)",
+    # Covering indexes (rid last): a subquery answers from the index alone, never from the table.
+    "CREATE INDEX IF NOT EXISTS si_token ON search_index (rtype, param, code, system, kind, rid)",
+    "CREATE INDEX IF NOT EXISTS si_range ON search_index (rtype, param, low, high, kind, rid)",
+    "CREATE INDEX IF NOT EXISTS si_text ON search_index (rtype, param, text, kind, rid)",
+    # Sorting by a parameter looks up each match's key by (rtype, rid, param).
+    "CREATE INDEX IF NOT EXISTS si_sort ON search_index (rtype, rid, param, low, high, code)",
+    "CREATE INDEX IF NOT EXISTS resources_by_updated ON resources (rtype, last_updated)",
+    # The foundation's placeholder, superseded by si_token.
+    "DROP INDEX IF EXISTS search_index_token",
 ]
 
 # The top of the code point range: every string starting with p sorts between p and p + MAX_CHAR.
@@ -103,6 +106,13 @@ def _unit(system: str | None, code: str | None, args: list) -> str:
     return sql
 
 
+def _in(column: str, values: tuple, args: list) -> str:
+    if not values:
+        return "0"
+    args.extend(values)
+    return f"{column} IN ({','.join('?' * len(values))})"
+
+
 def _starts(column: str, value: str, args: list) -> str:
     args.extend((len(value), value))
     return f"substr({column}, 1, ?) = ?"
@@ -159,6 +169,9 @@ def _row_condition(p: Predicate, args: list) -> str:
             q = p.values[0]
             args.extend((len(q), q, f" {q}"))
             return "kind = 'token' AND (substr(text, 1, ?) = ? OR instr(text, ?) > 0)"
+        if op == "in":
+            system, codes = p.values
+            return "kind = 'token' AND " + _in("code", codes, args) + _system(system, args)
         if op == "of-type":
             tsys, tcode, value = p.values
             args.extend((value, f"{tsys or ''}|{tcode}"))
@@ -207,6 +220,10 @@ def _row_condition(p: Predicate, args: list) -> str:
                 args.append(rtype)
                 sql += " AND system = ?"
             return sql
+        if op == "in":
+            rtype, ids = p.values
+            args.append(rtype)
+            return "kind = 'reference' AND system = ? AND " + _in("code", ids, args)
         if op == "identifier":
             system, code = p.values
             sql = "kind = 'identifier'"
