@@ -136,7 +136,11 @@ def _compile_fast(expr: str, base_path: str, absolute: bool) -> Callable[[Any], 
         if of_type:
             want = _type_name(of_type)
             current = [c for c in current if c[0] == want]
-            plan.append(("type", want))
+            if plan and plan[-1][0] == "get":
+                # Fold the type test into the lookup: (value as Quantity) reads valueQuantity only.
+                plan[-1] = ("get", [k for k in plan[-1][1] if k[1] == want])
+            else:
+                plan.append(("type", want))
             continue
         if w_field:
             plan.append(("where", w_field, w_lit))
@@ -163,7 +167,22 @@ def _compile_fast(expr: str, base_path: str, absolute: bool) -> Callable[[Any], 
         plan.append(("get", keys))
         current = [(k[1], k[2]) for k in keys]
 
+    if any(op[0] == "get" and not op[1] for op in plan):
+        return lambda data: []
+    simple = [op[1][0][:2] for op in plan if op[0] == "get" and len(op[1]) == 1]
+    if len(simple) == len(plan) and len(plan) in (1, 2):
+        return _simple_path(simple)
+
+    # Most parameters of a type are absent from a given resource: answer those with one dict lookup.
+    first_keys = tuple(k[0] for k in plan[0][1]) if plan and plan[0][0] == "get" else ()
+    single_key = first_keys[0] if len(first_keys) == 1 else None
+
     def run(data: Any) -> list[Typed]:
+        if single_key is not None:
+            if type(data) is dict and single_key not in data:
+                return []
+        elif first_keys and type(data) is dict and not any(k in data for k in first_keys):
+            return []
         items: list[Typed] = [(base_path, data)]
         for op in plan:
             kind = op[0]
@@ -191,6 +210,41 @@ def _compile_fast(expr: str, base_path: str, absolute: bool) -> Callable[[Any], 
         return items
 
     return run
+
+
+def _simple_path(steps: list[tuple[str, str]]) -> Callable[[Any], list[Typed]]:
+    """Specialised walkers for the most common shapes: ``Type.a`` and ``Type.a.b`` (one key per step)."""
+    (key1, t1) = steps[0]
+    if len(steps) == 1:
+
+        def one(data: Any) -> list[Typed]:
+            v = data.get(key1) if type(data) is dict else None
+            if v is None:
+                return []
+            if type(v) is list:
+                return [(t1, x) for x in v if x is not None]
+            return [(t1, v)]
+
+        return one
+    (key2, t2) = steps[1]
+
+    def two(data: Any) -> list[Typed]:
+        v = data.get(key1) if type(data) is dict else None
+        if v is None:
+            return []
+        out: list[Typed] = []
+        for item in v if type(v) is list else (v,):
+            if type(item) is dict:
+                w = item.get(key2)
+                if w is None:
+                    continue
+                if type(w) is list:
+                    out.extend((t2, x) for x in w if x is not None)
+                else:
+                    out.append((t2, w))
+        return out
+
+    return two
 
 
 # --- fhirpathpy --------------------------------------------------------------------------------
@@ -243,7 +297,15 @@ class CompiledPath:
                 self.fast_parts += 1
             self.parts.append((fn, ref_type))
 
+        # The common single, unfiltered part is called directly, without the union loop.
+        self.evaluate: Callable[[Any], list[Typed]] = self._union
+        if len(self.parts) == 1 and self.parts[0][1] is None:
+            self.evaluate = self.parts[0][0]
+
     def __call__(self, data: Any) -> list[Typed]:
+        return self.evaluate(data)
+
+    def _union(self, data: Any) -> list[Typed]:
         out: list[Typed] = []
         for fn, ref_type in self.parts:
             got = fn(data)
@@ -499,8 +561,9 @@ class _Extractor:
         name = self.param.name
         if self.make is not None:
             out: list[IndexRow] = []
-            for t, v in self.path(resource):
-                out.extend(self.make(name, t, v))
+            make = self.make
+            for t, v in self.path.evaluate(resource):
+                out.extend(make(name, t, v))
             return out
         return self._composite_rows(resource)
 
@@ -510,13 +573,13 @@ class _Extractor:
             return []
         name = self.param.name
         out: list[IndexRow] = []
-        for t, node in self.path(resource):
+        for t, node in self.path.evaluate(resource):
             if type(node) is not dict:
                 continue
             first_path, second_path = self._components_for(t)
-            firsts = [r for ft, fv in first_path(node) for r in ROW_MAKERS[comps[0].kind]("", ft, fv)]
+            firsts = [r for ft, fv in first_path.evaluate(node) for r in ROW_MAKERS[comps[0].kind]("", ft, fv)]
             firsts = [r for r in firsts if r.kind in ("token", "reference", "string", "uri")]
-            seconds = [s for st, sv in second_path(node) for s in _composite_second(comps[1].kind, st, sv)]
+            seconds = [s for st, sv in second_path.evaluate(node) for s in _composite_second(comps[1].kind, st, sv)]
             for f in firsts:
                 for text, lo, hi in seconds:
                     out.append(IndexRow(name, "composite", f.system, f.code, text, lo, hi))
