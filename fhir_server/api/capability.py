@@ -39,7 +39,7 @@ def capability_statement(base: str, extra: dict[str, Any] | None = None) -> dict
             "readHistory": True,
             "updateCreate": True,
             "conditionalCreate": True,
-            "conditionalRead": "modified-since",
+            "conditionalRead": "full-support",
             "conditionalUpdate": True,
             "conditionalDelete": "single",
             "searchParam": _search_params(t),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sqlite3
 import threading
 import time
@@ -112,14 +113,41 @@ def _search(conn: sqlite3.Connection, query: SearchQuery) -> SearchResult:
     return SearchResult(ids, total)
 
 
+_LOCK_WAIT_S = 60.0
+_READ_BUSY_MS = 10000
+
+
+def _begin_immediate(conn: sqlite3.Connection) -> None:
+    """Take the writer lock, waiting for other processes in short jittered steps (60 s at most)."""
+    deadline = time.monotonic() + _LOCK_WAIT_S
+    conn.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(random.uniform(0.0001, 0.001))
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={_READ_BUSY_MS}")
+
+
 class SQLiteStore:
-    """The embedded store; ``url`` is ``sqlite:///relative/or/absolute/path.db``."""
+    """The embedded store; ``url`` is ``sqlite:///path.db``, optionally ``?synchronous=full|normal``."""
 
     supports_transactions = True
 
     def __init__(self, url: str):
-        path = url.removeprefix("sqlite:///")
+        path, _, options = url.removeprefix("sqlite:///").partition("?")
+        settings = dict(part.partition("=")[::2] for part in options.split("&") if part)
+        self.synchronous = settings.get("synchronous", "full").upper()
+        if self.synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous={self.synchronous.lower()} (expected full or normal)")
         self.path = path
+        # Threads of one process queue here rather than in SQLite, whose busy handler sleeps up to 100 ms.
+        self._writer = threading.Lock()
         if path != ":memory:":
             directory = os.path.dirname(os.path.abspath(path))
             os.makedirs(directory, exist_ok=True)
@@ -135,11 +163,12 @@ class SQLiteStore:
         conn = getattr(self._local, "conn", None)
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
             # A connection must not cross a fork (gunicorn preload): open one per process and thread.
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   timeout=_READ_BUSY_MS / 1000)
             conn.execute("PRAGMA journal_mode=WAL")
             # FULL syncs the WAL at each commit: an acknowledged write survives a power cut.
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA busy_timeout=60000")
+            # NORMAL syncs at checkpoints only: it survives a process crash, not a power cut.
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
             conn.execute("PRAGMA foreign_keys=OFF")
             self._local.conn = conn
             self._local.pid = os.getpid()
@@ -149,13 +178,14 @@ class SQLiteStore:
 
     @contextmanager
     def _write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self._writer:
+            _begin_immediate(conn)
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[SQLiteTransaction]:
