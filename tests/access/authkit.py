@@ -10,7 +10,10 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 import requests
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
@@ -19,6 +22,7 @@ from werkzeug.serving import make_server
 from app import create_app
 from auth.clients import ClientRegistry
 from fhir_server.config import load_config
+from fhir_server.store import open_store
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -142,3 +146,19 @@ def forged_token(header: dict, claims: dict, hmac_secret: bytes | None = None) -
         return signing_input + "."
     signature = hmac.new(hmac_secret, signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{_b64(signature)}"
+
+
+# Fixtures live here, not in a conftest.py: a second conftest module would shadow the root one that
+# other test packages import by name (``from conftest import free_port``). Test modules import them.
+@pytest.fixture(name="sqlite_store")
+def sqlite_store_fixture(tmp_path: Path):
+    store = open_store(f"sqlite:///{tmp_path / 'auth.db'}")
+    yield store
+    store.close()
+
+
+@pytest.fixture(name="live")
+def live_fixture(sqlite_store) -> Iterator[AuthServer]:
+    server = AuthServer(sqlite_store)
+    yield server
+    server.close()

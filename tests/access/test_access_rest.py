@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from authkit import forged_token, observation
+from authkit import forged_token, live_fixture, observation, sqlite_store_fixture  # noqa: F401 (fixtures)
 from fhir.resources.R4B.auditevent import AuditEvent
 from joserfc import jwt
 

@@ -14,8 +14,10 @@ from authkit import (
     ec_key,
     forged_token,
     free_port,
+    live_fixture,  # noqa: F401 (fixture)
     public_jwks,
     rsa_key,
+    sqlite_store_fixture,  # noqa: F401 (fixture)
 )
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
