@@ -18,6 +18,7 @@ from .dates import MAX_TS, MIN_TS, DateFormatError, date_range
 from .query import IndexRow
 from .registry import SearchParam, get_registry, split_union
 from .text import normalize
+from .units import CANONICAL, UCUM, affine
 
 Typed = tuple[str, Any]  # (FHIR type name, JSON value)
 
@@ -482,10 +483,10 @@ def quantity_rows(name: str, t: str, v: Any) -> Iterable[IndexRow]:
         lo_v, hi_v = _num(lo.get("value")), _num(hi.get("value"))
         if lo_v is not None or hi_v is not None:
             unit = lo if lo_v is not None else hi
-            yield IndexRow(
-                name, "quantity", unit.get("system"), unit.get("code"), unit.get("unit"),
-                lo_v if lo_v is not None else float("-inf"), hi_v if hi_v is not None else float("inf"),
-            )  # fmt: skip
+            low = lo_v if lo_v is not None else float("-inf")
+            high = hi_v if hi_v is not None else float("inf")
+            yield IndexRow(name, "quantity", unit.get("system"), unit.get("code"), unit.get("unit"), low, high)
+            yield from _ucum_row(name, unit.get("system"), unit.get("code"), low, high)
         return
     if t == "SampledData":
         return
@@ -496,6 +497,18 @@ def quantity_rows(name: str, t: str, v: Any) -> Iterable[IndexRow]:
         yield IndexRow(name, "quantity", "urn:iso:std:iso:4217", v.get("currency"), None, value, value)
         return
     yield IndexRow(name, "quantity", v.get("system"), v.get("code"), v.get("unit"), value, value)
+    yield from _ucum_row(name, v.get("system"), v.get("code"), value, value)
+
+
+def _ucum_row(name: str, system: Any, code: Any, low: float, high: float) -> Iterable[IndexRow]:
+    """The same quantity in SI base units (kind ``ucum``), so a search in g finds kg."""
+    if system != UCUM or not isinstance(code, str):
+        return
+    conv = affine(code)
+    if conv is None:
+        return
+    a, b, unit = conv
+    yield IndexRow(name, "ucum", CANONICAL, unit, None, a * low + b, a * high + b)
 
 
 def number_rows(name: str, t: str, v: Any) -> Iterable[IndexRow]:
@@ -520,21 +533,24 @@ ROW_MAKERS: dict[str, Callable[[str, str, Any], Iterable[IndexRow]]] = {
 }
 
 
-def _composite_second(kind: str, t: str, v: Any) -> list[tuple[str | None, float | None, float | None]]:
-    """(text, low, high) of a composite's second component."""
-    out: list[tuple[str | None, float | None, float | None]] = []
+def _composite_second(kind: str, t: str, v: Any) -> list[tuple[str | None, float | None, float | None, str]]:
+    """(text, low, high, row kind) of a composite's second component."""
+    out: list[tuple[str | None, float | None, float | None, str]] = []
     for r in ROW_MAKERS[kind]("", t, v):
+        if r.kind == "ucum":
+            out.append((f"{r.system}|{r.code}", r.low, r.high, "composite-ucum"))
+            continue
         if r.kind not in ("token", "string", "date", "reference", "quantity", "number", "uri"):
             continue
         if kind == "quantity":
-            out.append((f"{r.system or ''}|{r.code or r.text or ''}", r.low, r.high))
+            out.append((f"{r.system or ''}|{r.code or r.text or ''}", r.low, r.high, "composite"))
         elif kind == "token" or kind == "reference":
             if r.code is not None:
-                out.append((f"{r.system or ''}|{r.code}", None, None))
+                out.append((f"{r.system or ''}|{r.code}", None, None, "composite"))
         elif kind in ("string", "uri"):
-            out.append((r.code, None, None))
+            out.append((r.code, None, None, "composite"))
         else:
-            out.append((None, r.low, r.high))
+            out.append((None, r.low, r.high, "composite"))
     return out
 
 
@@ -581,8 +597,8 @@ class _Extractor:
             firsts = [r for r in firsts if r.kind in ("token", "reference", "string", "uri")]
             seconds = [s for st, sv in second_path.evaluate(node) for s in _composite_second(comps[1].kind, st, sv)]
             for f in firsts:
-                for text, lo, hi in seconds:
-                    out.append(IndexRow(name, "composite", f.system, f.code, text, lo, hi))
+                for text, lo, hi, kind in seconds:
+                    out.append(IndexRow(name, kind, f.system, f.code, text, lo, hi))
         return out
 
 

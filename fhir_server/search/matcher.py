@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from .errors import SearchError
 from .extract import index_values
 from .query import IndexRow, Predicate, SearchQuery
+from .units import CANONICAL
 
 Resolve = Callable[[str, str], dict | None]
 Find = Callable[[SearchQuery], Iterable[dict]]
@@ -186,8 +187,9 @@ def _predicate(p: Predicate, ctx: _Context) -> bool:
         return any(r.low is not None and number_matches(op, value, low, high, r.low, r.high) for r in rows)
     elif kind == "quantity":
         value, low, high, system, code = p.values
+        row_kind = "ucum" if system == CANONICAL else "quantity"
         return any(
-            r.kind == "quantity"
+            r.kind == row_kind
             and r.low is not None
             and unit_matches(system, code, r)
             and number_matches(op, value, low, high, r.low, r.high)
@@ -216,7 +218,8 @@ def _predicate(p: Predicate, ctx: _Context) -> bool:
         if op == "chain":
             return _chain(p, rows, ctx)
     elif kind == "composite":
-        return any(r.kind == "composite" and composite_matches(p, r, ctx.now) for r in rows)
+        row_kind = composite_row_kind(p)
+        return any(r.kind == row_kind and composite_matches(p, r, ctx.now) for r in rows)
     elif kind == "has":
         return _has(p, ctx)
     raise SearchError(f"cannot evaluate {p.param} ({kind}:{op})")
@@ -231,6 +234,12 @@ def reference_matches(values: tuple, r: IndexRow) -> bool:
         # An absolute URL naming Type/id also finds the local reference (the server's own base or not).
         return rid is not None and r.code == rid and r.system == rtype
     return r.code == rid and (rtype is None or r.system == rtype)
+
+
+def composite_row_kind(p: Predicate) -> str:
+    """Composite rows with a UCUM-canonical quantity are kept apart (kind composite-ucum)."""
+    _first, second_kind, second = p.values
+    return "composite-ucum" if second_kind == "quantity" and second[3] == CANONICAL else "composite"
 
 
 def composite_matches(p: Predicate, r: IndexRow, now: float | None = None) -> bool:

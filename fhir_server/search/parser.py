@@ -7,7 +7,8 @@ token      eq/not: (system, code), None = any, "" = no system; text: (normalised
 string     eq (starts with) / contains: (normalised,); exact: (as written,)
 date       prefix: (low, high) inclusive epoch seconds of the value's precision
 number     prefix: (value, low, high) with [low, high) the value's implicit precision range
-quantity   prefix: (value, low, high, unit system, unit code), None = any
+quantity   prefix: (value, low, high, unit system, unit code), None = any; a UCUM unit arrives in SI
+           base units with system ``units.CANONICAL`` (rows of kind "ucum")
 reference  eq: (type, id, url) None = any; identifier: (system, value); chain: (type,) + ``chain`` query
 uri        eq/above/below: (uri,)
 composite  op = prefix of the 2nd part: ((system, code), 2nd kind, 2nd operands)
@@ -24,6 +25,7 @@ from .errors import SearchError
 from .query import Predicate, SearchQuery
 from .registry import Registry, SearchParam, get_registry
 from .text import normalize
+from .units import CANONICAL, UCUM, affine
 
 PREFIXES = ("eq", "ne", "lt", "gt", "le", "ge", "sa", "eb", "ap")
 SUMMARY = ("true", "false", "text", "data", "count")
@@ -123,6 +125,12 @@ def _quantity_value(raw: str) -> tuple[str, tuple]:
     if len(parts) == 3:
         system = unescape(parts[1]) or None
         code = unescape(parts[2]) or None
+    if system == UCUM and code is not None:
+        # A UCUM unit is searched in SI base units, against the canonical rows extraction adds.
+        conv = affine(code)
+        if conv is not None:
+            a, b, unit = conv
+            return op, (a * value + b, a * low + b, a * high + b, CANONICAL, unit)
     return op, (value, low, high, system, code)
 
 

@@ -12,10 +12,11 @@ import re
 from typing import Any
 
 from ..search.errors import SearchError
-from ..search.matcher import ap_date_tolerance, ap_number_tolerance
+from ..search.matcher import ap_date_tolerance, ap_number_tolerance, composite_row_kind
 from ..search.query import Predicate, SearchQuery
 from ..search.registry import get_registry
 from ..search.resolve import has_chains, inline_chains
+from ..search.units import CANONICAL
 from .base import SearchResult
 
 # (keys, options) for create_index on the resources collection. Fields of one array may share
@@ -189,7 +190,8 @@ def _row(p: Predicate) -> dict:
                 unit["c"] = code
             else:
                 unit["$or"] = [{"c": code}, {"t": code}]
-        return _and(m, {"k": "quantity", "lo": {"$ne": None}}, _number(op, value, low, high), unit)
+        row_kind = "ucum" if system == CANONICAL else "quantity"
+        return _and(m, {"k": row_kind, "lo": {"$ne": None}}, _number(op, value, low, high), unit)
     elif kind == "uri":
         v = p.values[0]
         if op == "eq":
@@ -229,7 +231,7 @@ def _row(p: Predicate) -> dict:
             return m
     elif kind == "composite":
         (system, code), _kind, _second = p.values
-        m["k"] = "composite"
+        m["k"] = composite_row_kind(p)
         if code is not None:
             m["c"] = code
         _system(m, system)

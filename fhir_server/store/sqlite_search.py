@@ -9,8 +9,9 @@ those of ``fhir_server.search.matcher`` (tests check both agree on the same data
 from __future__ import annotations
 
 from ..search.errors import SearchError
-from ..search.matcher import ap_date_tolerance, ap_number_tolerance
+from ..search.matcher import ap_date_tolerance, ap_number_tolerance, composite_row_kind
 from ..search.query import Predicate, SearchQuery
+from ..search.units import CANONICAL
 
 DDL = [
     # Covering indexes (rid last): a subquery answers from the index alone, never from the table.
@@ -194,7 +195,8 @@ def _row_condition(p: Predicate, args: list) -> str:
     elif kind == "quantity":
         value, low, high, system, code = p.values
         cond = _number_cond(op, value, low, high, args)
-        return f"kind = 'quantity' AND low IS NOT NULL AND {cond}" + _unit(system, code, args)
+        row_kind = "ucum" if system == CANONICAL else "quantity"
+        return f"kind = '{row_kind}' AND low IS NOT NULL AND {cond}" + _unit(system, code, args)
     elif kind == "uri":
         v = p.values[0]
         if op == "eq":
@@ -233,7 +235,7 @@ def _row_condition(p: Predicate, args: list) -> str:
             return sql + _system(system, args)
     elif kind == "composite":
         (system, code), _kind, _second = p.values
-        sql = "kind = 'composite'"
+        sql = f"kind = '{composite_row_kind(p)}'"
         if code is not None:
             sql += " AND code = ?"
             args.append(code)

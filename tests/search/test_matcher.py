@@ -190,6 +190,10 @@ def test_last_updated() -> None:
         ("72.4|http://unitsofmeasure.org|kg", True),
         ("72.4||kg", True),
         ("72.4|http://unitsofmeasure.org|g", False),
+        ("72400|http://unitsofmeasure.org|g", True),  # UCUM: grams find kilograms
+        ("gt150|http://unitsofmeasure.org|[lb_av]", True),
+        ("gt170|http://unitsofmeasure.org|[lb_av]", False),
+        ("0.0724", False),  # the SI row never answers a search without unit
         ("72.4|http://other|kg", False),
     ],
 )
@@ -207,6 +211,8 @@ def test_quantities(value: str, expected: bool) -> None:
         ("http://loinc.org|8480-6$185|http://unitsofmeasure.org|mm[Hg]", True),
         ("http://loinc.org|8480-6$185||mmHg", False),  # unit as written is not the code here
         ("http://loinc.org|8480-6$185||mm[Hg]", True),
+        ("http://loinc.org|8480-6$gt24|http://unitsofmeasure.org|kPa", True),  # 185 mmHg = 24.7 kPa
+        ("http://loinc.org|8480-6$gt25|http://unitsofmeasure.org|kPa", False),
     ],
 )
 def test_component_code_value_quantity(value: str, expected: bool) -> None:
