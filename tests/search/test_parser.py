@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from search_fixtures import needs_ucum
 
 from fhir_server.search.dates import date_range
 from fhir_server.search.errors import SearchError
@@ -116,11 +117,6 @@ def test_number_parameter() -> None:
         ("5.4", "eq", (5.4, 5.35, 5.45, None, None)),
         ("le5.4|http://loinc.org|mg", "le", (5.4, 5.35, 5.45, "http://loinc.org", "mg")),
         ("ap5.4||mg", "ap", (5.4, 5.35, 5.45, None, "mg")),
-        # UCUM units are searched in SI base units.
-        ("le5.4|http://unitsofmeasure.org|mg", "le", (5.4e-6, 5.35e-6, 5.45e-6, CANONICAL, "kilogram")),
-        ("gt180|http://unitsofmeasure.org|cm", "gt", (1.8, 1.795, 1.805, CANONICAL, "meter")),
-        ("37|http://unitsofmeasure.org|Cel", "eq", (310.15, 309.65, 310.65, CANONICAL, "kelvin")),
-        ("5|http://unitsofmeasure.org|{score}", "eq", (5.0, 4.5, 5.5, "http://unitsofmeasure.org", "{score}")),
     ],
 )
 def test_quantity(value: str, op: str, operands: tuple) -> None:
@@ -128,6 +124,29 @@ def test_quantity(value: str, op: str, operands: tuple) -> None:
     assert (p.op, p.values[3:]) == (op, operands[3:])
     assert p.values[0] == pytest.approx(operands[0])
     assert p.values[1] == pytest.approx(operands[1]) and p.values[2] == pytest.approx(operands[2])
+
+
+@needs_ucum
+@pytest.mark.parametrize(
+    ("value", "op", "operands"),
+    [
+        # UCUM units are searched in SI base units.
+        ("le5.4|http://unitsofmeasure.org|mg", "le", (5.4e-6, 5.35e-6, 5.45e-6, CANONICAL, "kilogram")),
+        ("gt180|http://unitsofmeasure.org|cm", "gt", (1.8, 1.795, 1.805, CANONICAL, "meter")),
+        ("37|http://unitsofmeasure.org|Cel", "eq", (310.15, 309.65, 310.65, CANONICAL, "kelvin")),
+        ("5|http://unitsofmeasure.org|{score}", "eq", (5.0, 4.5, 5.5, "http://unitsofmeasure.org", "{score}")),
+    ],
+)
+def test_ucum_quantity(value: str, op: str, operands: tuple) -> None:
+    test_quantity(value, op, operands)
+
+
+@needs_ucum
+def test_ucum_in_composite() -> None:
+    p = one(
+        "Observation", "component-code-value-quantity", "http://loinc.org|8480-6$gt18|http://unitsofmeasure.org|kPa"
+    )
+    assert p.values[2][3:] == (CANONICAL, "kilogram / meter / second ** 2")
 
 
 def test_bad_quantity() -> None:
@@ -218,10 +237,6 @@ def test_composite_code_value_quantity() -> None:
     assert p.values[0] == ("http://loinc.org", "8480-6")
     assert p.values[1] == "quantity"
     assert p.values[2][0] == 180.0 and p.values[2][3:] == (None, None)
-    p = one(
-        "Observation", "component-code-value-quantity", "http://loinc.org|8480-6$gt18|http://unitsofmeasure.org|cm[H2O]"
-    )
-    assert p.values[2][3] == CANONICAL
     p = one("Observation", "code-value-concept", "http://loinc.org|883-9$http://snomed.info/sct|112144000")
     assert p.values == (("http://loinc.org", "883-9"), "token", ("http://snomed.info/sct", "112144000"))
     p = one("Observation", "code-value-date", "8302-2$ge2026-01")
