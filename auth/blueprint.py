@@ -317,8 +317,9 @@ def init_app(app: Any, store: Any, config: Any) -> None:
         )
         log.warning(message)
         print(message, file=sys.stderr)
+    # no key work here: the first token, JWKS or verification creates or loads the keys, so a
+    # worker starts fast (generating an RSA key takes up to a second) and auth-off never needs one
     keyring = KeyRing(store)
-    keyring.refresh()  # the first process creates the first signing key
     clients = ClientRegistry(store)
     tokens = TokenService(store, keyring, clients, issuer, base_url, config.token_lifetime_s)
     state = AuthState(
