@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import free_port
+from serving import free_port
 
 from fhir_server.config import ConfigError, load_config
 
@@ -56,7 +56,7 @@ def _serve_until_up(command: list[str], port: int, tmp_path: Path) -> subprocess
         try:
             if requests.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=2).status_code == 200:
                 return proc
-        except requests.ConnectionError:
+        except requests.RequestException:
             time.sleep(0.1)  # polling interval while waiting for the port, bounded by the deadline
     proc.kill()
     pytest.fail("the server did not answer within 60 s")

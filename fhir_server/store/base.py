@@ -74,7 +74,8 @@ class Store(Protocol):
 
     supports_transactions: bool  # False: several writes cannot be made all-or-nothing
 
-    def transaction(self) -> AbstractContextManager[Transaction]: ...
+    def transaction(self, durable: bool = True) -> AbstractContextManager[Transaction]:
+        """Atomic writes. ``durable=False`` (audit trails): survives a process crash, not a power cut."""
 
     def read(self, resource_type: str, id: str, version: int | None = None) -> StoredVersion | None: ...
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import pymongo
 from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.write_concern import WriteConcern
 
 from ..search.query import IndexRow, SearchQuery
 from . import mongodb_search
@@ -115,13 +116,15 @@ class MongoStore:
         return bool(hello.get("setName")) or hello.get("msg") == "isdbgrid"
 
     @contextmanager
-    def transaction(self) -> Iterator[MongoTransaction]:
+    def transaction(self, durable: bool = True) -> Iterator[MongoTransaction]:
         if not self.supports_transactions:
             yield MongoTransaction(self, None)
             return
+        # Durable: acknowledged by a majority, journaled. Otherwise by the primary's memory.
+        concern = WriteConcern("majority", j=True) if durable else WriteConcern(1, j=False)
         with self.client.start_session() as session:
             try:
-                with session.start_transaction():
+                with session.start_transaction(write_concern=concern):
                     yield MongoTransaction(self, session)
             except OperationFailure as exc:
                 if exc.has_error_label("TransientTransactionError"):

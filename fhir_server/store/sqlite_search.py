@@ -244,68 +244,108 @@ def _row_condition(p: Predicate, args: list) -> str:
     raise SearchError(f"search on {p.param} ({kind}:{op}) is not supported")
 
 
-def _ids_subquery(resource_type: str, p: Predicate, args: list) -> tuple[str, bool]:
-    """A SELECT of the rids for which ``p`` holds, and whether it must be negated (NOT IN)."""
-    if p.op == "missing":
-        args.extend((resource_type, p.param))
-        return "SELECT rid FROM search_index WHERE rtype = ? AND param = ?", p.values[0]
+def _cost(p: Predicate) -> int | None:
+    """How selective ``p`` likely is as the driving clause (lower is better); None if it cannot drive."""
+    if p.op == "missing" or (p.kind == "token" and p.op == "not"):
+        return None
+    if p.kind == "has":
+        return 3
+    if p.op == "chain":
+        return 5
+    if p.param == "_id":
+        return 0
+    if p.kind in ("token", "reference", "uri") and p.op in ("eq", "in", "identifier", "of-type"):
+        code = p.values[1] if p.kind in ("token",) or p.op == "identifier" else p.values[0]
+        return 1 if code is not None else 6
+    if p.kind == "composite":
+        return 2 if p.values[0][1] is not None else 6
+    if p.kind == "string" and p.op in ("eq", "exact"):
+        return 3
+    if p.op == "eq":
+        return 4
+    return 7
+
+
+def _driver(p: Predicate, resource_type: str, args: list) -> str:
+    """A SELECT of the rids for which positive ``p`` holds (materialised once, drives the PK lookup)."""
     if p.kind == "has":
         source, ref_param = p.values
         inner_sql, inner_args = _select_ids(p.chain)
         args.extend((source, ref_param, resource_type, *inner_args))
         return (
             "SELECT code FROM search_index WHERE rtype = ? AND param = ? AND kind = 'reference' AND system = ?"
-            f" AND rid IN ({inner_sql})",
-            False,
+            f" AND rid IN ({inner_sql})"
         )
+    args.extend((resource_type, p.param))
+    return "SELECT rid FROM search_index WHERE rtype = ? AND param = ? AND " + _condition(p, args)
+
+
+def _condition(p: Predicate, args: list) -> str:
+    """The row condition of ``p`` after rtype and param, chains included."""
     if p.op == "chain":
         (target,) = p.values
         inner_sql, inner_args = _select_ids(p.chain)
-        args.extend((resource_type, p.param, target, *inner_args))
-        return (
-            "SELECT rid FROM search_index WHERE rtype = ? AND param = ? AND kind = 'reference' AND system = ?"
-            f" AND code IN ({inner_sql})",
-            False,
-        )
+        args.extend((target, *inner_args))
+        return f"kind = 'reference' AND system = ? AND code IN ({inner_sql})"
+    return _row_condition(p, args)
+
+
+def _probe(p: Predicate, args: list) -> str:
+    """``p`` as a correlated test of the current resource (an index probe by rtype, rid, param)."""
+    head = "SELECT 1 FROM search_index s WHERE s.rtype = r.rtype AND s.rid = r.rid AND s.param = ?"
+    if p.op == "missing":
+        args.append(p.param)
+        return f"{'NOT ' if p.values[0] else ''}EXISTS ({head})"
+    if p.kind == "has":
+        sub_args: list = []
+        sql = _driver(p, "", sub_args)
+        # The target type of _has is the outer resource type: bound below with the rest.
+        return f"r.rid IN ({sql})", sub_args
+    args.append(p.param)
     negate = p.kind == "token" and p.op == "not"
-    args.extend((resource_type, p.param))
-    head = "SELECT rid FROM search_index WHERE rtype = ? AND param = ? AND "
-    return head + _row_condition(p, args), negate
+    sql = f"EXISTS ({head} AND {_condition(p, args)})"
+    return f"NOT {sql}" if negate else sql
 
 
-def _where(query: SearchQuery) -> tuple[str, list]:
-    alias = "r"
+def _clause_probe(clause: tuple[Predicate, ...], resource_type: str, args: list) -> str:
+    parts = []
+    for p in clause:
+        if p.kind == "has":
+            parts.append(f"r.rid IN ({_driver(p, resource_type, args)})")
+        else:
+            parts.append(_probe(p, args))
+    return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+
+
+def _where(query: SearchQuery) -> tuple[str, list, bool]:
+    """WHERE of ``query`` over ``resources r``, its arguments, and whether a clause drives it.
+
+    The likely most selective positive clause becomes ``r.rid IN (...)`` (SQLite then looks the
+    resources up by primary key); every other clause is a correlated probe on those candidates.
+    """
     args: list = [query.resource_type]
-    where = [f"{alias}.rtype = ?", f"{alias}.deleted = 0"]
-    for clause in query.clauses:
-        positive: list[str] = []
-        negative: list[str] = []
-        clause_args_pos: list = []
-        clause_args_neg: list = []
-        for p in clause:
-            sub_args: list = []
-            sql, negate = _ids_subquery(query.resource_type, p, sub_args)
-            if negate:
-                negative.append(sql)
-                clause_args_neg.extend(sub_args)
-            else:
-                positive.append(sql)
-                clause_args_pos.extend(sub_args)
-        parts = []
-        if positive:
-            parts.append(f"{alias}.rid IN ({' UNION '.join(positive)})")
-            args.extend(clause_args_pos)
-        for sql in negative:
-            parts.append(f"{alias}.rid NOT IN ({sql})")
-        args.extend(clause_args_neg)
-        where.append(parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")")
-    return " AND ".join(where), args
+    where = ["r.rtype = ?", "r.deleted = 0"]
+    best, best_cost = None, None
+    for i, clause in enumerate(query.clauses):
+        costs = [_cost(p) for p in clause]
+        if any(c is None for c in costs):
+            continue
+        cost = max(costs) + (len(clause) > 1)  # type: ignore[type-var]
+        if best_cost is None or cost < best_cost:
+            best, best_cost = i, cost
+    for i, clause in enumerate(query.clauses):
+        if i == best:
+            subs = [_driver(p, query.resource_type, args) for p in clause]
+            where.append(f"r.rid IN ({' UNION '.join(subs)})")
+        else:
+            where.append(_clause_probe(clause, query.resource_type, args))
+    return " AND ".join(where), args, best is not None
 
 
 def _select_ids(query: SearchQuery) -> tuple[str, list]:
     """Every matching id of ``query`` (no order, no page): the inner side of chains and _has."""
     # Subqueries never refer to an outer alias, so the inner "r" shadows the outer one harmlessly.
-    where, args = _where(query)
+    where, args, _driven = _where(query)
     return f"SELECT r.rid FROM resources r WHERE {where}", args
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import free_port
+from serving import free_port
 
 from fhir_server.store import open_store
 from fhir_server.write import UPDATE, Change, write
@@ -72,7 +72,7 @@ def gunicorn_server(tmp_path: Path):
         try:
             if requests.get(f"{base}/metadata", timeout=2).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except requests.RequestException:
             if proc.poll() is not None:
                 pytest.fail(f"gunicorn exited: {proc.stdout.read().decode()[-2000:]}")
     else:

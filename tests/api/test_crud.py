@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from email.utils import parsedate_to_datetime
 
-from conftest import observation
+from serving import observation
 
 OID_INS = "urn:oid:1.2.250.1.213.1.4.8"
 
