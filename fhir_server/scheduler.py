@@ -9,6 +9,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import Config
+from .export.runner import start_export_jobs
 from .store.base import Store
 from .subscriptions.dispatcher import dispatch_once
 
@@ -28,6 +29,7 @@ def start_scheduler(app: Any, store: Store, config: Config) -> BackgroundSchedul
     scheduler = BackgroundScheduler(daemon=True)
     scheduler.add_job(_drain, "interval", args=[store], seconds=config.dispatcher_interval_s,
                       max_instances=1, coalesce=True, id="outbox-dispatcher")
+    start_export_jobs(scheduler, app, store, config)
     scheduler.start()
     app.extensions["relais_scheduler"] = scheduler
     atexit.register(lambda: scheduler.shutdown(wait=False))

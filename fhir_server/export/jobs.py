@@ -1,0 +1,87 @@
+"""Bulk export jobs: their state in the store's keyed tables, so that a restart loses none.
+
+A job is claimed with ``kv_insert`` of (job, attempt): of several processes, one only wins an
+attempt. The winner holds a lease it renews while it runs; a job 'in-progress' whose lease has
+expired (its process died) is claimed again by the next process, and run again from the start.
+Cancellation is a key of its own, so a runner saving its progress can never overwrite it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from ..store.base import Store
+from ..write import now_instant
+
+JOBS = "export-jobs"
+CLAIMS = "export-claims"
+CANCELLED = "export-cancelled"
+
+ACCEPTED, RUNNING, COMPLETED, FAILED = "accepted", "in-progress", "completed", "failed"
+
+
+def create(store: Store, **fields: Any) -> dict:
+    """Record a new job (status accepted) and return it; ``fields`` describe the request."""
+    job = {
+        "id": str(uuid.uuid4()),
+        "status": ACCEPTED,
+        "transaction_time": now_instant(),
+        "created": time.time(),
+        "attempt": 0,
+        "lease_until": 0.0,
+        "worker": None,
+        "exported": 0,
+        "output": [],
+        "error": [],
+        **fields,
+    }
+    store.kv_put(JOBS, job["id"], job)
+    return job
+
+
+def get(store: Store, job_id: str) -> dict | None:
+    return store.kv_get(JOBS, job_id)
+
+
+def save(store: Store, job: dict) -> None:
+    store.kv_put(JOBS, job["id"], job)
+
+
+def cancel(store: Store, job_id: str) -> bool:
+    """Mark a job cancelled; False if it was already."""
+    return store.kv_insert(CANCELLED, job_id, {"at": now_instant()})
+
+
+def is_cancelled(store: Store, job_id: str) -> bool:
+    return store.kv_get(CANCELLED, job_id) is not None
+
+
+def claimable(job: dict, now: float) -> bool:
+    """Accepted and never run, or in progress under a lease that has expired (its process died)."""
+    return job["status"] == ACCEPTED or (job["status"] == RUNNING and job["lease_until"] < now)
+
+
+def claim(store: Store, worker: str, lease_s: float) -> dict | None:
+    """Take the oldest claimable job for ``worker``, or None."""
+    now = time.time()
+    candidates = sorted((job for _, job in store.kv_list(JOBS) if claimable(job, now)), key=lambda j: j["created"])
+    for job in candidates:
+        if is_cancelled(store, job["id"]):
+            continue
+        attempt = job["attempt"] + 1
+        if not store.kv_insert(CLAIMS, f"{job['id']}/{attempt}", {"worker": worker, "at": now}):
+            continue  # another process won this attempt
+        job.update(status=RUNNING, attempt=attempt, worker=worker, lease_until=now + lease_s, exported=0)
+        save(store, job)
+        return job
+    return None
+
+
+def forget(store: Store, job_id: str) -> None:
+    """Remove a job's records (after cancellation and clean-up)."""
+    job = get(store, job_id)
+    store.kv_delete(JOBS, job_id)
+    for attempt in range(1, (job or {}).get("attempt", 0) + 1):
+        store.kv_delete(CLAIMS, f"{job_id}/{attempt}")
