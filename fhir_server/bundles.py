@@ -443,10 +443,11 @@ def _transaction(store: Store, raw: list, options: Options) -> list[dict]:
                         expression=["Bundle.type"])
     entries = [_parse_entry(i, item, options.base, TRANSACTION) for i, item in enumerate(raw)]
     for entry in entries:
-        interaction = "search" if entry.method in ("GET", "HEAD") and entry.id is None else \
-            _INTERACTION.get(entry.method, "vread" if entry.vid else "read")
-        if interaction not in ("read", "vread", "search"):  # reads are decided on what they find
-            options.allow(interaction, entry.resource_type, entry.resource)
+        if entry.method not in ("GET", "HEAD"):
+            options.allow(_INTERACTION[entry.method], entry.resource_type, entry.resource)
+        elif entry.id is None:
+            options.allow("search", entry.resource_type, None)
+        # A read is decided on the resource it finds, after the writes (reported in its entry).
     _no_duplicates(entries)
     mapping: dict[str, str] = {}
     assigned: dict[int, str] = {}
@@ -501,13 +502,14 @@ def _transaction(store: Store, raw: list, options: Options) -> list[dict]:
         stored = store.read(entry.resource_type, id)
         assert stored is not None
         out[index] = _write_entry(w.Result(200, "exists", stored, entry.resource_type, id), w.CREATE, options)
-    # Reads come last and see the transaction's writes; a failed read fails the whole Bundle.
+    # Reads come last and see the transaction's writes. Those are committed by now: a read that
+    # fails (not found, refused) is reported in its entry rather than as if nothing had been written.
     for entry in entries:
         if entry.method in ("GET", "HEAD"):
             try:
                 out[entry.index] = _get_entry(store, entry, options)
-            except FHIRError as exc:
-                raise _name_entry(exc, entry) from None
+            except (FHIRError, auth.AccessDenied) as exc:
+                out[entry.index] = _error_entry(exc)
     return [item for item in out if item is not None]
 
 

@@ -106,6 +106,7 @@ def export_group(id: str) -> Response:
 
 def _owned_job(job_id: str) -> dict:
     """The job, if it exists, is not cancelled, and the caller is the client that asked for it."""
+    allow("operation:export-status", None)
     job = jobs.get(store(), job_id)
     if job is None or jobs.is_cancelled(store(), job_id):
         raise FHIRError(404, f"No export {job_id}", code="not-found")

@@ -24,6 +24,8 @@ LEASE_S = 60.0
 _RENEW_EVERY_S = 10.0
 _PAGE = 2000  # versions read per store call
 _LINES_PER_FILE = 100_000
+# One encoder for every line: json.dumps would build one per call with these options.
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 WORKER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
@@ -95,8 +97,7 @@ class _Files:
             self.parts.append({"type": self.type, "url": f"{self.base}/$export-file/{self.job_id}/{name}",
                                "count": 0})
             self.lines = 0
-        self.handle.write(json.dumps(resource, separators=(",", ":"), ensure_ascii=False))
-        self.handle.write("\n")
+        self.handle.write(_encode(resource) + "\n")
         self.lines += 1
         self.parts[-1]["count"] += 1
 

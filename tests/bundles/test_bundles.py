@@ -314,3 +314,13 @@ def test_malformed_json(sqlite_server):
 def test_capability_statement_lists_batch_and_transaction(sqlite_server):
     codes = [i["code"] for i in sqlite_server.get("metadata").json()["rest"][0]["interaction"]]
     assert {"batch", "transaction", "history-system"} <= set(codes)
+
+
+def test_failed_read_in_a_transaction_is_reported_in_its_entry(sqlite_server):
+    entries = [entry("POST", "Patient", patient("RD")), entry("GET", "Patient/nobody")]
+    response = sqlite_server.post("", bundle("transaction", entries))
+    assert response.status_code == 200
+    created, missing = response.json()["entry"]
+    assert created["response"]["status"] == "201 Created"
+    assert missing["response"]["status"] == "404 Not Found"
+    assert missing["response"]["outcome"]["issue"][0]["code"] == "not-found"
