@@ -220,10 +220,15 @@ def outbox_payload(event: dict) -> dict:
 
 
 def append_events(store: Any, events: list[dict]) -> None:
-    """Put ``events`` in the outbox in one transaction of their own."""
+    """Put ``events`` in the outbox in one transaction of their own.
+
+    Not durable (the store's audit-trail level): committed before the response leaves, so a
+    process that dies after answering loses nothing; only a power cut could, and it would take
+    the answer's effects with it. A durable commit (an fsync) per read would cost more than the read.
+    """
     if not events:
         return
-    with store.transaction() as txn:
+    with store.transaction(durable=False) as txn:
         for event in events:
             txn.outbox_append(outbox_payload(event))
 

@@ -16,6 +16,8 @@ from .scopes import narrow
 
 REVOKED_TABLE = "oauth_revoked"
 LEEWAY_S = 30  # clock skew tolerated between Relais processes and gateways
+VERIFIED_CACHE_SIZE = 4096  # tokens whose signature and claims this process already checked
+CLIENT_CHECK_S = 2.0  # how long a process trusts "this client is enabled" (relais clients disable)
 
 
 class TokenRejected(Exception):
@@ -45,6 +47,10 @@ class TokenService:
         self.issuer = issuer
         self.audience = audience
         self.lifetime_s = lifetime_s
+        # A client sends the same token for its whole life (5 minutes): verifying the signature and
+        # claims once per process, not per request, is most of the cost of auth on a read.
+        self._verified: dict[str, dict] = {}
+        self._client_checked: dict[str, tuple[float, bool]] = {}
 
     def issue(self, client: Client, requested_scope: str | None) -> dict:
         """The token response for ``client``: the requested scopes it is registered for, or invalid_scope."""
@@ -112,14 +118,34 @@ class TokenService:
         return decoded.claims
 
     def verify(self, token: str) -> dict:
-        """Claims of a token that is valid now: not revoked, issued to a client still enabled."""
-        claims = self.decode(token)
+        """Claims of a token that is valid now: not expired, not revoked, issued to a client still enabled."""
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self.decode(token)
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                self._verified.clear()  # crude but bounded; a miss costs one verification
+            self._verified[token] = claims
+        elif claims["exp"] <= time.time() - LEEWAY_S:
+            self._verified.pop(token, None)
+            raise TokenRejected("access token expired: request a new one at the token endpoint", "expired")
+        # revocation is checked on every request: a revoked token stops at once, in every process
         if self.store.kv_get(REVOKED_TABLE, claims["jti"]) is not None:
             raise TokenRejected("access token revoked")
-        client = self.clients.get(claims["client_id"])
-        if client is None or not client.enabled:
+        if not self._client_enabled(claims["client_id"]):
             raise TokenRejected("the client of this access token is disabled")
         return claims
+
+    def _client_enabled(self, client_id: str) -> bool:
+        now = time.monotonic()
+        checked = self._client_checked.get(client_id)
+        if checked is not None and now - checked[0] < CLIENT_CHECK_S:
+            return checked[1]
+        client = self.clients.get(client_id)
+        enabled = client is not None and client.enabled
+        if len(self._client_checked) >= VERIFIED_CACHE_SIZE:
+            self._client_checked.clear()
+        self._client_checked[client_id] = (now, enabled)
+        return enabled
 
     def revoke(self, claims: dict) -> None:
         """Refuse this token from now on (kept until it would have expired anyway)."""
