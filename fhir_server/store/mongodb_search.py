@@ -16,6 +16,7 @@ from ..search.matcher import ap_date_tolerance, ap_number_tolerance, composite_r
 from ..search.query import Predicate, SearchQuery
 from ..search.registry import get_registry
 from ..search.resolve import has_chains, inline_chains
+from ..search.text import normalize
 from ..search.units import CANONICAL
 from .base import SearchResult
 
@@ -173,7 +174,7 @@ def _row(p: Predicate) -> dict:
             m["c"] = {"$regex": re.escape(q)}
             return m
         if op == "exact":
-            m["t"] = q
+            m.update(c=normalize(q), t=q)  # the normalised form leads the index to the exact one
             return m
     elif kind == "date":
         return _and(m, {"lo": {"$ne": None}}, _date(op, p.values[0], p.values[1]))

@@ -11,18 +11,22 @@ from __future__ import annotations
 from ..search.errors import SearchError
 from ..search.matcher import ap_date_tolerance, ap_number_tolerance, composite_row_kind
 from ..search.query import Predicate, SearchQuery
+from ..search.text import normalize
 from ..search.units import CANONICAL
 
 DDL = [
-    # Covering indexes (rid last): a subquery answers from the index alone, never from the table.
+    # Covering indexes (rid last): a driving subquery answers from the index alone.
     "CREATE INDEX IF NOT EXISTS si_token ON search_index (rtype, param, code, system, kind, rid)",
     "CREATE INDEX IF NOT EXISTS si_range ON search_index (rtype, param, low, high, kind, rid)",
-    "CREATE INDEX IF NOT EXISTS si_text ON search_index (rtype, param, text, kind, rid)",
-    # Sorting by a parameter looks up each match's key by (rtype, rid, param).
-    "CREATE INDEX IF NOT EXISTS si_sort ON search_index (rtype, rid, param, low, high, code)",
-    "CREATE INDEX IF NOT EXISTS resources_by_updated ON resources (rtype, last_updated)",
-    # The foundation's placeholder, superseded by si_token.
+    # Probes of one resource's values (other clauses, sort keys) by (rtype, rid, param).
+    "CREATE INDEX IF NOT EXISTS si_probe ON search_index (rtype, rid, param, kind, low, high, code, system)",
+    # Newest-first listings and counts of a type read this index only.
+    "CREATE INDEX IF NOT EXISTS resources_live ON resources (rtype, deleted, last_updated)",
+    # Superseded: the foundation's placeholder, and earlier names of the indexes above.
     "DROP INDEX IF EXISTS search_index_token",
+    "DROP INDEX IF EXISTS si_text",
+    "DROP INDEX IF EXISTS si_sort",
+    "DROP INDEX IF EXISTS resources_by_updated",
 ]
 
 # The top of the code point range: every string starting with p sorts between p and p + MAX_CHAR.
@@ -44,10 +48,12 @@ def _system(system: str | None, args: list, column: str = "system") -> str:
 
 
 def _date_cond(op: str, slo: float, shi: float, args: list) -> str:
+    # Stored ranges have low <= high, so bounds on "low" implied by each rule are added: they make
+    # the index range on (param, low) narrow instead of running to the end of the parameter.
     inside = "(low >= ? AND high <= ?)"
     if op == "eq":
-        args.extend((slo, shi))
-        return inside
+        args.extend((slo, shi, shi))
+        return f"({inside} AND low <= ?)"
     if op == "ne":
         args.extend((slo, shi))
         return f"NOT {inside}"
@@ -61,14 +67,14 @@ def _date_cond(op: str, slo: float, shi: float, args: list) -> str:
         args.extend((shi, slo, shi))
         return f"(high > ? OR {inside})"
     if op == "le":
-        args.extend((slo, slo, shi))
-        return f"(low < ? OR {inside})"
+        args.extend((slo, slo, shi, shi))
+        return f"((low < ? OR {inside}) AND low <= ?)"
     if op == "sa":
         args.append(shi)
         return "low > ?"
     if op == "eb":
-        args.append(slo)
-        return "high < ?"
+        args.extend((slo, slo))
+        return "(high < ? AND low < ?)"
     if op == "ap":
         tol = ap_date_tolerance(slo, shi)
         args.extend((shi + tol, slo - tol))
@@ -77,11 +83,16 @@ def _date_cond(op: str, slo: float, shi: float, args: list) -> str:
 
 
 def _number_cond(op: str, value: float, low: float, high: float, args: list) -> str:
-    if op in ("eq", "ne"):
+    if op == "eq":
+        args.extend((low, high, high))
+        return "(low >= ? AND high < ? AND low < ?)"
+    if op == "ne":
         args.extend((low, high))
-        cond = "(low >= ? AND high < ?)"
-        return cond if op == "eq" else f"NOT {cond}"
-    simple = {"gt": "high > ?", "sa": "low > ?", "lt": "low < ?", "eb": "high < ?", "ge": "high >= ?", "le": "low <= ?"}
+        return "NOT (low >= ? AND high < ?)"
+    if op == "eb":
+        args.extend((value, value))
+        return "(high < ? AND low < ?)"
+    simple = {"gt": "high > ?", "sa": "low > ?", "lt": "low < ?", "ge": "high >= ?", "le": "low <= ?"}
     if op in simple:
         args.append(value)
         return simple[op]
@@ -185,8 +196,9 @@ def _row_condition(p: Predicate, args: list) -> str:
             args.append(q)
             return "instr(code, ?) > 0"
         if op == "exact":
-            args.append(q)
-            return "text = ?"
+            # An exact match has the same normalised form: that part walks the index.
+            args.extend((normalize(q), q))
+            return "code = ? AND text = ?"
     elif kind == "date":
         return "low IS NOT NULL AND " + _date_cond(op, p.values[0], p.values[1], args)
     elif kind == "number":
@@ -254,6 +266,8 @@ def _cost(p: Predicate) -> int | None:
         return 5
     if p.param == "_id":
         return 0
+    if p.kind == "reference" and p.op in ("eq", "in"):
+        return 0 if p.values[1] else 6
     if p.kind in ("token", "reference", "uri") and p.op in ("eq", "in", "identifier", "of-type"):
         code = p.values[1] if p.kind in ("token",) or p.op == "identifier" else p.values[0]
         return 1 if code is not None else 6
@@ -292,19 +306,13 @@ def _condition(p: Predicate, args: list) -> str:
 
 def _probe(p: Predicate, args: list) -> str:
     """``p`` as a correlated test of the current resource (an index probe by rtype, rid, param)."""
-    head = "SELECT 1 FROM search_index s WHERE s.rtype = r.rtype AND s.rid = r.rid AND s.param = ?"
-    if p.op == "missing":
-        args.append(p.param)
-        return f"{'NOT ' if p.values[0] else ''}EXISTS ({head})"
-    if p.kind == "has":
-        sub_args: list = []
-        sql = _driver(p, "", sub_args)
-        # The target type of _has is the outer resource type: bound below with the rest.
-        return f"r.rid IN ({sql})", sub_args
+    # INDEXED BY: without statistics SQLite may prefer a range on "low" over (rtype, rid), one scan per row.
+    head = "SELECT 1 FROM search_index s INDEXED BY si_probe WHERE s.rtype = r.rtype AND s.rid = r.rid AND s.param = ?"
     args.append(p.param)
-    negate = p.kind == "token" and p.op == "not"
+    if p.op == "missing":
+        return f"{'NOT ' if p.values[0] else ''}EXISTS ({head})"
     sql = f"EXISTS ({head} AND {_condition(p, args)})"
-    return f"NOT {sql}" if negate else sql
+    return f"NOT {sql}" if p.kind == "token" and p.op == "not" else sql
 
 
 def _clause_probe(clause: tuple[Predicate, ...], resource_type: str, args: list) -> str:
@@ -318,13 +326,15 @@ def _clause_probe(clause: tuple[Predicate, ...], resource_type: str, args: list)
 
 
 def _where(query: SearchQuery) -> tuple[str, list, bool]:
-    """WHERE of ``query`` over ``resources r``, its arguments, and whether a clause drives it.
+    """WHERE of ``query`` over ``resources r``, its arguments, and whether an id list drives it.
 
-    The likely most selective positive clause becomes ``r.rid IN (...)`` (SQLite then looks the
-    resources up by primary key); every other clause is a correlated probe on those candidates.
+    The likely most selective clause becomes ``r.rid IN (...)``: SQLite looks its resources up by
+    primary key, and every other clause is a probe of one candidate's rows by (rtype, rid, param).
+    Searches are mostly one patient's data, where the patient reference selects a few dozen rows
+    and a date window would select most of the table: the list must not be the window.
     """
     args: list = [query.resource_type]
-    where = ["r.rtype = ?", "r.deleted = 0"]
+    where = ["r.rtype = ?"]
     best, best_cost = None, None
     for i, clause in enumerate(query.clauses):
         costs = [_cost(p) for p in clause]
@@ -333,13 +343,16 @@ def _where(query: SearchQuery) -> tuple[str, list, bool]:
         cost = max(costs) + (len(clause) > 1)  # type: ignore[type-var]
         if best_cost is None or cost < best_cost:
             best, best_cost = i, cost
+    lists = {best} if best is not None else set()
+    # With an id list, "+" keeps SQLite from preferring the (rtype, deleted) index to it.
+    where.append("+r.deleted = 0" if lists else "r.deleted = 0")
     for i, clause in enumerate(query.clauses):
-        if i == best:
+        if i in lists:
             subs = [_driver(p, query.resource_type, args) for p in clause]
             where.append(f"r.rid IN ({' UNION '.join(subs)})")
         else:
             where.append(_clause_probe(clause, query.resource_type, args))
-    return " AND ".join(where), args, best is not None
+    return " AND ".join(where), args, bool(lists)
 
 
 def _select_ids(query: SearchQuery) -> tuple[str, list]:
@@ -357,36 +370,41 @@ _SORT_KEY = {
 }
 
 
-def _order_by(query: SearchQuery, args: list) -> str:
+def _order_by(query: SearchQuery, args: list, driven: bool) -> str:
     from ..search.registry import get_registry  # noqa: PLC0415 - the registry is loaded once anyway
 
     params = get_registry().params_for(query.resource_type)
+    # With a driving clause, sorting its few matches beats walking an index in order ("+" hides it).
+    plus = "+" if driven else ""
     keys = []
     for name, desc in query.sort:
         direction = "DESC" if desc else "ASC"
         if name == "_lastUpdated":
-            keys.append(f"r.last_updated {direction}")
+            keys.append(f"{plus}r.last_updated {direction}")
             continue
         if name == "_id":
-            keys.append(f"r.rid {direction}")
+            keys.append(f"{plus}r.rid {direction}")
             continue
         sp = params.get(name)
         kind = sp.type if sp else "string"
         asc_expr, desc_expr = _SORT_KEY.get(kind, ("min(code)", "max(code)"))
         expr = desc_expr if desc else asc_expr
-        sub = f"(SELECT {expr} FROM search_index s WHERE s.rtype = r.rtype AND s.rid = r.rid AND s.param = ?)"
+        args.append(name)
         # Resources without a value come last in both directions.
-        keys.extend((f"{sub} IS NULL", f"{sub} {direction}"))
-        args.extend((name, name))
-    keys.append("r.rowid ASC" if not query.sort else "r.rid ASC")
+        keys.append(
+            f"(SELECT {expr} FROM search_index s INDEXED BY si_probe"
+            " WHERE s.rtype = r.rtype AND s.rid = r.rid AND s.param = ?)"
+            f" {direction} NULLS LAST"
+        )
+    keys.append(f"{plus}r.rowid ASC" if not query.sort else f"{plus}r.rid ASC")
     return ", ".join(keys)
 
 
 def compile_query(query: SearchQuery) -> tuple[str, list]:
     """SELECT of the matching ids, in the query's order, one page."""
-    where, args = _where(query)
+    where, args, driven = _where(query)
     order_args: list = []
-    order = _order_by(query, order_args)
+    order = _order_by(query, order_args, driven)
     return (
         f"SELECT r.rid FROM resources r WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
         [*args, *order_args, query.count, query.offset],
@@ -395,5 +413,5 @@ def compile_query(query: SearchQuery) -> tuple[str, list]:
 
 def compile_count(query: SearchQuery) -> tuple[str, list]:
     """SELECT count(*) of every match."""
-    where, args = _where(query)
+    where, args, _driven = _where(query)
     return f"SELECT count(*) FROM resources r WHERE {where}", args
