@@ -181,34 +181,57 @@ def _rewrite_references(store: Store, entry: _Entry, mapping: dict[str, str], ca
                         transaction: bool) -> None:
     """Replace, in place, references to other entries' fullUrls and conditional references."""
 
-    def visit(node: object, path: str) -> None:
+    def visit(node: object) -> None:
+        # The hot loop of a large transaction: no path is built unless a reference fails.
         if isinstance(node, dict):
             for key, value in node.items():
                 if key == "reference" and isinstance(value, str):
-                    node[key] = resolve(value, f"{path}.reference")
+                    node[key] = resolve(value)
                 elif isinstance(value, (dict, list)):
-                    visit(value, f"{path}.{key}")
+                    visit(value)
         elif isinstance(node, list):
-            for i, item in enumerate(node):
+            for item in node:
                 if isinstance(item, (dict, list)):
-                    visit(item, f"{path}[{i}]")
+                    visit(item)
 
-    def resolve(value: str, where: str) -> str:
+    def resolve(value: str) -> str:
         target = mapping.get(value)
         if target is not None:
             return target
         if value.startswith(("urn:uuid:", "urn:oid:")):
             if transaction:
+                where = _reference_path(entry, value)
                 raise FHIRError(400, f"{where}: {value} is not the fullUrl of an entry of this Bundle",
                                 code="not-found", expression=[where])
             return value
         if "?" in value and not value.startswith(("#", "http:", "https:")):
             if value not in cache:
-                cache[value] = _resolve_conditional_reference(store, value, where)
+                cache[value] = _resolve_conditional_reference(store, value, _reference_path(entry, value))
             return cache[value]
         return value
 
-    visit(entry.resource, f"{entry.where}.resource")
+    visit(entry.resource)
+
+
+def _reference_path(entry: _Entry, value: str) -> str:
+    """Where in the Bundle the first reference ``value`` of an entry's resource is."""
+
+    def find(node: object, path: str) -> str | None:
+        if isinstance(node, dict):
+            for key, item in node.items():
+                if key == "reference" and item == value:
+                    return f"{path}.reference"
+                found = find(item, f"{path}.{key}") if isinstance(item, (dict, list)) else None
+                if found:
+                    return found
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                found = find(item, f"{path}[{i}]")
+                if found:
+                    return found
+        return None
+
+    return find(entry.resource, f"{entry.where}.resource") or f"{entry.where}.resource"
 
 
 # ---- results -----------------------------------------------------------------------------------
