@@ -170,6 +170,7 @@ class Decision:
     version: str | None = None
     patients: tuple[str, ...] = ()
     denied: str | None = None  # the refusal message
+    had_resource: bool = False  # decided on a resource (a bundle entry), not on a type
 
 
 @dataclass

@@ -239,7 +239,12 @@ def request_audit() -> RequestAudit:
 
 
 def record_decision(interaction: str, resource_type: str | None, resource: dict | None, refusal: str | None) -> None:
-    """Remember one ``decide`` call for this request's AuditEvents (same interaction on the same target once)."""
+    """Remember one ``decide`` call for this request's AuditEvents.
+
+    One event per interaction and target: repeated checks of one instance, and checks without a
+    resource of one interaction over several types ($export asks once per type), are merged; each
+    entry of a batch that carries a resource keeps its own event.
+    """
     if not flask.has_request_context():
         return
     audit = request_audit()
@@ -247,11 +252,14 @@ def record_decision(interaction: str, resource_type: str | None, resource: dict 
     rid = resource.get("id") if resource else None
     version = (resource.get("meta") or {}).get("versionId") if resource else None
     for earlier in audit.decisions:
-        if (earlier.interaction, earlier.resource_type, earlier.resource_id) == (interaction, resource_type, rid):
+        if earlier.interaction != interaction:
+            continue
+        same_instance = rid is not None and (earlier.resource_type, earlier.resource_id) == (resource_type, rid)
+        if same_instance or (resource is None and earlier.resource_id is None and not earlier.had_resource):
             earlier.denied = earlier.denied or refusal
             return
     patients = tuple(sorted(compartment.patient_ids(resource_type, resource)))
-    audit.decisions.append(Decision(interaction, resource_type, rid, version, patients, refusal))
+    audit.decisions.append(Decision(interaction, resource_type, rid, version, patients, refusal, resource is not None))
 
 
 def _after_request(response: Any) -> Any:

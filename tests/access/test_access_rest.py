@@ -212,3 +212,51 @@ def test_audit_events_reach_the_store_through_the_dispatcher_and_regulators_sear
 
     store_audit_event(live.store, outbox_payload({k: v for k, v in one.items() if k != "meta"}))
     assert live.store.read("AuditEvent", one["id"]).version == 1
+
+
+def test_batch_entries_are_decided_one_by_one(live):
+    admin = live.client_token("system/*.cruds")
+    pid = live.request("POST", "Patient", admin, json={"resourceType": "Patient"}).json()["id"]
+    token = live.client_token("system/Observation.cruds")
+    batch = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {"resource": observation(pid), "request": {"method": "POST", "url": "Observation"}},
+            {"resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "Patient"}},
+            {"request": {"method": "GET", "url": f"Patient/{pid}"}},
+        ],
+    }
+    response = live.request("POST", "", token, json=batch)
+    assert response.status_code == 200, response.text
+    statuses = [e["response"]["status"] for e in response.json()["entry"]]
+    assert statuses[0].startswith("201") and statuses[1].startswith("403") and statuses[2].startswith("403")
+    transaction = {**batch, "type": "transaction", "entry": batch["entry"][:2]}
+    refused = live.request("POST", "", token, json=transaction)
+    assert refused.status_code == 403
+    events = [e for e in live.audit_events() if e["subtype"][0]["code"] == "create"]
+    assert any(e["outcome"] == "4" for e in events) and any(e["outcome"] == "0" for e in events)
+
+
+def test_includes_never_leak_what_the_scopes_hide(live):
+    admin = live.client_token("system/*.cruds")
+    pid = live.request("POST", "Patient", admin, json={"resourceType": "Patient"}).json()["id"]
+    live.request("POST", "Observation", admin, json=observation(pid))
+    token = live.client_token("system/Observation.rs")
+    found = live.request("GET", "Observation?_include=Observation:subject", token).json()
+    types = {e["resource"]["resourceType"] for e in found.get("entry", [])}
+    assert types == {"Observation"}
+    both = live.client_token("system/Observation.rs system/Patient.rs")
+    found = live.request("GET", "Observation?_include=Observation:subject", both).json()
+    assert {e["resource"]["resourceType"] for e in found["entry"]} == {"Observation", "Patient"}
+
+
+def test_export_needs_system_scopes(live):
+    headers = {"Prefer": "respond-async"}
+    patient_bound = live.client_token("patient/*.rs", patient="p1")
+    assert live.request("GET", "$export", patient_bound, headers=headers).status_code == 403
+    assert live.request("GET", "Patient/$export", patient_bound, headers=headers).status_code == 403
+    writer = live.client_token("system/Observation.c")
+    assert live.request("GET", "$export", writer, headers=headers).status_code == 403
+    reader = live.client_token("system/*.rs")
+    assert live.request("GET", "$export", reader, headers=headers).status_code == 202
