@@ -4,7 +4,16 @@ The REST layer, bundle entries, feeds and subscription deliveries all go through
 ``authenticate`` once per request and ``decide`` once per interaction.
 """
 
-from .access import AccessDenied, Caller, authenticate, can_read, capability_security, decide, init_app
+from .access import (
+    AccessDenied,
+    Caller,
+    authenticate,
+    caller_for_client,
+    can_read,
+    capability_security,
+    decide,
+    init_app,
+)
 from .audit import build_audit_event
 
 __all__ = [
@@ -13,6 +22,7 @@ __all__ = [
     "authenticate",
     "build_audit_event",
     "can_read",
+    "caller_for_client",
     "capability_security",
     "decide",
     "init_app",

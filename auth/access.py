@@ -164,3 +164,17 @@ def capability_security() -> dict | None:
 
     state = current_state()
     return state.capability_security() if state is not None else None
+
+
+def caller_for_client(store: Any, client_id: str) -> Caller:
+    """The Caller a registered client stands for outside any request (a Subscription's deliveries).
+
+    Its registered scopes and patient context; an unknown or disabled client gets no scope at all,
+    so ``can_read`` refuses everything (never None, which would mean "authentication off").
+    """
+    from .clients import ClientRegistry
+
+    client = ClientRegistry(store).get(client_id)
+    if client is None or not client.enabled:
+        return Caller(client_id=client_id)
+    return Caller(client_id=client_id, scopes=tuple(client.scopes), patient=client.patient)

@@ -22,6 +22,7 @@ from joserfc.errors import ClaimError, JoseError
 from joserfc.jwk import KeySet
 
 from .clients import PRIVATE_KEY_JWT, Client
+from .tokens import purge_expired
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ALGORITHMS = ("RS384", "ES384")
@@ -29,6 +30,7 @@ MAX_AHEAD_S = 300  # SMART: exp no more than five minutes in the future
 LEEWAY_S = 30
 JTI_TABLE = "oauth_jti"
 JWKS_CACHE_S = 300.0
+PURGE_EVERY_S = 600.0
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,7 @@ class PrivateKeyJWT:
         # assertion of the last five minutes be replayed. A durable insert (an fsync, ~10 ms here)
         # per token would cap the token endpoint near 100/s. Used when the store offers the option.
         self._jti_insert_kwargs = {"durable": False} if _accepts(store.kv_insert, "durable") else {}
+        self._purged_at = time.monotonic()
 
     def __call__(self, query_client: Callable[[str], Client | None], request: Any) -> Client | None:
         form = request.form
@@ -142,7 +145,15 @@ class PrivateKeyJWT:
         key = f"{client_id}:{claims['jti']}"
         if not self.store.kv_insert(JTI_TABLE, key, {"exp": claims["exp"]}, **self._jti_insert_kwargs):
             raise _reject("client_assertion jti already used (replay)")
+        self._maybe_purge()
         return client
+
+    def _maybe_purge(self) -> None:
+        # every process sweeps now and then, so the table stays the size of five minutes of tokens
+        now = time.monotonic()
+        if now - self._purged_at >= PURGE_EVERY_S:
+            self._purged_at = now
+            purge_expired(self.store, JTI_TABLE)
 
     def _keys(self, client: Client, header: dict) -> KeySet:
         jku = header.get("jku")
@@ -162,12 +173,3 @@ def _accepts(function: Callable, parameter: str) -> bool:
         return parameter in inspect.signature(function).parameters
     except (TypeError, ValueError):
         return False
-
-
-def purge_expired_jti(store: Any, now: float | None = None) -> int:
-    """Drop remembered assertion ids whose assertion has expired (a replay would fail on exp anyway)."""
-    limit = (time.time() if now is None else now) - LEEWAY_S
-    stale = [key for key, doc in store.kv_list(JTI_TABLE) if doc.get("exp", 0) < limit]
-    for key in stale:
-        store.kv_delete(JTI_TABLE, key)
-    return len(stale)

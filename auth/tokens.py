@@ -148,6 +148,17 @@ class TokenService:
         return enabled
 
     def revoke(self, claims: dict) -> None:
-        """Refuse this token from now on (kept until it would have expired anyway)."""
+        """Refuse this token from now on (kept until it would have expired anyway, see purge_expired)."""
         doc = {"exp": claims.get("exp"), "client_id": claims.get("client_id")}
         self.store.kv_put(REVOKED_TABLE, claims["jti"], doc)
+        purge_expired(self.store, REVOKED_TABLE)  # revocations are rare: the sweep rides along
+
+
+def purge_expired(store: Any, table: str, now: float | None = None) -> int:
+    """Drop entries of ``table`` whose ``exp`` has passed: remembered assertion ids (a replay would
+    fail on exp anyway) and revoked access tokens (they would fail on exp too)."""
+    limit = (time.time() if now is None else now) - LEEWAY_S
+    stale = [key for key, doc in store.kv_list(table) if (doc.get("exp") or 0) < limit]
+    for key in stale:
+        store.kv_delete(table, key)
+    return len(stale)

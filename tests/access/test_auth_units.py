@@ -158,3 +158,36 @@ def test_classify_requests_refused_before_decide():
     assert classify("GET", "/fhir/$export", "/fhir") == ("operation:export", None, None, None)
     assert classify("POST", "/fhir", "/fhir") == ("transaction", None, None, None)
     assert classify("GET", "/fhir/metadata", "/fhir") == ("capabilities", None, None, None)
+
+
+def test_purge_expired_drops_only_what_has_expired(tmp_path):
+    from auth.tokens import purge_expired
+    from fhir_server.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}")
+    try:
+        store.kv_put("oauth_jti", "old", {"exp": 1000})
+        store.kv_put("oauth_jti", "new", {"exp": 5000})
+        assert purge_expired(store, "oauth_jti", now=2000) == 1
+        assert [k for k, _ in store.kv_list("oauth_jti")] == ["new"]
+    finally:
+        store.close()
+
+
+def test_caller_for_client_outside_a_request(tmp_path):
+    from auth import caller_for_client
+    from auth.clients import ClientRegistry
+    from fhir_server.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'c.db'}")
+    try:
+        client, _ = ClientRegistry(store).add("sub", ["patient/Observation.rs"], secret=True, patient="p1")
+        caller = caller_for_client(store, client.client_id)
+        mine = {"resourceType": "Observation", "subject": {"reference": "Patient/p1"}}
+        assert can_read(caller, mine)
+        assert not can_read(caller, {**mine, "subject": {"reference": "Patient/p2"}})
+        ClientRegistry(store).set_enabled(client.client_id, False)
+        assert not can_read(caller_for_client(store, client.client_id), mine)
+        assert not can_read(caller_for_client(store, "unknown"), mine)
+    finally:
+        store.close()
