@@ -136,7 +136,7 @@ def _patch_operations(entry: _Entry) -> list:
                            " application/json-patch+json", "invalid", ".resource")
     try:
         ops = json.loads(base64.b64decode(resource.get("data") or "", validate=True))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, TypeError):
         raise _entry_error(entry.index, 400, "the Binary data is not base64 JSON", "structure",
                            ".resource.data") from None
     return ops

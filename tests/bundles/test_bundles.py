@@ -198,6 +198,13 @@ def test_patch_entry_with_a_binary_json_patch(sqlite_server):
     assert sqlite_server.get("Patient/pt").json()["name"][0]["family"] == "Patched"
 
 
+@pytest.mark.parametrize("data", ["!!", 5, base64.b64encode(b"not json").decode()])
+def test_patch_entry_with_a_bad_binary(sqlite_server, data):
+    binary = {"resourceType": "Binary", "contentType": "application/json-patch+json", "data": data}
+    response = sqlite_server.post("", bundle("batch", [entry("PATCH", "Patient/pt", binary)]))
+    assert response.json()["entry"][0]["response"]["status"] == "400 Bad Request"
+
+
 def test_representation_when_preferred(sqlite_server):
     response = sqlite_server.post("", bundle("transaction", [entry("POST", "Patient", patient("R"))]),
                                   headers={"Prefer": "return=representation"})
