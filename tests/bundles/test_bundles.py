@@ -8,9 +8,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from serving import SHARED, observation, serve
 
 from fhir_server.resources import is_supported
-from tests.conftest import SHARED, observation, serve
 
 SYNTHEA = sorted((SHARED / "fixtures" / "synthea").glob("*.json"))
 

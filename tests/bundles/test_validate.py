@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from serving import observation
 
 from fhir_server.store.base import StoredVersion
 from fhir_server.write import now_instant
-from tests.conftest import observation
 
 PROFILE = "http://example.org/fhir/StructureDefinition/strict-patient"
 

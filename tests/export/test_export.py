@@ -6,9 +6,9 @@ import json
 import time
 
 import pytest
+from serving import make_store, observation, serve
 
 from fhir_server.export import jobs
-from tests.conftest import make_store, observation, serve
 
 ASYNC = {"Prefer": "respond-async"}
 
