@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
+from email.utils import formatdate
 
 from flask import Blueprint, Response, current_app, g, request, send_file
 
@@ -15,7 +17,7 @@ from auth.compartment import has_compartment
 
 from ..errors import FHIRError, issue, operation_outcome
 from ..export import jobs
-from ..export.runner import export_dir
+from ..export.runner import KEEP_S, export_dir
 from ..resources import SUPPORTED_TYPES, is_supported
 from ..write import normalize_instant
 from .http import base_url, fhir_response, prefer
@@ -131,8 +133,10 @@ def status(job_id: str) -> Response:
         "output": job["output"],
         "error": [],
     }
-    response = current_app.response_class(current_app.json.dumps(manifest), 200, mimetype="application/json")
-    return response
+    # The files are deleted KEEP_S after the export finished (runner.sweep).
+    expires = formatdate(job.get("completed", time.time()) + KEEP_S, usegmt=True)
+    return current_app.response_class(current_app.json.dumps(manifest), 200, mimetype="application/json",
+                                      headers={"Expires": expires})
 
 
 @export.delete("/$export-status/<job_id>")

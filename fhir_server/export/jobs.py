@@ -79,6 +79,13 @@ def claim(store: Store, worker: str, lease_s: float) -> dict | None:
     return None
 
 
+def expired(store: Store, keep_s: float) -> list[str]:
+    """Jobs finished (completed or failed) more than ``keep_s`` seconds ago."""
+    limit = time.time() - keep_s
+    return [key for key, job in store.kv_list(JOBS)
+            if job["status"] in (COMPLETED, FAILED) and job.get("completed", limit) < limit]
+
+
 def forget(store: Store, job_id: str) -> None:
     """Remove a job's records (after cancellation and clean-up)."""
     job = get(store, job_id)

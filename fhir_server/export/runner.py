@@ -22,6 +22,7 @@ log = logging.getLogger("relais.export")
 
 LEASE_S = 60.0
 _RENEW_EVERY_S = 10.0
+KEEP_S = 24 * 3600.0  # finished exports (files and manifest) are kept this long
 _PAGE = 2000  # versions read per store call
 _LINES_PER_FILE = 100_000
 # One encoder for every line: json.dumps would build one per call with these options.
@@ -174,8 +175,18 @@ def _selected(store: Store, job: dict, resource_type: str, patients: set[str] | 
         yield stored
 
 
+def sweep(store: Store, directory: Path, keep_s: float = KEEP_S) -> list[str]:
+    """Delete the files and records of exports finished more than ``keep_s`` ago; their ids."""
+    gone = jobs.expired(store, keep_s)
+    for job_id in gone:
+        shutil.rmtree(directory / job_id, ignore_errors=True)
+        jobs.forget(store, job_id)
+    return gone
+
+
 def run_pending(store: Store, directory: Path) -> int:
     """Claim and run the jobs waiting in the store, one after the other; how many ran."""
+    sweep(store, directory)
     ran = 0
     while True:
         job = jobs.claim(store, WORKER, LEASE_S)

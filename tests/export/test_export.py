@@ -204,6 +204,23 @@ def test_cancel(exporting):
     assert jobs.get(exporting.store, job_id) is None
 
 
+def test_finished_exports_are_swept(exporting, tmp_path):
+    from fhir_server.export.runner import export_dir, sweep
+
+    populate(exporting)
+    status_url = kick_off(exporting, "$export")
+    response = wait(exporting, status_url)
+    assert response.status_code == 200
+    assert response.headers["Expires"].endswith("GMT")
+    job_id = status_url.rsplit("/", 1)[1]
+    directory = export_dir(exporting.store, exporting.app.config["RELAIS"])
+    assert (directory / job_id).is_dir()
+    assert sweep(exporting.store, directory, keep_s=3600) == []
+    assert sweep(exporting.store, directory, keep_s=-1) == [job_id]
+    assert not (directory / job_id).exists()
+    assert exporting.http.get(status_url).status_code == 404
+
+
 def test_cancel_before_it_runs(sqlite_server, tmp_path):
     status_url = kick_off(sqlite_server, "$export")
     assert sqlite_server.http.delete(status_url).status_code == 202
