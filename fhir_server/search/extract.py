@@ -423,6 +423,13 @@ def string_rows(name: str, t: str, v: Any) -> Iterable[IndexRow]:
             for s in x if type(x) is list else (x,):
                 if isinstance(s, str) and s:
                     yield IndexRow(name, "string", None, normalize(s), s)
+        if t == "HumanName" and not v.get("text"):
+            # "name=jean dupont" should find Jean Dupont: the whole name, given names first.
+            given = [g for g in v.get("given") or () if isinstance(g, str) and g]
+            family = v.get("family")
+            if given and isinstance(family, str) and family:
+                whole = " ".join([*given, family])
+                yield IndexRow(name, "string", None, normalize(whole), whole)
 
 
 def _range(s: Any) -> tuple[float, float] | None:

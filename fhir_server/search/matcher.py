@@ -130,13 +130,20 @@ def composite_token_matches(system: str | None, code: str | None, text: str | No
 
 
 class _Context:
-    def __init__(self, resource: dict, resolve: Resolve | None, find: Find | None, now: float | None):
+    def __init__(
+        self,
+        resource: dict,
+        resolve: Resolve | None,
+        find: Find | None,
+        now: float | None,
+        rows: Iterable[IndexRow] | None,
+    ):
         self.resource = resource
         self.resolve = resolve
         self.find = find
         self.now = now
         self.by_param: dict[str, list[IndexRow]] = {}
-        for r in index_values(resource):
+        for r in index_values(resource) if rows is None else rows:
             self.by_param.setdefault(r.param, []).append(r)
 
 
@@ -297,13 +304,15 @@ def matches(
     *,
     find: Find | None = None,
     now: float | None = None,
+    rows: Iterable[IndexRow] | None = None,
 ) -> bool:
     """Whether ``resource`` satisfies every clause of ``query``.
 
     ``resolve(type, id)`` lets chains follow references; ``find(query)`` lets ``_has`` look for
-    resources pointing at this one. Without them, chains and ``_has`` match nothing.
+    resources pointing at this one. Without them, chains and ``_has`` match nothing. ``rows``
+    (``index_values(resource)``, computed once) spares re-extraction when testing many queries.
     """
     if resource.get("resourceType") != query.resource_type:
         return False
-    ctx = _Context(resource, resolve, find, now)
+    ctx = _Context(resource, resolve, find, now, rows)
     return all(any(_predicate(p, ctx) for p in clause) for clause in query.clauses)

@@ -7,6 +7,7 @@ from search_fixtures import example, needs_ucum
 
 from fhir_server.search.matcher import date_matches, matches
 from fhir_server.search.parser import parse
+from fhir_server.search.query import IndexRow
 
 PATIENT = {
     "resourceType": "Patient",
@@ -106,6 +107,19 @@ def test_strings(param: str, value: str, expected: bool) -> None:
 )
 def test_tokens(param: str, value: str, expected: bool) -> None:
     assert m(PATIENT, (param, value)) is expected
+
+
+def test_whole_name() -> None:
+    assert m(PATIENT, ("name", "helene marie lef"))
+    assert m(PATIENT, ("name", "Hélène Marie Lefèvre"))
+    assert not m(PATIENT, ("name", "lefevre helene"))
+
+
+def test_precomputed_rows_are_used() -> None:
+    q = parse("Patient", [("gender", "male")])
+    assert not matches(q, PATIENT)
+    # Rows handed in stand for the resource: proof they are read instead of re-extracted.
+    assert matches(q, PATIENT, rows=[IndexRow("gender", "token", None, "male")])
 
 
 def test_token_text_and_not_none_of() -> None:
