@@ -93,8 +93,8 @@ class AuthServer:
         return response.json()["access_token"]
 
     def add_client(self, scopes: str, key=None, **kw):
-        """Register a private_key_jwt client with a fresh RSA key; returns (client_id, key)."""
-        key = key or rsa_key()
+        """Register a private_key_jwt client with a fresh key (EC: quick to make); returns (client_id, key)."""
+        key = key or ec_key()
         client, _ = self.clients.add(name="test", scopes=scopes.split(), jwks=public_jwks(key), **kw)
         return client.client_id, key
 
@@ -152,7 +152,20 @@ def forged_token(header: dict, claims: dict, hmac_secret: bytes | None = None) -
 # other test packages import by name (``from conftest import free_port``). Test modules import them.
 @pytest.fixture(name="sqlite_store")
 def sqlite_store_fixture(tmp_path: Path):
-    store = open_store(f"sqlite:///{tmp_path / 'auth.db'}")
+    # these tests are about access, not durability: no fsync per commit
+    store = open_store(f"sqlite:///{tmp_path / 'auth.db'}?synchronous=normal")
+    yield store
+    store.close()
+
+
+@pytest.fixture(name="any_store", params=["sqlite", "mongomock"])
+def any_store_fixture(request: pytest.FixtureRequest, tmp_path: Path):
+    if request.param == "sqlite":
+        store = open_store(f"sqlite:///{tmp_path / 'auth.db'}?synchronous=normal")
+    else:
+        import mongomock
+
+        store = open_store("mongodb://localhost/relais_auth_test", client=mongomock.MongoClient())
     yield store
     store.close()
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from authkit import public_jwks, rsa_key
+from authkit import ec_key, public_jwks
 
 from fhir_server.store import open_store
 
@@ -21,7 +21,7 @@ def relais(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_add_list_disable(tmp_path):
     jwks_file = tmp_path / "client.jwks.json"
-    jwks_file.write_text(json.dumps(public_jwks(rsa_key())))
+    jwks_file.write_text(json.dumps(public_jwks(ec_key())))
     added = relais(tmp_path, "clients", "add", "--name", "lab", "--scopes", "system/Observation.cruds",
                    "--jwks-file", str(jwks_file))
     assert added.returncode == 0, added.stderr
@@ -48,7 +48,7 @@ def test_add_refuses_bad_input(tmp_path):
     no_patient = relais(tmp_path, "clients", "add", "--name", "x", "--scopes", "patient/*.rs", "--secret")
     assert no_patient.returncode == 2 and "--patient" in no_patient.stderr
     private = tmp_path / "private.json"
-    private.write_text(json.dumps({"keys": [rsa_key().as_dict(private=True)]}))
+    private.write_text(json.dumps({"keys": [ec_key().as_dict(private=True)]}))
     leaked = relais(tmp_path, "clients", "add", "--name", "x", "--scopes", "system/*.rs", "--jwks-file", str(private))
     assert leaked.returncode == 2 and "private" in leaked.stderr
     assert relais(tmp_path, "clients", "disable", "nope").returncode == 1

@@ -10,11 +10,13 @@ import requests
 from authkit import (
     ASSERTION_TYPE,
     AuthServer,
+    any_store_fixture,  # noqa: F401 (fixture)
     client_assertion,
     ec_key,
     forged_token,
     free_port,
     live_fixture,  # noqa: F401 (fixture)
+    observation,
     public_jwks,
     rsa_key,
     sqlite_store_fixture,  # noqa: F401 (fixture)
@@ -90,7 +92,7 @@ def _refused(response: requests.Response, needle: str) -> None:
 
 
 def test_hostile_client_assertions_are_refused(live):
-    client_id, key = live.add_client("system/*.rs")
+    client_id, key = live.add_client("system/*.rs", key=rsa_key())
     # replayed assertion: the same jti twice
     form = {
         "grant_type": "client_credentials",
@@ -233,3 +235,25 @@ def test_token_requests_are_audited(live):
     assert [e["outcome"] for e in events] == ["0", "4"]
     assert all(e["agent"][0]["who"]["identifier"]["value"] == client_id for e in events)
     assert "five minutes" in events[1]["outcomeDesc"]
+
+
+def test_the_whole_flow_on_each_backend(any_store):
+    """Token, replay refusal, read, 401, 403 and audit on SQLite and on the MongoDB code path."""
+    server = AuthServer(any_store)
+    try:
+        client_id, key = server.add_client("system/Observation.cruds")
+        form = {
+            "grant_type": "client_credentials",
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": client_assertion(client_id, key, server.token_url),
+        }
+        token = requests.post(server.token_url, data=form).json()["access_token"]
+        _refused(requests.post(server.token_url, data=form), "replay")
+        oid = server.request("POST", "Observation", token, json=observation()).json()["id"]
+        assert server.request("GET", f"Observation/{oid}", token).status_code == 200
+        assert server.request("GET", f"Observation/{oid}").status_code == 401
+        assert server.request("GET", "Patient?_count=1", token).status_code == 403
+        outcomes = [e["outcome"] for e in server.audit_events() if e["type"]["code"] == "rest"]
+        assert outcomes == ["0", "0", "4", "4"]
+    finally:
+        server.close()
