@@ -45,6 +45,8 @@ def date_range(value: str) -> tuple[float, float]:
         raise DateFormatError(f"invalid date {value!r}")
     year_s, month_s, day_s, hour_s, minute_s, second_s, frac_s, tz = m.groups()
     year = int(year_s)
+    if year < 1:
+        raise DateFormatError(f"invalid year in {value!r}: FHIR years start at 0001")
     if month_s is None:
         return float(_timegm(*(year, 1, 1, 0, 0, 0))), float(_timegm(*(year + 1, 1, 1, 0, 0, 0))) - EPSILON
     month = int(month_s)

@@ -382,8 +382,9 @@ class _Parser:
 
     @staticmethod
     def integer(name: str, value: str) -> int:
-        if not value.isdigit():
-            raise SearchError(f"{name} takes a non-negative integer, got {value!r}")
+        # isdigit alone accepts "²"; nine digits keep OFFSET within SQLite's integers.
+        if not (value.isascii() and value.isdigit() and len(value) <= 9):
+            raise SearchError(f"{name} takes a non-negative integer below 10^9, got {value!r}")
         return int(value)
 
     def sort(self, resource_type: str, value: str) -> list[tuple[str, bool]]:

@@ -70,6 +70,7 @@ def split_union(expression: str) -> list[str]:
     return [p for p in parts if p]
 
 
+_TYPE_NAME = re.compile(r"^[A-Z][A-Za-z]{0,63}$")
 _LEADING_TYPE = re.compile(r"^\(*\s*([A-Z][A-Za-z]*)\b")
 
 
@@ -87,7 +88,7 @@ def expression_for(expression: str, base: str) -> str:
         if start == base:
             parts.append(part)
         elif start in COMMON_BASES:
-            parts.append(re.sub(r"^(\(*\s*)" + start + r"\b", r"\g<1>" + base, part))
+            parts.append(re.sub(r"^(\(*\s*)" + start + r"\b", lambda m: m.group(1) + base, part))
     return " | ".join(parts)
 
 
@@ -120,9 +121,13 @@ class Registry:
         """Supported parameters of ``resource_type`` (built on first use, then cached)."""
         built = self._built.get(resource_type)
         if built is None:
+            if not _TYPE_NAME.match(resource_type):
+                return {}
             with self._lock:
                 built = self._build(resource_type)
-                self._built[resource_type] = built
+                # Only known types are cached: a client's made-up names must not grow the cache.
+                if resource_type in self._by_type:
+                    self._built[resource_type] = built
         return built
 
     def get(self, resource_type: str, name: str) -> SearchParam | None:
