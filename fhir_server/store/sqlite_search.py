@@ -286,9 +286,10 @@ def _driver(p: Predicate, resource_type: str, args: list) -> str:
         source, ref_param = p.values
         inner_sql, inner_args = _select_ids(p.chain)
         args.extend((source, ref_param, resource_type, *inner_args))
+        # From each inner match to what its reference parameter points at: one probe per match.
         return (
-            "SELECT code FROM search_index WHERE rtype = ? AND param = ? AND kind = 'reference' AND system = ?"
-            f" AND rid IN ({inner_sql})"
+            "SELECT code FROM search_index INDEXED BY si_probe WHERE rtype = ? AND param = ? AND kind = 'reference'"
+            f" AND system = ? AND rid IN ({inner_sql})"
         )
     args.extend((resource_type, p.param))
     return "SELECT rid FROM search_index WHERE rtype = ? AND param = ? AND " + _condition(p, args)
