@@ -3,8 +3,8 @@
 from .errors import SearchError
 from .extract import index_values
 from .matcher import matches
-from .parser import parse
+from .parser import parse, parse_criteria
 from .query import IndexRow, Predicate, SearchQuery
 from .registry import get_registry
 
-__all__ = ["IndexRow", "Predicate", "SearchError", "SearchQuery", "get_registry", "index_values", "matches", "parse"]
+__all__ = ["IndexRow", "Predicate", "SearchError", "SearchQuery", "get_registry", "index_values", "matches", "parse", "parse_criteria"]

@@ -414,9 +414,7 @@ class _Parser:
         sp = self.param(source, pname)
         if sp is None or sp.type != "reference":
             raise SearchError(f"{source} has no reference parameter {pname!r}")
-        if not reverse and source != resource_type:
-            # Allowed with :iterate (from included resources); the REST layer decides when it applies.
-            pass
+        # A source other than the searched type is legal: it applies to resources included by :iterate.
         if len(parts) == 3 and sp.targets and parts[2] not in sp.targets:
             raise SearchError(f"{source}.{pname} cannot refer to {parts[2]}")
         return value
@@ -433,3 +431,13 @@ def parse(
     """The IR of a search on ``resource_type``; raises ``SearchError`` for bad values (unknown names if strict)."""
     p = _Parser(get_registry(), strict)
     return p.query(resource_type, params, default_count, max_count)
+
+
+def parse_criteria(criteria: str, *, strict: bool = True) -> SearchQuery:
+    """``Observation?code=...&date=ge2026`` (a Subscription criteria, a rule trigger) as a query."""
+    from urllib.parse import parse_qsl  # noqa: PLC0415
+
+    resource_type, _, query_string = criteria.strip().lstrip("/").partition("?")
+    if not resource_type or not resource_type[:1].isupper() or "/" in resource_type:
+        raise SearchError(f"criteria {criteria!r} must start with a resource type: Type?name=value")
+    return parse(resource_type, parse_qsl(query_string, keep_blank_values=True), strict=strict)

@@ -7,7 +7,7 @@ from search_fixtures import needs_ucum
 
 from fhir_server.search.dates import date_range
 from fhir_server.search.errors import SearchError
-from fhir_server.search.parser import PREFIXES, number_range, parse, split_escaped, unescape
+from fhir_server.search.parser import PREFIXES, number_range, parse, parse_criteria, split_escaped, unescape
 from fhir_server.search.query import Predicate
 from fhir_server.search.units import CANONICAL
 
@@ -326,3 +326,14 @@ def test_unknown_parameters_warn_or_raise() -> None:
 
 def test_warnings_do_not_change_equality() -> None:
     assert parse("Patient", [("x", "1"), ("name", "a")]) == parse("Patient", [("name", "a")])
+
+
+def test_parse_criteria() -> None:
+    q = parse_criteria("Observation?code=http://loinc.org%7C8480-6&value-quantity=gt180")
+    assert q.resource_type == "Observation"
+    assert q.clauses[0][0].values == ("http://loinc.org", "8480-6")
+    assert q.clauses[1][0].op == "gt"
+    with pytest.raises(SearchError):
+        parse_criteria("code=1234")
+    with pytest.raises(SearchError):
+        parse_criteria("Observation?nope=1")  # strict by default: a typo in a rule must not match everything
