@@ -7,4 +7,14 @@ from .parser import parse, parse_criteria
 from .query import IndexRow, Predicate, SearchQuery
 from .registry import get_registry
 
-__all__ = ["IndexRow", "Predicate", "SearchError", "SearchQuery", "get_registry", "index_values", "matches", "parse", "parse_criteria"]
+__all__ = [
+    "IndexRow",
+    "Predicate",
+    "SearchError",
+    "SearchQuery",
+    "get_registry",
+    "index_values",
+    "matches",
+    "parse",
+    "parse_criteria",
+]
