@@ -658,3 +658,13 @@ def index_values(resource: dict) -> list[IndexRow]:
 def index_values_reference(resource: dict) -> list[IndexRow]:
     """The same rows computed by fhirpathpy alone: the yardstick for the fast walker."""
     return _index(resource, False)
+
+
+def warm_up(resource_types: Iterable[str]) -> None:
+    """Compile the extractors of ``resource_types`` and load the UCUM tables now, not on a first write.
+
+    The first UCUM quantity otherwise costs that write a second or two (unit grammar and pint).
+    """
+    for rtype in resource_types:
+        extractors(rtype)
+    affine("kg")

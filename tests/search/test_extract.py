@@ -11,7 +11,7 @@ import pytest
 from search_fixtures import all_examples, example, needs_ucum, synthea_resources
 
 from fhir_server.search.dates import MAX_TS, date_range
-from fhir_server.search.extract import extractors, index_values, index_values_reference
+from fhir_server.search.extract import extractors, index_values, index_values_reference, warm_up
 from fhir_server.search.query import IndexRow
 
 
@@ -202,3 +202,11 @@ def test_throughput_on_simple_observations() -> None:
     print(f"extraction: {rounds * len(observations) / elapsed:.0f} Observations/s, {per_second:.0f} rows/s")
     # A deliberately loose floor: catches a fall back to fhirpathpy (about 10x slower), not noise.
     assert per_second > 20_000
+
+
+def test_warm_up_prepares_extraction() -> None:
+    warm_up(["Observation", "Patient"])
+    start = time.process_time()
+    rows = index_values(example("Observation-example"))
+    assert rows
+    assert time.process_time() - start < 0.1  # nothing left to compile or load
