@@ -1,7 +1,7 @@
 """Search: the registry (R4 definitions as data), extraction, the parser to the IR, the in-memory matcher."""
 
 from .errors import SearchError
-from .extract import index_values
+from .extract import index_values, warm_up
 from .matcher import matches
 from .parser import parse, parse_criteria
 from .query import IndexRow, Predicate, SearchQuery
@@ -17,4 +17,5 @@ __all__ = [
     "matches",
     "parse",
     "parse_criteria",
+    "warm_up",
 ]

@@ -8,6 +8,7 @@ fhirpathpy for every expression: tests prove both give the same rows on the shar
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -21,6 +22,8 @@ from .text import normalize
 from .units import CANONICAL, UCUM, affine
 
 Typed = tuple[str, Any]  # (FHIR type name, JSON value)
+
+log = logging.getLogger("relais.search")
 
 _PRIMITIVES = {
     "boolean", "integer", "string", "decimal", "uri", "url", "canonical", "base64Binary", "instant", "date",
@@ -265,7 +268,12 @@ def _compile_fhirpath(expr: str, base_path: str, absolute: bool = True) -> Calla
         # A whole resource goes in as JSON (fhirpathpy types it); a node inside one needs its path.
         root = data if absolute else ResourceNode.create_node(data, base_path)
         out: list[Typed] = []
-        for item in apply_parsed_path(root, parsed, {}, model, options):
+        try:
+            found = apply_parsed_path(root, parsed, {}, model, options)
+        except Exception:  # noqa: BLE001 - a FHIRPath corner case must not fail the write; it loses one value
+            log.warning("FHIRPath %r failed on a %s; no index values from it", expr, base_path, exc_info=True)
+            return []
+        for item in found:
             if isinstance(item, ResourceNode):
                 v = item.data
                 t = _type_name(item.path) if item.path else None

@@ -104,3 +104,21 @@ def test_custom_search_parameter_is_validated() -> None:
                 "expression": "Observation.code",
             }
         )
+
+
+def test_a_failing_expression_loses_its_values_not_the_write() -> None:
+    get_registry().add(
+        {
+            "resourceType": "SearchParameter",
+            "code": "test-only-given",
+            "base": ["Patient"],
+            "type": "string",
+            "expression": "Patient.name.given.single()",  # FHIRPath raises when there are several
+        }
+    )
+    one = {"resourceType": "Patient", "id": "a", "name": [{"given": ["Anne"]}]}
+    two = {"resourceType": "Patient", "id": "b", "name": [{"given": ["Anne", "Marie"]}]}
+    assert [r.code for r in index_values(one) if r.param == "test-only-given"] == ["anne"]
+    rows = index_values(two)
+    assert not [r for r in rows if r.param == "test-only-given"]
+    assert any(r.param == "given" for r in rows)
