@@ -89,7 +89,7 @@ def _rewrite(part: str) -> tuple[str, str | None]:
         part = part[: m.start()]
     part = _PAREN_AS.sub(lambda m: f"{m.group(1).strip()}.ofType({_type_name(m.group(2))})", part)
     m = _TAIL_AS.match(part)
-    if m and "(" not in m.group(2):
+    if m:
         part = f"{m.group(1).strip()}.ofType({_type_name(m.group(2))})"
     part = _DOT_AS.sub(lambda m: f".ofType({_type_name(m.group(1))})", part)
     return part, ref_type

@@ -13,6 +13,9 @@ reference  eq: (type, id, url) None = any; identifier: (system, value); chain: (
 uri        eq/above/below: (uri,)
 composite  op = prefix of the 2nd part: ((system, code), 2nd kind, 2nd operands)
 has        has: (source type, reference param) + ``chain`` query on the source type
+
+Chains and _has resolved ahead (``resolve.inline_chains``) become token ``in`` (system, ids) on
+``_id`` and reference ``in`` (type, ids).
 """
 
 from __future__ import annotations
