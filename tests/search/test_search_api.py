@@ -296,3 +296,25 @@ def test_selective_searches_use_indexes(tmp_path: Path, url: str) -> None:
         assert any("INDEX si_" in line for line in plan), plan
     finally:
         store.close()
+
+
+def test_updates_and_deletes_change_what_is_found(api: Client) -> None:
+    headers = {"Content-Type": "application/fhir+json"}
+    obs = {
+        "resourceType": "Observation",
+        "id": "moving",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "subject": {"reference": f"Patient/{LIZ}"},
+        "effectiveDateTime": "2026-11-20T08:00:00Z",
+        "valueQuantity": {"value": 88, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"},
+    }
+    assert api.http.put("/fhir/Observation/moving", json=obs, headers=headers).status_code in (200, 201)
+    assert ids(api.bundle("Observation?code=8867-4&value-quantity=88")["entry"]) == {"moving"}
+    obs["valueQuantity"]["value"] = 120
+    assert api.http.put("/fhir/Observation/moving", json=obs, headers=headers).status_code == 200
+    assert ids(api.bundle("Observation?code=8867-4&value-quantity=88")["entry"]) == set()
+    assert ids(api.bundle("Observation?code=8867-4&value-quantity=gt100")["entry"]) == {"moving"}
+    assert api.http.delete("/fhir/Observation/moving").status_code in (200, 204)
+    assert ids(api.bundle("Observation?code=8867-4")["entry"]) == set()
+    assert ids(api.bundle("Patient?_has:Observation:subject:code=8867-4")["entry"]) == set()
