@@ -218,6 +218,14 @@ def search_post(resource_type: str) -> Response:
 # --- Patient/$everything -------------------------------------------------------------------------
 
 
+def _page_number(value: str | None, name: str, default: int) -> int:
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit() and len(value) <= 9):
+        raise FHIRError(400, f"{name} takes a non-negative integer, got {value!r}", code="invalid")
+    return int(value)
+
+
 def compartment_params(resource_type: str) -> list[str]:
     """Reference parameters of ``resource_type`` that place a resource in a Patient's compartment.
 
@@ -272,14 +280,33 @@ def everything(id: str) -> Response:
     if since_ts is not None:
         collected = [v for v in collected if date_range(v.last_updated)[1] >= since_ts]
     collected = _readable(collected)[:MAX_EVERYTHING]
+    # Paging over the whole compartment: _count and _offset as in searches, the patient on page one.
+    count = _page_number(request.args.get("_count"), "_count", len(collected) or 1)
+    offset = _page_number(request.args.get("_offset"), "_offset", 0)
+    page = collected[offset : offset + count] if count else []
+    base = f"{base_url()}/Patient/{id}/$everything"
+    kept = [(k, v) for k, v in request.args.items(multi=True) if k != "_offset"]
+
+    def url(at: int) -> str:
+        return (
+            f"{base}?{urlencode([*kept, ('_offset', str(at))])}"
+            if at
+            else (f"{base}?{urlencode(kept)}" if kept else base)
+        )
+
+    links = [{"relation": "self", "url": url(offset)}]
+    if count and offset + count < len(collected):
+        links.append({"relation": "next", "url": url(offset + count)})
+    if count and offset > 0:
+        links.append({"relation": "previous", "url": url(max(0, offset - count))})
     plain = SearchQuery("Patient")
     bundle = {
         "resourceType": "Bundle",
         "type": "searchset",
         "total": len(collected),
-        "link": [{"relation": "self", "url": f"{base_url()}/Patient/{id}/$everything"}],
+        "link": links,
         "entry": [
-            _entry(v, "match" if v.resource_type == "Patient" and v.id == id else "include", plain) for v in collected
+            _entry(v, "match" if v.resource_type == "Patient" and v.id == id else "include", plain) for v in page
         ],
     }
     return fhir_response(bundle)

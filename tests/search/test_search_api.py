@@ -318,3 +318,13 @@ def test_updates_and_deletes_change_what_is_found(api: Client) -> None:
     assert api.http.delete("/fhir/Observation/moving").status_code in (200, 204)
     assert ids(api.bundle("Observation?code=8867-4")["entry"]) == set()
     assert ids(api.bundle("Patient?_has:Observation:subject:code=8867-4")["entry"]) == set()
+
+
+def test_everything_pages(api: Client) -> None:
+    whole = api.bundle(f"Patient/{BUSTER}/$everything")
+    entries = api.all_pages(f"Patient/{BUSTER}/$everything?_count=7")
+    assert len(entries) == whole["total"] == len(whole["entry"]) > 7
+    keys = [(e["resource"]["resourceType"], e["resource"]["id"]) for e in entries]
+    assert len(set(keys)) == len(keys)
+    assert keys[0] == ("Patient", BUSTER)
+    assert api.get(f"Patient/{BUSTER}/$everything?_count=x").status_code == 400
