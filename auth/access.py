@@ -8,6 +8,7 @@ notification would show. Every call is remembered for the request's AuditEvents 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from . import compartment
@@ -35,7 +36,7 @@ class Caller:
     patient: str | None = None
     claims: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def parsed_scopes(self) -> list[Scope]:
         return parse_scopes(self.scopes)
 

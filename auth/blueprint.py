@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,7 +24,6 @@ from .audit import (
     Decision,
     RequestAudit,
     append_events,
-    build_audit_event,
     classify,
     now_instant,
     store_audit_event,
@@ -32,7 +32,7 @@ from .clients import CLIENT_SECRET_BASIC, PRIVATE_KEY_JWT, Client, ClientRegistr
 from .keys import KeyRing
 from .scopes import scopes_supported
 from .server import build_server
-from .tokens import TokenRejected, TokenService
+from .tokens import VERIFIED_CACHE_SIZE, TokenRejected, TokenService
 
 EXTENSION = "relais_auth"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -60,6 +60,7 @@ class AuthState:
     clients: ClientRegistry
     tokens: TokenService
     server: Any = None
+    _callers: dict[str, Caller] = field(default_factory=dict)
 
     @property
     def token_url(self) -> str:
@@ -80,16 +81,23 @@ class AuthState:
         scheme, _, token = header.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             _fail(audit, "the Authorization header must be 'Bearer <access token>'")
+        token = token.strip()
         try:
-            claims = self.tokens.verify(token.strip())
+            claims = self.tokens.verify(token)
         except TokenRejected as exc:
             _fail(audit, exc.message, exc.code)
-        caller = Caller(
-            client_id=claims["client_id"],
-            scopes=tuple(claims["scope"].split()),
-            patient=claims.get("patient") if isinstance(claims.get("patient"), str) else None,
-            claims=claims,
-        )
+        caller = self._callers.get(token)
+        if caller is None or caller.claims is not claims:
+            # one Caller per token and process: its parsed scopes are reused by every decide()
+            caller = Caller(
+                client_id=claims["client_id"],
+                scopes=tuple(claims["scope"].split()),
+                patient=claims.get("patient") if isinstance(claims.get("patient"), str) else None,
+                claims=claims,
+            )
+            if len(self._callers) >= VERIFIED_CACHE_SIZE:
+                self._callers.clear()
+            self._callers[token] = caller
         audit.client_id = caller.client_id
         audit.patient = caller.patient
         return caller
@@ -148,9 +156,10 @@ class AuthState:
 
     # --- audit ---
     def audit_events(self, req: Any, response: Any) -> list[dict]:
-        """The AuditEvents of one finished request (none for paths that are not FHIR or token requests)."""
+        """The facts of the AuditEvents of one finished request (none outside FHIR and token requests)."""
         path = req.path
         audit: RequestAudit = g.get("relais_audit") or RequestAudit()
+        # the facts of each event: build_audit_event's arguments, built later by the outbox handler
         common = {
             "recorded": now_instant(),
             "server_base": self.base_url,
@@ -165,12 +174,13 @@ class AuthState:
             ok = response.status_code < 400
             label = audit.client_label if ok else f"{audit.client_label or 'unknown client'} (authentication failed)"
             return [
-                build_audit_event(
+                dict(
                     interaction=interaction,
                     status=response.status_code,
                     client_id=audit.client_id,
                     client_label=label,
                     message=message,
+                    event_id=str(uuid.uuid4()),
                     **common,
                 )
             ]
@@ -190,7 +200,7 @@ class AuthState:
             searchy = decision.interaction in _SEARCHY or decision.interaction.startswith("operation:")
             patients = list(decision.patients) or ([audit.patient] if audit.patient else [])
             events.append(
-                build_audit_event(
+                dict(
                     interaction=decision.interaction,
                     status=403 if decision.denied else response.status_code,
                     client_id=audit.client_id,
@@ -201,6 +211,7 @@ class AuthState:
                     query=f"{req.method} {query}" if searchy and query else None,
                     patients=patients[:MAX_PATIENTS_PER_EVENT],
                     message=decision.denied or audit.failure,
+                    event_id=str(uuid.uuid4()),
                     **common,
                 )
             )

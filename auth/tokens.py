@@ -17,7 +17,9 @@ from .scopes import narrow
 REVOKED_TABLE = "oauth_revoked"
 LEEWAY_S = 30  # clock skew tolerated between Relais processes and gateways
 VERIFIED_CACHE_SIZE = 4096  # tokens whose signature and claims this process already checked
-CLIENT_CHECK_S = 2.0  # how long a process trusts "this client is enabled" (relais clients disable)
+# How long a process trusts its last look at the store for one token: a revocation made by another
+# process, or ``relais clients disable``, takes effect within this time (at once in the revoking one).
+RECHECK_S = 1.0
 
 
 class TokenRejected(Exception):
@@ -48,9 +50,9 @@ class TokenService:
         self.audience = audience
         self.lifetime_s = lifetime_s
         # A client sends the same token for its whole life (5 minutes): verifying the signature and
-        # claims once per process, not per request, is most of the cost of auth on a read.
-        self._verified: dict[str, dict] = {}
-        self._client_checked: dict[str, tuple[float, bool]] = {}
+        # claims once per process, and looking at the store once a second, not per request, is most
+        # of the cost of auth on a read. token -> [claims, monotonic time of the last store check]
+        self._verified: dict[str, list] = {}
 
     def issue(self, client: Client, requested_scope: str | None) -> dict:
         """The token response for ``client``: the requested scopes it is registered for, or invalid_scope."""
@@ -119,38 +121,33 @@ class TokenService:
 
     def verify(self, token: str) -> dict:
         """Claims of a token that is valid now: not expired, not revoked, issued to a client still enabled."""
-        claims = self._verified.get(token)
-        if claims is None:
-            claims = self.decode(token)
+        entry = self._verified.get(token)
+        if entry is None:
+            entry = [self.decode(token), float("-inf")]
             if len(self._verified) >= VERIFIED_CACHE_SIZE:
                 self._verified.clear()  # crude but bounded; a miss costs one verification
-            self._verified[token] = claims
-        elif claims["exp"] <= time.time() - LEEWAY_S:
+            self._verified[token] = entry
+        claims = entry[0]
+        if claims["exp"] <= time.time() - LEEWAY_S:
             self._verified.pop(token, None)
             raise TokenRejected("access token expired: request a new one at the token endpoint", "expired")
-        # revocation is checked on every request: a revoked token stops at once, in every process
-        if self.store.kv_get(REVOKED_TABLE, claims["jti"]) is not None:
-            raise TokenRejected("access token revoked")
-        if not self._client_enabled(claims["client_id"]):
-            raise TokenRejected("the client of this access token is disabled")
-        return claims
-
-    def _client_enabled(self, client_id: str) -> bool:
         now = time.monotonic()
-        checked = self._client_checked.get(client_id)
-        if checked is not None and now - checked[0] < CLIENT_CHECK_S:
-            return checked[1]
-        client = self.clients.get(client_id)
-        enabled = client is not None and client.enabled
-        if len(self._client_checked) >= VERIFIED_CACHE_SIZE:
-            self._client_checked.clear()
-        self._client_checked[client_id] = (now, enabled)
-        return enabled
+        if now - entry[1] >= RECHECK_S:
+            if self.store.kv_get(REVOKED_TABLE, claims["jti"]) is not None:
+                raise TokenRejected("access token revoked")
+            client = self.clients.get(claims["client_id"])
+            if client is None or not client.enabled:
+                raise TokenRejected("the client of this access token is disabled")
+            entry[1] = now
+        return claims
 
     def revoke(self, claims: dict) -> None:
         """Refuse this token from now on (kept until it would have expired anyway, see purge_expired)."""
         doc = {"exp": claims.get("exp"), "client_id": claims.get("client_id")}
         self.store.kv_put(REVOKED_TABLE, claims["jti"], doc)
+        for token, entry in list(self._verified.items()):
+            if entry[0].get("jti") == claims["jti"]:
+                self._verified.pop(token, None)  # refused at once here; elsewhere within RECHECK_S
         purge_expired(self.store, REVOKED_TABLE)  # revocations are rare: the sweep rides along
 
 

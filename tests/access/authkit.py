@@ -20,6 +20,7 @@ from joserfc.jwk import ECKey, RSAKey
 from werkzeug.serving import make_server
 
 from app import create_app
+from auth.audit import event_from_payload
 from auth.clients import ClientRegistry
 from fhir_server.config import load_config
 from fhir_server.store import open_store
@@ -114,7 +115,7 @@ class AuthServer:
         """AuditEvents queued in the outbox so far (claimed, then released so nothing is consumed)."""
         events = self.store.outbox_claim("auth-tests", 30.0, 10_000)
         self.store.outbox_release([e.id for e in events], 0.0)
-        return [e.payload["audit_event"] for e in events if e.payload.get("kind") == "audit"]
+        return [event_from_payload(e.payload) for e in events if e.payload.get("kind") == "audit"]
 
     def close(self) -> None:
         self.server.shutdown()
