@@ -10,6 +10,8 @@ from flask import Flask
 import auth
 from fhir_server import api
 from fhir_server.config import Config, load_config
+from fhir_server.resources import SUPPORTED_TYPES
+from fhir_server.search.extract import warm_up
 from fhir_server.store import Store, open_store
 
 
@@ -22,6 +24,8 @@ def create_app(config: Config | None = None, store: Store | None = None, **overr
     app.json.sort_keys = False  # type: ignore[attr-defined]
     store = store if store is not None else open_store(config.store)
     app.extensions["relais_store"] = store
+    # Compile extractors and load the UCUM tables now rather than inside a client's first write.
+    warm_up(SUPPORTED_TYPES)
     auth.init_app(app, store, config)
     api.register(app)
     if config.scheduler:

@@ -68,6 +68,7 @@ class Config:
     jku_allowlist: tuple[str, ...] = ()
     dispatcher_interval_s: float = 1.0
     scheduler: bool = True
+    export_dir: str = ""  # empty: exports/ beside the SQLite file, ./var/exports for MongoDB
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
@@ -84,6 +85,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "jku_allowlist": _url_list,
     "dispatcher_interval_s": float,
     "scheduler": _on_off,
+    "export_dir": str,
 }
 
 

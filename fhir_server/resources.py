@@ -39,6 +39,12 @@ SUPPORTED_TYPES: tuple[str, ...] = (
     "Goal",
     "Group",
     "SearchParameter",
+    "StructureDefinition",
+    "DiagnosticReport",
+    "Procedure",
+    "Immunization",
+    "Claim",
+    "ExplanationOfBenefit",
 )
 
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")

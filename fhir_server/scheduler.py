@@ -32,5 +32,5 @@ def start_scheduler(app: Any, store: Store, config: Config) -> BackgroundSchedul
     start_export_jobs(scheduler, app, store, config)
     scheduler.start()
     app.extensions["relais_scheduler"] = scheduler
-    atexit.register(lambda: scheduler.shutdown(wait=False))
+    atexit.register(lambda: scheduler.running and scheduler.shutdown(wait=False))
     return scheduler

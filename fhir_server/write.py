@@ -77,15 +77,37 @@ def normalize_instant(value: str) -> str:
 def write(store: Store, changes: list[Change]) -> list[Result]:
     """Apply ``changes`` atomically; raise FHIRError (nothing stored) if any of them fails."""
     timestamp = now_instant()
-    prepared = [_prepare(change, timestamp) for change in changes]
+    prepared = [_indexed(i, _prepare, change, timestamp) for i, change in enumerate(changes)]
     for _ in range(_MAX_ATTEMPTS):
         try:
             with store.transaction() as txn:
-                return [_apply(txn, item, timestamp) for item in prepared]
+                results = [_indexed(i, _apply, txn, item, timestamp) for i, item in enumerate(prepared)]
         except VersionConflict:
             # Another writer took the version first (MongoDB without a global lock): redo from a fresh read.
             continue
+        _register_search_parameters(results)
+        return results
     raise FHIRError(409, "Too many concurrent writers on the same resource; try again", code="conflict")
+
+
+def _indexed(index: int, step, *args):
+    """Run one step for change ``index``; a FHIRError says which change failed (bundles name the entry)."""
+    try:
+        return step(*args)
+    except FHIRError as exc:
+        exc.change_index = index  # type: ignore[attr-defined]
+        raise
+
+
+def _register_search_parameters(results: list[Result]) -> None:
+    """An active SearchParameter written here becomes searchable for resources written from now on."""
+    for result in results:
+        stored = result.version
+        if result.resource_type == "SearchParameter" and stored and stored.resource:
+            if stored.resource.get("status") == "active":
+                from .search.registry import get_registry
+
+                get_registry().add(stored.resource)
 
 
 def _prepare(change: Change, timestamp: str) -> _Prepared:
@@ -102,7 +124,7 @@ def _prepare(change: Change, timestamp: str) -> _Prepared:
                     400, f"The id in the body ({resource['id']}) differs from the URL ({change.id})", code="invalid"
                 )
         if change.condition is not None:
-            return _Prepared(change, _with_meta(resource, None, timestamp), None, None)
+            return _Prepared(change, _with_meta(resource, None, timestamp), change.id, None)
         # A create may carry an id chosen by the server beforehand (a transaction resolving urn:uuid refs).
         id = (change.id or _new_id()) if change.action == CREATE else change.id
         resource = _with_meta(resource, id, timestamp)
@@ -153,7 +175,7 @@ def _apply(txn: Transaction, item: _Prepared, timestamp: str) -> Result:
         elif matches:
             id = matches[0]
     if change.action == CREATE and change.condition is not None:
-        id = _new_id()
+        id = item.id or _new_id()
     assert id is not None
     current = txn.current(rtype, id)
     if change.if_match is not None and (current is None or current.deleted or current.version != change.if_match):

@@ -18,6 +18,7 @@ _JSON_TYPES = {FHIR_JSON, "application/json", "application/json+fhir", "text/jso
 _JSON_FORMATS = _JSON_TYPES | {"json"}
 _XML_TYPES = {"application/fhir+xml", "application/xml", "application/xml+fhir", "text/xml", "xml"}
 _FORM = "application/x-www-form-urlencoded"
+_NDJSON_TYPES = {"application/fhir+ndjson", "application/ndjson"}
 
 
 def negotiate(req: Request) -> None:
@@ -30,7 +31,8 @@ def negotiate(req: Request) -> None:
             raise FHIRError(406, f"{kind} is not supported: this server speaks {FHIR_JSON}", code="not-supported")
     elif req.headers.get("Accept"):
         # MIMEAccept gives each type its quality, wildcards included (*/*, application/*).
-        if not any(req.accept_mimetypes[t] for t in _JSON_TYPES):
+        offered = _JSON_TYPES | (_NDJSON_TYPES if "/$export-file/" in req.path else set())
+        if not any(req.accept_mimetypes[t] for t in offered):
             raise FHIRError(406, f"Accept {req.headers['Accept']!r} cannot be met: this server speaks {FHIR_JSON}",
                             code="not-supported")
     if req.method in ("POST", "PUT", "PATCH") and req.content_length != 0 and req.mimetype:

@@ -184,21 +184,7 @@ class MongoStore:
         return HistoryPage(entries, total, next_cursor)
 
     def _search(self, query: SearchQuery, session: Any = None) -> SearchResult:
-        flt = mongodb_search.compile_filter(query)
-        docs = (
-            self.resources.find(flt, {"rid": 1}, session=session)
-            .sort(mongodb_search.compile_sort(query))
-            .skip(query.offset)
-            .limit(query.count)
-        )
-        ids = [doc["rid"] for doc in docs]
-        total = None
-        if query.total != "none":
-            if query.offset == 0 and len(ids) < query.count:
-                total = len(ids)
-            else:
-                total = self.resources.count_documents(flt, session=session)
-        return SearchResult(ids, total)
+        return mongodb_search.search(self.resources, query, session)
 
     def search(self, query: SearchQuery) -> SearchResult:
         return self._search(query)

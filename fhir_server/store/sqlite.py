@@ -34,7 +34,8 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS search_index (
         rtype TEXT NOT NULL, rid TEXT NOT NULL, param TEXT NOT NULL, kind TEXT NOT NULL,
         system TEXT, code TEXT, text TEXT, low REAL, high REAL)""",
-    "CREATE INDEX IF NOT EXISTS search_index_by_resource ON search_index (rtype, rid)",
+    # Rows of one resource are found through si_probe (rtype, rid, param, ...) of sqlite_search.DDL.
+    "DROP INDEX IF EXISTS search_index_by_resource",
     """CREATE TABLE IF NOT EXISTS outbox (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT NOT NULL, created REAL NOT NULL,
         lease_owner TEXT, lease_until REAL NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0)""",
