@@ -96,6 +96,7 @@ class PrivateKeyJWT:
         # per token would cap the token endpoint near 100/s. Used when the store offers the option.
         self._jti_insert_kwargs = {"durable": False} if _accepts(store.kv_insert, "durable") else {}
         self._purged_at = time.monotonic()
+        self._registered: dict[str, KeySet] = {}
 
     def __call__(self, query_client: Callable[[str], Client | None], request: Any) -> Client | None:
         form = request.form
@@ -162,7 +163,16 @@ class PrivateKeyJWT:
                 raise _reject("jku is not the JWKS URL registered for this client")
             return self.remote.get(jku, header.get("kid"))
         if client.jwks:
-            return client.public_keys()
+            # importing an RSA public key costs ~1 ms: keep each registered JWKS imported, keyed by
+            # its content so a client registered again with new keys gets them at once
+            cache_key = json.dumps(client.jwks, sort_keys=True)
+            keys = self._registered.get(cache_key)
+            if keys is None:
+                keys = client.public_keys()
+                if len(self._registered) >= 1024:
+                    self._registered.clear()
+                self._registered[cache_key] = keys
+            return keys
         if client.jwks_url:
             return self.remote.get(client.jwks_url, header.get("kid"))
         raise _reject("no public key registered for this client")

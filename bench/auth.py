@@ -110,6 +110,8 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=2000)
     parser.add_argument("--reads", type=int, default=5000)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--synchronous", choices=("full", "normal"), default="full",
+                        help="SQLite synchronous level of the store (full: an fsync per durable commit)")
     args = parser.parse_args()
 
     from joserfc import jwt
@@ -120,7 +122,7 @@ def main() -> None:
     from fhir_server.write import CREATE, Change, write
 
     tmp = tempfile.mkdtemp(prefix="relais-auth-bench-")
-    store_url = f"sqlite:///{tmp}/relais.db"
+    store_url = f"sqlite:///{tmp}/relais.db?synchronous={args.synchronous}"
     store = open_store(store_url)
     key = RSAKey.generate_key(2048, parameters={"alg": "RS384"}, auto_kid=True)
     client, _ = ClientRegistry(store).add("bench", ["system/*.rs"], jwks={"keys": [key.as_dict(private=False)]})
@@ -172,7 +174,7 @@ def main() -> None:
             proc.wait()
 
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-          f"gunicorn -w 2, SQLite, {n} load processes")
+          f"gunicorn -w 2, SQLite synchronous={args.synchronous}, {n} load processes")
     print(f"{'what':34} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for name, (rate, p50, p99) in results.items():
         print(f"{name:34} {rate:8.0f} {p50:8.2f} {p99:8.2f}")
