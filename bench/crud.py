@@ -25,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # serving.py: spawn a server that dies with this process
 
 HEADERS = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 
@@ -117,30 +118,17 @@ def _baseline(n: int, directory: Path, synchronous: str) -> dict[str, dict]:
 
 
 def _start_gunicorn(directory: Path, workers: int, synchronous: str) -> tuple[subprocess.Popen, int]:
-    import socket
+    from serving import free_port, spawn_server
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     store = f"sqlite:///{directory / 'relais.db'}?synchronous={synchronous}"
     env = {**os.environ, "RELAIS_STORE": store, "RELAIS_AUTH": "off",
            "RELAIS_BASE_URL": f"http://127.0.0.1:{port}/fhir"}
     gunicorn = Path(sys.executable).with_name("gunicorn")
     # gthread workers keep client connections alive, as a production proxy would.
-    proc = subprocess.Popen([str(gunicorn), "-w", str(workers), "-k", "gthread", "--threads", "4",
-                             "-b", f"127.0.0.1:{port}", "--log-level", "warning", "app:create_app()"],
-                            env=env, cwd=ROOT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/fhir/metadata")
-            if conn.getresponse().status == 200:
-                return proc, port
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("gunicorn did not start")
+    command = [str(gunicorn), "-w", str(workers), "-k", "gthread", "--threads", "4", "-b", f"127.0.0.1:{port}",
+               "--log-level", "warning", "app:create_app()"]
+    return spawn_server(command, env, port, ROOT), port
 
 
 def main() -> None:

@@ -108,3 +108,45 @@ def observation(value: float = 72.0, patient: str = "Patient/p1", code: str = "2
         "effectiveDateTime": "2026-11-20T08:00:00Z",
         "valueQuantity": {"value": value, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"},
     }
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: SIGTERM when the test process dies, however it dies (Linux PR_SET_PDEATHSIG).
+
+    Without it, a test run killed from outside leaves gunicorn masters respawning workers forever.
+    """
+    import ctypes
+    import signal
+
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+def spawn_server(command: list[str], env: dict[str, str], port: int, cwd: Path, timeout_s: float = 60):
+    """Start a server process and return it once GET /fhir/metadata answers 200 on ``port``."""
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=_die_with_parent)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{command[0]} exited: {proc.stdout.read().decode()[-2000:]}")
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=5).status_code == 200:
+                return proc
+        except requests.RequestException:
+            time.sleep(0.1)  # the port is not open yet; polled until the deadline
+    proc.kill()
+    raise RuntimeError(f"{command[0]} did not answer within {timeout_s} s")
+
+
+def stop_server(proc) -> None:
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

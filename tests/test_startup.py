@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
-from serving import free_port
+from serving import free_port, spawn_server, stop_server
 
 from fhir_server.config import ConfigError, load_config
 
@@ -45,23 +44,6 @@ def test_relais_serve_refuses_a_bad_variable_with_one_line(tmp_path):
     assert len(lines) == 1 and "RELAIS_STORE" in lines[0]
 
 
-def _serve_until_up(command: list[str], port: int, tmp_path: Path) -> subprocess.Popen:
-    env = {**os.environ, "RELAIS_STORE": f"sqlite:///{tmp_path / 'relais.db'}", "RELAIS_AUTH": "off",
-           "RELAIS_PORT": str(port)}
-    proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(proc.stdout.read().decode()[-2000:])
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=2).status_code == 200:
-                return proc
-        except requests.RequestException:
-            time.sleep(0.1)  # polling interval while waiting for the port, bounded by the deadline
-    proc.kill()
-    pytest.fail("the server did not answer within 60 s")
-
-
 @pytest.mark.parametrize("how", ["console-script", "python-app", "gunicorn"])
 def test_the_same_app_starts_three_ways(how, tmp_path):
     port = free_port()
@@ -70,7 +52,9 @@ def test_the_same_app_starts_three_ways(how, tmp_path):
         "python-app": [sys.executable, "app.py"],
         "gunicorn": [str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "app:create_app()"],
     }[how]
-    proc = _serve_until_up(command, port, tmp_path)
+    env = {**os.environ, "RELAIS_STORE": f"sqlite:///{tmp_path / 'relais.db'}", "RELAIS_AUTH": "off",
+           "RELAIS_PORT": str(port)}
+    proc = spawn_server(command, env, port, ROOT)
     try:
         base = f"http://127.0.0.1:{port}/fhir"
         created = requests.post(f"{base}/Patient", json={"resourceType": "Patient"},
@@ -80,5 +64,4 @@ def test_the_same_app_starts_three_ways(how, tmp_path):
             assert created.headers["Location"].startswith(base)
         assert requests.get(f"{base}/Patient/{created.json()['id']}").status_code == 200
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_server(proc)

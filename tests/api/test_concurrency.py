@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import signal
-import subprocess
 import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
-from serving import free_port
+from serving import free_port, spawn_server, stop_server
 
 from fhir_server.store import open_store
 from fhir_server.write import UPDATE, Change, write
@@ -63,27 +60,10 @@ def gunicorn_server(tmp_path: Path):
     env = {**os.environ, "RELAIS_STORE": f"sqlite:///{tmp_path / 'relais.db'}", "RELAIS_AUTH": "off",
            "RELAIS_BASE_URL": f"http://127.0.0.1:{port}/fhir"}
     gunicorn = Path(sys.executable).with_name("gunicorn")
-    proc = subprocess.Popen([str(gunicorn), "-w", "3", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-                             "app:create_app()"], env=env, cwd=Path(__file__).resolve().parents[2],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}/fhir"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/metadata", timeout=2).status_code == 200:
-                break
-        except requests.RequestException:
-            if proc.poll() is not None:
-                pytest.fail(f"gunicorn exited: {proc.stdout.read().decode()[-2000:]}")
-    else:
-        proc.kill()
-        pytest.fail("gunicorn did not answer within 60 s")
-    yield base, tmp_path / "relais.db"
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    command = [str(gunicorn), "-w", "3", "-b", f"127.0.0.1:{port}", "--log-level", "warning", "app:create_app()"]
+    proc = spawn_server(command, env, port, Path(__file__).resolve().parents[2])
+    yield f"http://127.0.0.1:{port}/fhir", tmp_path / "relais.db"
+    stop_server(proc)
 
 
 def _assert_contiguous_history(base: str, rid: str, expected_versions: int) -> None:
