@@ -15,6 +15,7 @@ from .access import (
     init_app,
 )
 from .audit import build_audit_event
+from .blueprint import startup_help
 
 __all__ = [
     "AccessDenied",
@@ -26,4 +27,5 @@ __all__ = [
     "capability_security",
     "decide",
     "init_app",
+    "startup_help",
 ]
