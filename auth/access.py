@@ -50,15 +50,6 @@ class AccessDenied(Exception):
         self.message = message
         self.code = code
 
-    @property
-    def headers(self) -> dict[str, str]:
-        """Response headers the refusal needs (RFC 6750: a 401 names the Bearer scheme)."""
-        if self.status == 401:
-            return {"WWW-Authenticate": 'Bearer realm="relais", error="invalid_token"'}
-        if self.status == 403:
-            return {"WWW-Authenticate": 'Bearer realm="relais", error="insufficient_scope"'}
-        return {}
-
 
 def init_app(app: Any, store: Any, config: Any) -> None:
     """Register the auth endpoints, keys and audit hook on the Flask app; see blueprint.py."""

@@ -46,8 +46,12 @@ class VerifiedToken:
         return False
 
 
-class Introspection(IntrospectionEndpoint):
-    """For gateways (clients registered with ``--gateway``) and for a client asking about its own token."""
+class _OurTokens:
+    """What introspection and revocation share: our client auth methods, our JWT access tokens.
+
+    ``query_token`` answers None for a token that is not ours or not valid (RFC 7662: inactive;
+    RFC 7009: still 200). ``_check`` is the TokenService method that tells.
+    """
 
     CLIENT_AUTH_METHODS = AUTH_METHODS
     SUPPORTED_TOKEN_TYPES = ("access_token",)
@@ -56,11 +60,21 @@ class Introspection(IntrospectionEndpoint):
         super().__init__(server)
         self.tokens = tokens
 
+    def _check(self, token_string: str) -> dict:
+        raise NotImplementedError
+
     def query_token(self, token_string: str, token_type_hint: str | None) -> VerifiedToken | None:
         try:
-            return VerifiedToken(self.tokens.verify(token_string))
+            return VerifiedToken(self._check(token_string))
         except TokenRejected:
             return None
+
+
+class Introspection(_OurTokens, IntrospectionEndpoint):
+    """For gateways (clients registered with ``--gateway``) and for a client asking about its own token."""
+
+    def _check(self, token_string: str) -> dict:
+        return self.tokens.verify(token_string)  # active: valid, not revoked, client enabled
 
     def check_permission(self, token: VerifiedToken, client: Client, request: Any) -> bool:
         return client.gateway or token.check_client(client)
@@ -72,21 +86,11 @@ class Introspection(IntrospectionEndpoint):
         return payload
 
 
-class Revocation(RevocationEndpoint):
+class Revocation(_OurTokens, RevocationEndpoint):
     """A client revokes its own access tokens before they expire."""
 
-    CLIENT_AUTH_METHODS = AUTH_METHODS
-    SUPPORTED_TOKEN_TYPES = ("access_token",)
-
-    def __init__(self, server: Any, tokens: TokenService):
-        super().__init__(server)
-        self.tokens = tokens
-
-    def query_token(self, token_string: str, token_type_hint: str | None) -> VerifiedToken | None:
-        try:
-            return VerifiedToken(self.tokens.decode(token_string))
-        except TokenRejected:
-            return None  # RFC 7009: an invalid token still gets 200
+    def _check(self, token_string: str) -> dict:
+        return self.tokens.decode(token_string)  # signed by us and unexpired is enough to revoke
 
     def revoke_token(self, token: VerifiedToken, request: Any) -> None:
         self.tokens.revoke(token.claims)
