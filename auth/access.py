@@ -78,11 +78,21 @@ def _scope_allows(
             continue
         if resource_type is not None and not scope.covers_type(resource_type):
             continue
+        if scope.query is not None and not _query_allows(scope, resource, interaction):
+            continue
         if scope.context != "patient":
             return True
         if _patient_scope_allows(caller, permission, resource_type, resource, interaction):
             return True
     return False
+
+
+def _query_allows(scope: Scope, resource: dict | None, interaction: str) -> bool:
+    """A granular scope reaches only resources its query matches: type-level interactions run
+    (results go through can_read), an instance one without its resource is refused (fail closed)."""
+    if resource is None:
+        return interaction not in INSTANCE_INTERACTIONS
+    return scope.matches(resource)
 
 
 def _patient_scope_allows(

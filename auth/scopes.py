@@ -1,4 +1,4 @@
-"""SMART scopes, v2 (``system/Observation.cruds``) and v1 (``system/Observation.read``), parsed once.
+"""SMART scopes, v2 (``system/Observation.cruds``, granular ``...rs?category=...``) and v1 (``.read``), parsed once.
 
 A scope grants permissions (letters of ``cruds``) on a resource type (or ``*``) in a context:
 ``system`` and ``user`` (a backend client has no end user, so both mean "whatever the client was
@@ -14,7 +14,7 @@ from functools import lru_cache
 PERMISSIONS = "cruds"
 CONTEXTS = ("system", "user", "patient")
 _V1 = {"read": "rs", "write": "cud", "*": "cruds"}
-_SCOPE = re.compile(r"^(system|user|patient)/([A-Z][A-Za-z]*|\*)\.([a-z*]+)$")
+_SCOPE = re.compile(r"^(system|user|patient)/([A-Z][A-Za-z]*|\*)\.([a-z*]+)(?:\?(.+))?$")
 
 # What each interaction needs, in SMART v2 letters (SMART App Launch 2.x, "Scopes for requesting
 # clinical data"): instance history is a read, type and system history are searches.
@@ -39,6 +39,7 @@ class Scope:
     context: str
     resource_type: str  # "*" for every type
     permissions: frozenset[str]
+    query: str | None = None  # SMART v2 granular scope: only resources matching ``Type?query``
 
     def covers_type(self, resource_type: str | None) -> bool:
         return self.resource_type == "*" or self.resource_type == resource_type
@@ -49,20 +50,35 @@ class Scope:
             self.context == other.context
             and (self.resource_type == "*" or self.resource_type == other.resource_type)
             and other.permissions <= self.permissions
+            and (self.query is None or self.query == other.query)
         )
+
+    def matches(self, resource: dict) -> bool:
+        """Whether a granular scope's query admits ``resource`` (always, for a scope without one)."""
+        if self.query is None:
+            return True
+        compiled = _compiled_query(self.resource_type, self.query)
+        if compiled is None:
+            return False
+        from fhir_server.search.matcher import matches
+
+        return matches(compiled, resource)
 
 
 @lru_cache(maxsize=4096)
 def parse_scope(text: str) -> Scope | None:
-    """The Scope that ``text`` means, or None for anything else (``launch``, ``openid``, v2 scopes with a query).
+    """The Scope that ``text`` means, or None for anything else (``launch``, ``openid``, v1 with a query...).
 
-    A v2 scope with ``?param=value`` would need per-resource filtering Relais does not do yet, so
-    it is not understood and grants nothing (fail closed). v2 letters must appear in ``cruds`` order.
+    v2 letters must appear in ``cruds`` order. A v2 granular scope (``patient/Observation.rs?category=
+    laboratory``) needs a concrete type and a query the search parser accepts; otherwise it is not
+    understood and grants nothing (fail closed).
     """
     match = _SCOPE.match(text)
     if not match:
         return None
-    context, resource_type, perms = match.groups()
+    context, resource_type, perms, query = match.groups()
+    if query is not None and (perms in _V1 or resource_type == "*" or _compiled_query(resource_type, query) is None):
+        return None
     if perms in _V1:
         letters = _V1[perms]
     else:
@@ -71,7 +87,18 @@ def parse_scope(text: str) -> Scope | None:
         if "".join(sorted(perms, key=PERMISSIONS.index)) != perms:
             return None
         letters = perms
-    return Scope(context, resource_type, frozenset(letters))
+    return Scope(context, resource_type, frozenset(letters), query)
+
+
+@lru_cache(maxsize=1024)
+def _compiled_query(resource_type: str, query: str):
+    """The search IR of a granular scope's query, or None when the parser refuses it."""
+    from fhir_server.search.parser import SearchError, parse_criteria
+
+    try:
+        return parse_criteria(f"{resource_type}?{query}", strict=True)
+    except (SearchError, ValueError, KeyError):
+        return None
 
 
 def parse_scopes(scopes: str | list[str] | tuple[str, ...]) -> list[Scope]:

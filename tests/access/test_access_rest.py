@@ -263,3 +263,19 @@ def test_export_needs_system_scopes(live):
     assert live.request("GET", "$export", writer, headers=headers).status_code == 403
     reader = live.client_token("system/*.rs")
     assert live.request("GET", "$export", reader, headers=headers).status_code == 202
+
+
+def test_granular_scope_filters_reads_and_searches(live):
+    category = "http://terminology.hl7.org/CodeSystem/observation-category"
+    admin = live.client_token("system/*.cruds")
+
+    def obs(code: str) -> str:
+        body = {**observation(), "category": [{"coding": [{"system": category, "code": code}]}]}
+        return live.request("POST", "Observation", admin, json=body).json()["id"]
+
+    lab, vital = obs("laboratory"), obs("vital-signs")
+    token = live.client_token(f"system/Observation.rs?category={category}|laboratory")
+    assert live.request("GET", f"Observation/{lab}", token).status_code == 200
+    assert live.request("GET", f"Observation/{vital}", token).status_code == 403
+    found = live.request("GET", "Observation", token).json()
+    assert [e["resource"]["id"] for e in found.get("entry", [])] == [lab]

@@ -32,7 +32,8 @@ def test_scopes_v1_and_v2_parse(text, perms):
 @pytest.mark.parametrize(
     "text",
     ["system/Observation.sr", "system/Observation.rr", "system/Observation.x", "launch", "openid",
-     "system/Observation.rs?category=laboratory", "admin/*.cruds", "system/observation.rs", ""],
+     "system/*.rs?category=laboratory", "system/Observation.read?category=laboratory",
+     "system/Observation.rs?no-such-param=1", "admin/*.cruds", "system/observation.rs", ""],
 )
 def test_scopes_not_understood_grant_nothing(text):
     assert parse_scope(text) is None
@@ -191,3 +192,31 @@ def test_caller_for_client_outside_a_request(tmp_path):
         assert not can_read(caller_for_client(store, "unknown"), mine)
     finally:
         store.close()
+
+
+LAB = "http://terminology.hl7.org/CodeSystem/observation-category|laboratory"
+
+
+def _obs(category: str, patient: str = "p1") -> dict:
+    system, code = "http://terminology.hl7.org/CodeSystem/observation-category", category
+    return {"resourceType": "Observation", "id": category, "status": "final", "code": {"text": "x"},
+            "category": [{"coding": [{"system": system, "code": code}]}],
+            "subject": {"reference": f"Patient/{patient}"}}
+
+
+def test_granular_v2_scopes_reach_only_what_their_query_matches():
+    caller = Caller("c", (f"patient/Observation.rs?category={LAB}",), patient="p1")
+    assert can_read(caller, _obs("laboratory"))
+    assert not can_read(caller, _obs("vital-signs"))
+    assert not can_read(caller, _obs("laboratory", patient="p2"))  # and still only the patient's compartment
+    decide(caller, "search", "Observation")
+    decide(caller, "read", "Observation", _obs("laboratory"))
+    with pytest.raises(AccessDenied):
+        decide(caller, "read", "Observation", _obs("vital-signs"))
+    writer = Caller("w", (f"system/Observation.c?category={LAB}",))
+    decide(writer, "create", "Observation", _obs("laboratory"))
+    with pytest.raises(AccessDenied):
+        decide(writer, "create", "Observation", _obs("vital-signs"))
+    # a registration without a query covers a granular request, not the other way round
+    assert narrow(f"system/Observation.rs?category={LAB}", ["system/Observation.rs"], False)
+    assert narrow("system/Observation.rs", [f"system/Observation.rs?category={LAB}"], False) == []
