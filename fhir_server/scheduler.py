@@ -24,11 +24,21 @@ def _drain(store: Store) -> None:
         log.exception("dispatcher run failed")
 
 
+def _checkpoint(store: Any) -> None:
+    try:
+        store.checkpoint()
+    except Exception:
+        log.exception("checkpoint failed")
+
+
 def start_scheduler(app: Any, store: Store, config: Config) -> BackgroundScheduler:
     """Start the background jobs of this process; stopped at exit."""
     scheduler = BackgroundScheduler(daemon=True)
     scheduler.add_job(_drain, "interval", args=[store], seconds=config.dispatcher_interval_s,
                       max_instances=1, coalesce=True, id="outbox-dispatcher")
+    if hasattr(store, "checkpoint"):
+        scheduler.add_job(_checkpoint, "interval", args=[store], seconds=2, max_instances=1, coalesce=True,
+                          id="store-checkpoint")
     start_export_jobs(scheduler, app, store, config)
     scheduler.start()
     app.extensions["relais_scheduler"] = scheduler

@@ -191,3 +191,18 @@ def test_stats_count_live_resources_and_versions(store):
         txn.put(version("b", 2, deleted=True), [])
     stats = store.stats()
     assert stats["resources"] == 1 and stats["versions"] == 3
+
+
+def test_a_background_checkpoint_keeps_every_write(store):
+    if not hasattr(store, "checkpoint"):
+        pytest.skip("this backend has no write-ahead log to checkpoint")
+    for i in range(50):
+        with store.transaction() as txn:
+            txn.put(version(f"p{i}", 1), ident(f"c{i}"))
+    store.checkpoint()
+    with store.transaction() as txn:
+        txn.put(version("p0", 2), ident("after"))
+    store.checkpoint()
+    assert store.stats()["versions"] == 51
+    assert store.search(token_query("after")).ids == ["p0"]
+    assert store.read("Patient", "p49").version == 1
