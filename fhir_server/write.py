@@ -74,13 +74,16 @@ def normalize_instant(value: str) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def write(store: Store, changes: list[Change]) -> list[Result]:
-    """Apply ``changes`` atomically; raise FHIRError (nothing stored) if any of them fails."""
+def write(store: Store, changes: list[Change], durable: bool = True) -> list[Result]:
+    """Apply ``changes`` atomically; raise FHIRError (nothing stored) if any of them fails.
+
+    ``durable=False`` is for records whose source is already safe (AuditEvents built from the outbox).
+    """
     timestamp = now_instant()
     prepared = [_indexed(i, _prepare, change, timestamp) for i, change in enumerate(changes)]
     for _ in range(_MAX_ATTEMPTS):
         try:
-            with store.transaction() as txn:
+            with store.transaction(durable=durable) as txn:
                 results = [_indexed(i, _apply, txn, item, timestamp) for i, item in enumerate(prepared)]
         except VersionConflict:
             # Another writer took the version first (MongoDB without a global lock): redo from a fresh read.
