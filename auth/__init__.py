@@ -13,6 +13,7 @@ from .access import (
     capability_security,
     decide,
     init_app,
+    sees_all,
 )
 from .audit import build_audit_event
 from .blueprint import startup_help
@@ -27,5 +28,6 @@ __all__ = [
     "capability_security",
     "decide",
     "init_app",
+    "sees_all",
     "startup_help",
 ]

@@ -180,3 +180,18 @@ def caller_for_client(store: Any, client_id: str) -> Caller:
     if client is None or not client.enabled:
         return Caller(client_id=client_id)
     return Caller(client_id=client_id, scopes=tuple(client.scopes), patient=client.patient)
+
+
+def sees_all(caller: Caller | None, resource_type: str) -> bool:
+    """Whether ``can_read`` passes every resource of ``resource_type`` for ``caller``.
+
+    When it does not (patient/ or granular scopes), a search's ``total`` counted by the store
+    would reveal how many resources the caller may not see: report it after filtering, or omit it.
+    """
+    if caller is None:
+        return True
+    return any(
+        scope.context != "patient" and scope.query is None and scope.covers_type(resource_type)
+        and bool(scope.permissions & {"r", "s"})
+        for scope in caller.parsed_scopes
+    )

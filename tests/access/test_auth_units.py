@@ -220,3 +220,13 @@ def test_granular_v2_scopes_reach_only_what_their_query_matches():
     # a registration without a query covers a granular request, not the other way round
     assert narrow(f"system/Observation.rs?category={LAB}", ["system/Observation.rs"], False)
     assert narrow("system/Observation.rs", [f"system/Observation.rs?category={LAB}"], False) == []
+
+
+def test_sees_all_tells_when_a_search_total_would_leak():
+    from auth import sees_all
+
+    assert sees_all(None, "Observation")
+    assert sees_all(Caller("c", ("system/*.rs",)), "Observation")
+    assert not sees_all(Caller("c", ("system/Patient.rs",)), "Observation")
+    assert not sees_all(Caller("c", ("patient/*.rs",), patient="p1"), "Observation")
+    assert not sees_all(Caller("c", (f"system/Observation.rs?category={LAB}",)), "Observation")
