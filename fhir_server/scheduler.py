@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -24,11 +25,15 @@ def _drain(store: Store) -> None:
         log.exception("dispatcher run failed")
 
 
-def _checkpoint(store: Any) -> None:
+def _maintain(store: Any, task: str) -> None:
     try:
-        store.checkpoint()
+        getattr(store, task)()
     except Exception:
-        log.exception("checkpoint failed")
+        log.exception("store %s failed", task)
+
+
+def _in(seconds: float) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)
 
 
 def start_scheduler(app: Any, store: Store, config: Config) -> BackgroundScheduler:
@@ -36,9 +41,11 @@ def start_scheduler(app: Any, store: Store, config: Config) -> BackgroundSchedul
     scheduler = BackgroundScheduler(daemon=True)
     scheduler.add_job(_drain, "interval", args=[store], seconds=config.dispatcher_interval_s,
                       max_instances=1, coalesce=True, id="outbox-dispatcher")
-    if hasattr(store, "checkpoint"):
-        scheduler.add_job(_checkpoint, "interval", args=[store], seconds=2, max_instances=1, coalesce=True,
-                          id="store-checkpoint")
+    # Store upkeep where the backend has it (SQLite): WAL checkpoints, planner statistics.
+    for task, seconds, first_in in (("checkpoint", 2, 2), ("optimize", 600, 30)):
+        if hasattr(store, task):
+            scheduler.add_job(_maintain, "interval", args=[store, task], seconds=seconds, max_instances=1,
+                              coalesce=True, id=f"store-{task}", next_run_time=_in(first_in))
     start_export_jobs(scheduler, app, store, config)
     scheduler.start()
     app.extensions["relais_scheduler"] = scheduler

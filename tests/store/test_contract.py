@@ -203,6 +203,7 @@ def test_a_background_checkpoint_keeps_every_write(store):
     with store.transaction() as txn:
         txn.put(version("p0", 2), ident("after"))
     store.checkpoint()
+    store.optimize()
     assert store.stats()["versions"] == 51
     assert store.search(token_query("after")).ids == ["p0"]
     assert store.read("Patient", "p49").version == 1
