@@ -133,11 +133,30 @@ def _check(caller: Caller | None, interaction: str, resource_type: str | None, r
     if permission is None:
         return f"unknown interaction {interaction!r}"
     if _scope_allows(caller, permission, resource_type, resource, interaction):
+        if interaction == "update" and resource_type and not sees_all(caller, resource_type):
+            return _check_replaced(caller, resource_type, resource)
         return None
     where = resource_type or "the system"
     if resource is not None and caller.patient:
         return f"scope does not permit {interaction} on {where} outside the compartment of Patient/{caller.patient}"
     return f"scope does not permit {interaction} on {where} (needs '{permission}')"
+
+
+def _check_replaced(caller: Caller, resource_type: str, resource: dict | None) -> str | None:
+    """An update by a restricted caller (patient/ or granular scopes) must be allowed on the version it
+    replaces too: otherwise a client could take another patient's resource by rewriting its subject."""
+    from .blueprint import current_state
+
+    state = current_state()
+    rid = resource.get("id") if isinstance(resource, dict) else None
+    if state is None or not isinstance(rid, str):
+        return None
+    current = state.store.read(resource_type, rid)
+    if current is None or current.deleted or current.resource is None:
+        return None  # update as create: the new body was checked
+    if _scope_allows(caller, "u", resource_type, current.resource, "update"):
+        return None
+    return f"scope does not permit update of {resource_type}/{rid} as it stands (outside the caller's reach)"
 
 
 def decide(caller: Caller | None, interaction: str, resource_type: str | None, resource: dict | None = None) -> None:

@@ -279,3 +279,20 @@ def test_granular_scope_filters_reads_and_searches(live):
     assert live.request("GET", f"Observation/{vital}", token).status_code == 403
     found = live.request("GET", "Observation", token).json()
     assert [e["resource"]["id"] for e in found.get("entry", [])] == [lab]
+
+
+def test_a_patient_scope_cannot_take_another_patients_resource_by_rewriting_it(live):
+    admin = live.client_token("system/*.cruds")
+    theirs = live.request("POST", "Observation", admin, json=observation("p2")).json()["id"]
+    mine = live.request("POST", "Observation", admin, json=observation("p1")).json()["id"]
+    token = live.client_token("patient/Observation.rus", patient="p1")
+    hijack = live.request("PUT", f"Observation/{theirs}", token, json={**observation("p1"), "id": theirs})
+    assert hijack.status_code == 403
+    assert live.request("GET", f"Observation/{theirs}", admin).json()["subject"]["reference"] == "Patient/p2"
+    own = live.request("PUT", f"Observation/{mine}", token, json={**observation("p1"), "id": mine, "status": "amended"})
+    assert own.status_code == 200
+    put = {"method": "PUT", "url": f"Observation/{theirs}"}
+    batch = {"resourceType": "Bundle", "type": "batch",
+             "entry": [{"resource": {**observation("p1"), "id": theirs}, "request": put}]}
+    entry = live.request("POST", "", token, json=batch).json()["entry"][0]
+    assert entry["response"]["status"].startswith("403")
