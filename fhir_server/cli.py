@@ -24,6 +24,10 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(config)
     server = make_server(config.host, config.port, app, threaded=True)
     print(f"Relais serving the FHIR API at {config.base_url} (store: {config.store})", flush=True)
+    if config.auth:
+        import auth
+
+        print(auth.startup_help(config), flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -217,9 +217,8 @@ def _patch_body() -> list:
 
 @rest.patch("/<resource_type>/<id>")
 def patch(resource_type: str, id: str) -> Response:
-    check_type(resource_type)
-    check_id(id)
-    allow("patch", resource_type)
+    # Decided on the stored resource: patient-scoped and granular scopes depend on its content.
+    allow("patch", resource_type, _read_current(resource_type, id).resource)
     if_match = parse_etag(request.headers.get("If-Match"), "If-Match")
     return _write_response(_one(w.Change(w.PATCH, resource_type, id=id, patch=_patch_body(), if_match=if_match)))
 
@@ -237,7 +236,8 @@ def _delete_response(result: w.Result) -> Response:
 def delete(resource_type: str, id: str) -> Response:
     check_type(resource_type)
     check_id(id)
-    allow("delete", resource_type)
+    current = store().read(resource_type, id)
+    allow("delete", resource_type, current.resource if current is not None else None)
     if_match = parse_etag(request.headers.get("If-Match"), "If-Match")
     return _delete_response(_one(w.Change(w.DELETE, resource_type, id=id, if_match=if_match)))
 

@@ -192,7 +192,8 @@ def searchset(resource_type: str, pairs: list[tuple[str, str]]) -> dict:
         raise FHIRError(400, str(exc), code="not-supported") from None
     found = _readable(st.read_many(resource_type, result.ids)) if result.ids else []
     bundle: dict = {"resourceType": "Bundle", "type": "searchset"}
-    if result.total is not None and query.total != "none":
+    # The store counts every match; a caller who may not see them all must not learn how many there are.
+    if result.total is not None and query.total != "none" and auth.sees_all(_caller(), resource_type):
         bundle["total"] = result.total
     bundle["link"] = _links(resource_type, pairs, query, result, len(result.ids))
     entries = [_entry(v, "match", query) for v in found]
@@ -244,11 +245,11 @@ def compartment_params(resource_type: str) -> list[str]:
 @search.get("/Patient/<id>/$everything")
 def everything(id: str) -> Response:
     check_id(id)
-    allow("read", "Patient")
     st = store()
     patient = st.read("Patient", id)
     if patient is None or patient.deleted or patient.resource is None:
         raise FHIRError(404, f"Patient/{id} is not known", code="not-found")
+    allow("operation:everything", "Patient", patient.resource)
     if not auth.can_read(_caller(), patient.resource):
         raise FHIRError(404, f"Patient/{id} is not known", code="not-found")
     types = [t.strip() for t in request.args.get("_type", "").split(",") if t.strip()] or list(SUPPORTED_TYPES)

@@ -228,15 +228,19 @@ class MongoStore:
     def outbox_pending(self) -> int:
         return self.outbox.count_documents({})
 
-    def kv_put(self, table: str, key: str, doc: dict) -> None:
-        self.kv.replace_one({"_id": f"{table}/{key}"}, {"tbl": table, "key": key, "doc": doc}, upsert=True)
+    def kv_put(self, table: str, key: str, doc: dict, durable: bool = True) -> None:
+        self._kv(durable).replace_one({"_id": f"{table}/{key}"}, {"tbl": table, "key": key, "doc": doc}, upsert=True)
 
-    def kv_insert(self, table: str, key: str, doc: dict) -> bool:
+    def kv_insert(self, table: str, key: str, doc: dict, durable: bool = True) -> bool:
         try:
-            self.kv.insert_one({"_id": f"{table}/{key}", "tbl": table, "key": key, "doc": doc})
+            self._kv(durable).insert_one({"_id": f"{table}/{key}", "tbl": table, "key": key, "doc": doc})
         except DuplicateKeyError:
             return False
         return True
+
+    def _kv(self, durable: bool) -> Any:
+        # Not durable: acknowledged by the primary, not yet journaled (replay-detection records).
+        return self.kv if durable else self.kv.with_options(write_concern=WriteConcern(1, j=False))
 
     def kv_get(self, table: str, key: str) -> dict | None:
         found = self.kv.find_one({"_id": f"{table}/{key}"})

@@ -318,12 +318,12 @@ class SQLiteStore:
         """Copy the WAL into the database without blocking writers (a scheduler job, off the request path)."""
         self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
-    def kv_put(self, table: str, key: str, doc: dict) -> None:
-        with self._write(self._conn()) as conn:
+    def kv_put(self, table: str, key: str, doc: dict, durable: bool = True) -> None:
+        with self._write(self._conn(), durable) as conn:
             conn.execute("INSERT OR REPLACE INTO kv (tbl, key, doc) VALUES (?,?,?)", (table, key, _dumps(doc)))
 
-    def kv_insert(self, table: str, key: str, doc: dict) -> bool:
-        with self._write(self._conn()) as conn:
+    def kv_insert(self, table: str, key: str, doc: dict, durable: bool = True) -> bool:
+        with self._write(self._conn(), durable) as conn:
             cursor = conn.execute("INSERT OR IGNORE INTO kv (tbl, key, doc) VALUES (?,?,?)", (table, key, _dumps(doc)))
             return cursor.rowcount == 1
 

@@ -208,12 +208,12 @@ def test_audit_events_reach_the_store_through_the_dispatcher_and_regulators_sear
     one = events[0]
     assert live.request("DELETE", f"AuditEvent/{one['id']}", live.client_token("system/*.cruds")).status_code == 403
     # a redelivered outbox event does not write a second version
-    from auth.audit import store_audit_event
+    from auth.audit import store_audit_events
 
     stored = live.store.read("AuditEvent", one["id"])
     facts = {"interaction": "read", "status": 200, "recorded": one["recorded"], "server_base": live.base,
              "event_id": one["id"]}
-    store_audit_event(live.store, {"kind": "audit", "facts": facts})
+    store_audit_events(live.store, [{"kind": "audit", "facts": facts}])
     assert live.store.read("AuditEvent", one["id"]).version == stored.version == 1
 
 

@@ -176,6 +176,8 @@ def test_keyed_tables(store):
     assert store.kv_insert("oauth_jti", "abc", {"exp": 1}) is True
     assert store.kv_insert("oauth_jti", "abc", {"exp": 2}) is False
     assert store.kv_get("oauth_jti", "abc") == {"exp": 1}
+    assert store.kv_insert("oauth_jti", "def", {"exp": 3}, durable=False) is True
+    assert store.kv_insert("oauth_jti", "def", {"exp": 4}, durable=False) is False
     store.kv_put("oauth_clients", "c0", {"name": "first"})
     assert [k for k, _ in store.kv_list("oauth_clients")] == ["c0", "c1"]
     assert store.kv_delete("oauth_clients", "c1") is True
