@@ -158,7 +158,8 @@ def main() -> None:
             proc.wait(30)
         base = _baseline(args.n, directory, args.synchronous)
     print(f"\n{args.n} Observations per phase; HTTP: gunicorn -w {args.workers} (sync workers), {args.clients} load "
-          f"processes, a connection per request; baseline: the store alone, one thread; SQLite synchronous={args.synchronous}")
+          "processes, a connection per request; baseline: the store alone, one thread; "
+          f"SQLite synchronous={args.synchronous}")
     print(f"{'phase':<8}{'HTTP/s':>10}{'p50 ms':>9}{'p99 ms':>9}   {'store/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
           f"   {'HTTP/store':>10}")
     for phase in ("create", "read", "update"):
