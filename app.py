@@ -11,6 +11,7 @@ import auth
 from fhir_server import api
 from fhir_server.config import Config, load_config
 from fhir_server.resources import SUPPORTED_TYPES
+from fhir_server.search import custom
 from fhir_server.search.extract import warm_up
 from fhir_server.store import Store, open_store
 
@@ -26,6 +27,7 @@ def create_app(config: Config | None = None, store: Store | None = None, **overr
     app.extensions["relais_store"] = store
     # Compile extractors and load the UCUM tables now rather than inside a client's first write.
     warm_up(SUPPORTED_TYPES)
+    custom.load(store)  # custom SearchParameters stored by any process
     auth.init_app(app, store, config)
     api.register(app)
     if config.scheduler:

@@ -107,10 +107,9 @@ def _register_search_parameters(results: list[Result]) -> None:
     for result in results:
         stored = result.version
         if result.resource_type == "SearchParameter" and stored and stored.resource:
-            if stored.resource.get("status") == "active":
-                from .search.registry import get_registry
+            from .search import custom
 
-                get_registry().add(stored.resource)
+            custom.register(stored.resource)
 
 
 def _prepare(change: Change, timestamp: str) -> _Prepared:

@@ -11,7 +11,9 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from ..errors import FHIRError, issue, operation_outcome
-from ..resources import validate
+from ..reindex import reindex
+from ..resources import SUPPORTED_TYPES, validate
+from ..search import custom
 from ..search.query import SearchQuery
 from ..store.base import Store
 from .http import fhir_response, json_body
@@ -192,6 +194,20 @@ def add_capability(app: Any, interactions: tuple[str, ...] = (), operations: tup
                           *({"name": n, "definition": d} for n, d in operations if n not in known)]
 
 
+@operations.post("/$reindex")
+def reindex_operation() -> Response:
+    """Recompute index rows: of ``_type`` (comma-separated), else of every supported type."""
+    allow("operation:reindex", None)
+    wanted = [t.strip() for t in request.args.get("_type", "").split(",") if t.strip()] or list(SUPPORTED_TYPES)
+    for resource_type in wanted:
+        check_type(resource_type)
+    custom.load(store())  # definitions other processes stored since this one started
+    counts = reindex(store(), wanted)
+    text = f"reindexed {sum(counts.values())} resources: " + ", ".join(f"{t} {n}" for t, n in counts.items() if n)
+    return fhir_response(operation_outcome([issue("information", "informational", text)]))
+
+
 @operations.record_once
 def _capability(state: Any) -> None:
-    add_capability(state.app, operations=(("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate"),))
+    add_capability(state.app, operations=(("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate"),
+                                          ("reindex", "http://relais.example/OperationDefinition/reindex")))

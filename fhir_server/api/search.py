@@ -16,6 +16,7 @@ import auth
 
 from ..errors import FHIRError, issue, operation_outcome
 from ..resources import SUPPORTED_TYPES, is_supported
+from ..search import custom
 from ..search.dates import DateFormatError, date_range
 from ..search.errors import SearchError
 from ..search.extract import index_values
@@ -171,6 +172,22 @@ def _links(resource_type: str, pairs: list[tuple[str, str]], query: SearchQuery,
     return links
 
 
+def _parse(resource_type: str, pairs: list[tuple[str, str]], cfg, strict: bool) -> SearchQuery:
+    """Parse; a parameter unknown here may be a custom SearchParameter another process stored: load, retry."""
+    def attempt() -> SearchQuery:
+        return parse(resource_type, pairs, default_count=cfg.default_count, max_count=cfg.max_count, strict=strict)
+
+    try:
+        query = attempt()
+    except SearchError as exc:
+        if "unknown search parameter" not in str(exc) or not custom.load(store()):
+            raise
+        return attempt()
+    if any("unknown search parameter" in w for w in query.warnings) and custom.load(store()):
+        return attempt()
+    return query
+
+
 def searchset(resource_type: str, pairs: list[tuple[str, str]]) -> dict:
     """The searchset Bundle of ``resource_type?pairs`` for the current caller."""
     check_type(resource_type)
@@ -178,7 +195,7 @@ def searchset(resource_type: str, pairs: list[tuple[str, str]]) -> dict:
     cfg = config()
     strict = prefer(request).get("handling") == "strict"
     try:
-        query = parse(resource_type, pairs, default_count=cfg.default_count, max_count=cfg.max_count, strict=strict)
+        query = _parse(resource_type, pairs, cfg, strict)
     except SearchError as exc:
         raise FHIRError(400, str(exc), code="invalid") from None
     if query.summary == "count":

@@ -68,6 +68,9 @@ class Transaction(Protocol):
     def search(self, query: SearchQuery) -> SearchResult:
         """Search inside the transaction (conditional interactions decide on what it sees)."""
 
+    def reindex(self, resource_type: str, id: str, index: list[IndexRow]) -> None:
+        """Replace a current resource's index rows without a new version ($reindex)."""
+
 
 class Store(Protocol):
     """What the rest of Relais may ask of a backend."""
@@ -81,6 +84,9 @@ class Store(Protocol):
 
     def read_many(self, resource_type: str, ids: list[str]) -> list[StoredVersion]:
         """Current, non-deleted versions of ``ids``, in the order given (missing ones skipped)."""
+
+    def scan(self, resource_type: str, after: str | None, limit: int) -> list[StoredVersion]:
+        """Current, non-deleted resources of a type with id > ``after``, by id: one page of a full pass."""
 
     def history(
         self,

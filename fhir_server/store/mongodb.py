@@ -82,6 +82,11 @@ class MongoTransaction:
     def search(self, query: SearchQuery) -> SearchResult:
         return self.store._search(query, self.session)
 
+    def reindex(self, resource_type: str, id: str, index: list[IndexRow]) -> None:
+        self.store.resources.update_one(
+            {"_id": f"{resource_type}/{id}"}, {"$set": {"idx": [_index_doc(r) for r in index]}}, session=self.session
+        )
+
     def outbox_append(self, payload: dict) -> None:
         self.store.outbox.insert_one(
             {"payload": payload, "created": time.time(), "lease_until": 0.0, "attempts": 0}, session=self.session
@@ -148,6 +153,12 @@ class MongoStore:
             for doc in self.resources.find({"_id": {"$in": keys}, "deleted": False}, {"idx": 0})
         }
         return [found[i] for i in ids if i in found]
+
+    def scan(self, resource_type: str, after: str | None, limit: int) -> list[StoredVersion]:
+        match: dict[str, Any] = {"rtype": resource_type, "deleted": False}
+        if after is not None:
+            match["rid"] = {"$gt": after}
+        return [_version(d) for d in self.resources.find(match, {"idx": 0}).sort([("rid", 1)]).limit(limit)]
 
     def history(
         self,

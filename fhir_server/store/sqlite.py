@@ -89,6 +89,15 @@ class SQLiteTransaction:
     def search(self, query: SearchQuery) -> SearchResult:
         return _search(self.conn, query)
 
+    def reindex(self, resource_type: str, id: str, index: list[IndexRow]) -> None:
+        key = (resource_type, id)
+        self.conn.execute("DELETE FROM search_index WHERE rtype=? AND rid=?", key)
+        self.conn.executemany(
+            "INSERT INTO search_index (rtype, rid, param, kind, system, code, text, low, high)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            [(*key, *row) for row in index],
+        )
+
     def outbox_append(self, payload: dict) -> None:
         self.conn.execute("INSERT INTO outbox (payload, created) VALUES (?, ?)", (_dumps(payload), time.time()))
 
@@ -231,6 +240,14 @@ class SQLiteStore:
             ):
                 found[row[1]] = _version(row)
         return [found[i] for i in ids if i in found]
+
+    def scan(self, resource_type: str, after: str | None, limit: int) -> list[StoredVersion]:
+        rows = self._conn().execute(
+            "SELECT rtype, rid, version, last_updated, '', deleted, body FROM resources"
+            " WHERE rtype=? AND deleted=0 AND rid>? ORDER BY rid LIMIT ?",
+            (resource_type, after or "", limit),
+        ).fetchall()
+        return [_version(row) for row in rows]
 
     def history(
         self,
