@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script; exits non-zero with one line on a configuration error."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every run of every job at INFO
     args = _parser().parse_args(argv)
     try:
         if hasattr(args, "run"):
