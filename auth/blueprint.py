@@ -365,9 +365,9 @@ def init_app(app: Any, store: Any, config: Any) -> None:
     app.extensions.setdefault("relais_capability_extra", {})["security"] = state.capability_security()
     app.register_blueprint(_blueprint(state))
     app.after_request(_after_request)
-    from fhir_server.subscriptions.dispatcher import register_batch_handler
+    from fhir_server.subscriptions.dispatcher import register_handler
 
-    register_batch_handler(OUTBOX_KIND, store_audit_events)
+    register_handler(OUTBOX_KIND, store_audit_events)
 
 
 def startup_help(config: Any) -> str:

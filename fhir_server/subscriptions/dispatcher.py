@@ -16,26 +16,18 @@ from ..store.base import Store
 
 log = logging.getLogger("relais.dispatcher")
 
-Handler = Callable[[Store, dict], None]
-BatchHandler = Callable[[Store, list[dict]], None]
+Handler = Callable[[Store, list[dict]], None]
 _handlers: dict[str, list[Handler]] = {}
-_batch_handlers: dict[str, list[BatchHandler]] = {}
 
 LEASE_S = 60.0
 BATCH = 100
 
 
 def register_handler(kind: str, handler: Handler) -> None:
-    """Call ``handler(store, payload)`` for every outbox event whose payload ``kind`` is ``kind``."""
+    """Call ``handler(store, payloads)`` with the events of ``kind`` of each claim, all at once,
+    so it can write them in one transaction."""
     if handler not in _handlers.setdefault(kind, []):
         _handlers[kind].append(handler)
-
-
-def register_batch_handler(kind: str, handler: BatchHandler) -> None:
-    """Like register_handler, but ``handler(store, payloads)`` gets all events of ``kind`` of one claim at once,
-    so it can write them in one transaction."""
-    if handler not in _batch_handlers.setdefault(kind, []):
-        _batch_handlers[kind].append(handler)
 
 
 def worker_name() -> str:
@@ -51,21 +43,13 @@ def dispatch_once(store: Store, limit: int = BATCH) -> int:
         by_kind.setdefault(event.payload.get("kind", ""), []).append(event)
     for kind, batch in by_kind.items():
         try:
-            for batch_handler in _batch_handlers.get(kind, []):
-                batch_handler(store, [event.payload for event in batch])
+            for handler in _handlers.get(kind, []):
+                handler(store, [event.payload for event in batch])
         except Exception:
             log.exception("outbox batch of %d %r events failed", len(batch), kind)
             failed.extend(batch)
-            continue
-        for event in batch:
-            try:
-                for handler in _handlers.get(kind, []):
-                    handler(store, event.payload)
-            except Exception:
-                log.exception("outbox event %s failed (attempt %d)", event.id, event.attempts)
-                failed.append(event)
-            else:
-                done.append(event.id)
+        else:
+            done.extend(event.id for event in batch)
     store.outbox_done(done)
     for event in failed:
         store.outbox_release([event.id], min(300.0, 2.0 ** event.attempts))
