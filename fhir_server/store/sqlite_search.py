@@ -41,6 +41,15 @@ def _prefix_range(column: str, value: str, args: list) -> str:
     return f"({column} >= ? AND {column} < ?)"
 
 
+def _coded(row_kind: str, system: str | None, code: str | None, args: list) -> str:
+    """Rows of ``row_kind`` with ``system|code`` (either may be None: any)."""
+    sql = f"kind = '{row_kind}'"
+    if code is not None:
+        sql += " AND code = ?"
+        args.append(code)
+    return sql + _system(system, args)
+
+
 def _system(system: str | None, args: list, column: str = "system") -> str:
     if system is None:
         return ""
@@ -174,12 +183,7 @@ def _row_condition(p: Predicate, args: list) -> str:
     kind, op = p.kind, p.op
     if kind == "token":
         if op in ("eq", "not"):
-            system, code = p.values
-            sql = "kind = 'token'"
-            if code is not None:
-                sql += " AND code = ?"
-                args.append(code)
-            return sql + _system(system, args)
+            return _coded("token", *p.values, args)
         if op == "text":
             q = p.values[0]
             args.extend((len(q), q, f" {q}"))
@@ -242,12 +246,7 @@ def _row_condition(p: Predicate, args: list) -> str:
             args.append(rtype)
             return "kind = 'reference' AND system = ? AND " + _in("code", ids, args)
         if op == "identifier":
-            system, code = p.values
-            sql = "kind = 'identifier'"
-            if code is not None:
-                sql += " AND code = ?"
-                args.append(code)
-            return sql + _system(system, args)
+            return _coded("identifier", *p.values, args)
     elif kind == "composite":
         (system, code), _kind, _second = p.values
         sql = f"kind = '{composite_row_kind(p)}'"
