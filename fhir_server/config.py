@@ -25,6 +25,15 @@ def _positive_int(value: str) -> int:
     return number
 
 
+def _snapshot_max(value: str) -> int:
+    number = _positive_int(value)
+    # A snapshot is one stored document: 100,000 ids of up to 64 characters stay far below
+    # MongoDB's 16 MB document limit.
+    if number > 100_000:
+        raise ValueError("expected at most 100000")
+    return number
+
+
 def _port(value: str) -> int:
     number = int(value)
     if not 0 < number < 65536:
@@ -69,6 +78,8 @@ class Config:
     dispatcher_interval_s: float = 1.0
     scheduler: bool = True
     export_dir: str = ""  # empty: exports/ beside the SQLite file, ./var/exports for MongoDB
+    search_snapshot_max: int = 10_000  # ids a search snapshot keeps (paging covers those)
+    search_snapshot_lifetime_s: int = 3600  # paging links of a search answer for this long
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
@@ -86,6 +97,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "dispatcher_interval_s": float,
     "scheduler": _on_off,
     "export_dir": str,
+    "search_snapshot_max": _snapshot_max,
+    "search_snapshot_lifetime_s": _positive_int,
 }
 
 

@@ -1,9 +1,10 @@
-"""APScheduler in every server process: the outbox dispatcher runs on an interval."""
+"""APScheduler in every server process: the outbox dispatcher, store upkeep, expired search snapshots."""
 
 from __future__ import annotations
 
 import atexit
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import Config
 from .export.runner import start_export_jobs
+from .search import paging
 from .store.base import Store
 from .subscriptions.dispatcher import dispatch_once
 
@@ -32,6 +34,15 @@ def _maintain(store: Any, task: str) -> None:
         log.exception("store %s failed", task)
 
 
+def purge_search_snapshots(store: Store) -> int:
+    """Delete expired search snapshots (their links answer 410 either way); the number deleted."""
+    try:
+        return paging.purge(store, time.time())
+    except Exception:
+        log.exception("search snapshot purge failed")
+        return 0
+
+
 def _in(seconds: float) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=seconds)
 
@@ -46,6 +57,9 @@ def start_scheduler(app: Any, store: Store, config: Config) -> BackgroundSchedul
         if hasattr(store, task):
             scheduler.add_job(_maintain, "interval", args=[store, task], seconds=seconds, max_instances=1,
                               coalesce=True, id=f"store-{task}", next_run_time=_in(first_in))
+    # Every process purges; a snapshot deleted twice is simply gone.
+    scheduler.add_job(purge_search_snapshots, "interval", args=[store], seconds=300, max_instances=1,
+                      coalesce=True, id="search-snapshot-purge", next_run_time=_in(60))
     start_export_jobs(scheduler, app, store, config)
     scheduler.start()
     app.extensions["relais_scheduler"] = scheduler

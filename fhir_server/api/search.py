@@ -1,13 +1,17 @@
 """Search views: GET [type]?..., POST [type]/_search and Patient/[id]/$everything, as searchset Bundles.
 
-Paging uses ``_offset`` links (self, first, previous, next, last); ``_include``/``_revinclude``
-(with ``:iterate``) add entries in mode "include"; ``_summary``/``_elements`` subset entries;
-unknown parameters become an OperationOutcome entry (mode "outcome") unless Prefer: handling=strict.
+A result that fills more than one page is kept as a snapshot of its ids (``search/paging.py``) and
+its links (self, first, previous, next, last) read pages of it: ``[base]?_getpages=ID&_getpagesoffset=N``.
+``_include``/``_revinclude`` (with ``:iterate``) add entries in mode "include", per page;
+``_summary``/``_elements`` subset entries; unknown parameters become an OperationOutcome entry
+(mode "outcome") unless Prefer: handling=strict.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import time
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, g, request
@@ -16,7 +20,7 @@ import auth
 
 from ..errors import FHIRError, issue, operation_outcome
 from ..resources import SUPPORTED_TYPES, is_supported
-from ..search import custom
+from ..search import custom, paging
 from ..search.dates import DateFormatError, date_range
 from ..search.errors import SearchError
 from ..search.extract import index_values
@@ -147,49 +151,136 @@ def _includes(st: Store, query: SearchQuery, matches: list[StoredVersion]) -> li
     return included
 
 
+# --- paging: snapshots --------------------------------------------------------------------------
+
+
+def _owner() -> str:
+    caller = _caller()
+    return caller.client_id if caller is not None else ""
+
+
+def _shape_of(query: SearchQuery) -> paging.Shape:
+    return paging.Shape(query.include, query.revinclude, query.include_iterate, query.revinclude_iterate,
+                        query.summary, query.elements)  # fmt: skip
+
+
+def _read_refs(st: Store, refs: tuple[tuple[str, str], ...]) -> list[StoredVersion]:
+    """Current versions of ``refs`` in their order; deleted ones are missing (one read per type)."""
+    found: dict[tuple[str, str], StoredVersion] = {}
+    for rtype, rids in paging.by_type(refs).items():
+        found.update(((v.resource_type, v.id), v) for v in st.read_many(rtype, rids))
+    return [found[r] for r in refs if r in found]
+
+
+def _snapshot(st: Store, kind: str, resource_type: str, refs: list[tuple[str, str]], total: int | None,
+              count: int, shape: paging.Shape, target: str | None = None) -> paging.Snapshot:  # fmt: skip
+    """Store the ordered matches of a search that fills more than one page; links then point into it."""
+    cfg = config()
+    expires = float(math.ceil(time.time() + cfg.search_snapshot_lifetime_s))
+    snapshot = paging.Snapshot(paging.new_id(expires), _owner(), expires, kind, resource_type, tuple(refs), count,
+                               total, target, shape)  # fmt: skip
+    paging.save(st, snapshot)
+    return snapshot
+
+
+def _snapshot_page(st: Store, snapshot: paging.Snapshot, offset: int, count: int,
+                   warnings: tuple[str, ...] = ()) -> dict:  # fmt: skip
+    """One page of a snapshot as a searchset Bundle: searches and $everything alike."""
+    shape = snapshot.shape
+    query = SearchQuery(snapshot.resource_type, include=shape.include, revinclude=shape.revinclude,
+                        include_iterate=shape.include_iterate, revinclude_iterate=shape.revinclude_iterate,
+                        summary=shape.summary, elements=shape.elements)  # fmt: skip
+    found = _readable(_read_refs(st, paging.page(snapshot, offset, count)))
+    bundle: dict = {"resourceType": "Bundle", "type": "searchset"}
+    # A search's total counts every match: shown only to a caller who may see them all.
+    if snapshot.total is not None and (snapshot.kind != "search" or auth.sees_all(_caller(), snapshot.resource_type)):
+        bundle["total"] = snapshot.total
+    bundle["link"] = paging.links(base_url(), snapshot, offset, count)
+    if snapshot.kind == "search":
+        entries = [_entry(v, "match", query) for v in found]
+        entries.extend(_entry(v, "include", query) for v in _includes(st, query, found))
+    else:
+        target = ("Patient", snapshot.target)
+        entries = [_entry(v, "match" if (v.resource_type, v.id) == target else "include", query) for v in found]
+    notes = list(warnings)
+    if (note := paging.cap_warning(snapshot, config().search_snapshot_max)) is not None:
+        notes.append(note)
+    if notes:
+        outcome = operation_outcome([issue("warning", "not-supported" if n in warnings else "too-costly", n)
+                                     for n in notes])  # fmt: skip
+        entries.append({"resource": outcome, "search": {"mode": "outcome"}})
+    bundle["entry"] = entries
+    return bundle
+
+
+def _get_page() -> dict:
+    """``[base]?_getpages=ID&_getpagesoffset=N&_count=C``: one page of a stored snapshot."""
+    search_id = request.args.get(paging.PAGES, "")
+    offset = _page_number(request.args.get(paging.OFFSET), paging.OFFSET, 0)
+    try:
+        snapshot = paging.load(store(), search_id, _owner(), time.time())
+    except paging.SnapshotGone as exc:
+        raise FHIRError(exc.status, exc.message, code="not-found") from None
+    count = _page_number(request.args.get("_count"), "_count", snapshot.count)
+    if count == 0:
+        raise FHIRError(400, "_count of a paging link must be positive", code="invalid")
+    st = store()
+    # Decided again on every page: the token that follows a link may not be the one that searched.
+    if snapshot.kind == "search":
+        allow("search", snapshot.resource_type)
+    else:
+        patient = st.read("Patient", snapshot.target or "")
+        allow("operation:everything", "Patient", patient.resource if patient is not None else None)
+    return _snapshot_page(st, snapshot, offset, min(count, config().max_count))
+
+
 # --- the searchset -------------------------------------------------------------------------------
 
 
-def _links(resource_type: str, pairs: list[tuple[str, str]], query: SearchQuery, result: SearchResult, n: int):
-    base = f"{base_url()}/{resource_type}"
-    kept = [(k, v) for k, v in pairs if k != "_offset"]
-
-    def url(offset: int) -> str:
-        return f"{base}?{urlencode([*kept, ('_offset', str(offset))])}" if offset else f"{base}?{urlencode(kept)}"
-
-    links = [{"relation": "self", "url": url(query.offset)}]
-    count = query.count
-    if count <= 0:
-        return links
-    links.append({"relation": "first", "url": url(0)})
-    if query.offset > 0:
-        links.append({"relation": "previous", "url": url(max(0, query.offset - count))})
-    has_next = query.offset + count < result.total if result.total is not None else n >= count
-    if has_next:
-        links.append({"relation": "next", "url": url(query.offset + count)})
-    if result.total is not None and result.total > 0:
-        links.append({"relation": "last", "url": url(((result.total - 1) // count) * count)})
+def _single_page_links(resource_type: str, pairs: list[tuple[str, str]], query: SearchQuery) -> list[dict]:
+    """Links of a result that fits on its page: no snapshot, every link is the request itself."""
+    url = f"{base_url()}/{resource_type}?{urlencode(pairs)}" if pairs else f"{base_url()}/{resource_type}"
+    links = [{"relation": "self", "url": url}]
+    if query.count > 0:
+        links += [{"relation": "first", "url": url}, {"relation": "last", "url": url}]
     return links
 
 
 def _parse(resource_type: str, pairs: list[tuple[str, str]], cfg, strict: bool) -> SearchQuery:
-    """Parse; a parameter unknown here may be a custom SearchParameter another process stored: load, retry."""
+    """Parse; a parameter unknown here may be a custom SearchParameter another process stored: reload, retry.
+
+    The reload happens only when the stored SearchParameters changed since this process last
+    loaded them (one cheap history look-up), not on every search with an unknown parameter.
+    """
     def attempt() -> SearchQuery:
         return parse(resource_type, pairs, default_count=cfg.default_count, max_count=cfg.max_count, strict=strict)
 
     try:
         query = attempt()
     except SearchError as exc:
-        if "unknown search parameter" not in str(exc) or not custom.load(store()):
+        if "unknown search parameter" not in str(exc) or not custom.refresh(store()):
             raise
         return attempt()
-    if any("unknown search parameter" in w for w in query.warnings) and custom.load(store()):
+    if any("unknown search parameter" in w for w in query.warnings) and custom.refresh(store()):
         return attempt()
     return query
 
 
+def _run(st: Store, query: SearchQuery) -> SearchResult:
+    try:
+        return run_search(st, query)
+    except SearchError as exc:
+        raise FHIRError(400, str(exc), code="invalid") from None
+    except NotImplementedError as exc:
+        raise FHIRError(400, str(exc), code="not-supported") from None
+
+
 def searchset(resource_type: str, pairs: list[tuple[str, str]]) -> dict:
-    """The searchset Bundle of ``resource_type?pairs`` for the current caller."""
+    """The searchset Bundle of ``resource_type?pairs`` for the current caller.
+
+    One query fetches the ordered ids of the matches (up to RELAIS_SEARCH_SNAPSHOT_MAX + 1): when
+    they fit on the page, that is the answer and its total; otherwise they become a snapshot.
+    """
     check_type(resource_type)
     allow("search", resource_type)
     cfg = config()
@@ -201,18 +292,31 @@ def searchset(resource_type: str, pairs: list[tuple[str, str]]) -> dict:
     if query.summary == "count":
         query = dataclasses.replace(query, count=0)
     st = store()
-    try:
-        result = run_search(st, query)
-    except SearchError as exc:
-        raise FHIRError(400, str(exc), code="invalid") from None
-    except NotImplementedError as exc:
-        raise FHIRError(400, str(exc), code="not-supported") from None
+    cap = cfg.search_snapshot_max
+    if query.count > 0:
+        # The id list replaces the count query: its length is the total, unless it passes the cap.
+        limit = max(cap, query.count) + 1  # more than a page holds: a page never hides that there is more
+        ids = _run(st, dataclasses.replace(query, count=limit, offset=0, total="none")).ids
+        if len(ids) > query.count or query.offset > 0:
+            total: int | None = None
+            if len(ids) > cap:
+                ids = ids[:cap]
+                if query.total != "none":
+                    total = _run(st, dataclasses.replace(query, count=0, offset=0, total="accurate")).total
+            elif query.total != "none":
+                total = len(ids)
+            snapshot = _snapshot(st, "search", resource_type, [(resource_type, i) for i in ids], total,
+                                 query.count, _shape_of(query))  # fmt: skip
+            return _snapshot_page(st, snapshot, query.offset, query.count, query.warnings)
+        result = SearchResult(ids, len(ids))
+    else:
+        result = _run(st, query)  # _count=0 or _summary=count: the total alone
     found = _readable(st.read_many(resource_type, result.ids)) if result.ids else []
     bundle: dict = {"resourceType": "Bundle", "type": "searchset"}
     # The store counts every match; a caller who may not see them all must not learn how many there are.
     if result.total is not None and query.total != "none" and auth.sees_all(_caller(), resource_type):
         bundle["total"] = result.total
-    bundle["link"] = _links(resource_type, pairs, query, result, len(result.ids))
+    bundle["link"] = _single_page_links(resource_type, pairs, query)
     entries = [_entry(v, "match", query) for v in found]
     entries.extend(_entry(v, "include", query) for v in _includes(st, query, found))
     if query.warnings:
@@ -220,6 +324,15 @@ def searchset(resource_type: str, pairs: list[tuple[str, str]]) -> dict:
         entries.append({"resource": outcome, "search": {"mode": "outcome"}})
     bundle["entry"] = entries
     return bundle
+
+
+@search.get("")
+@search.get("/")
+def get_pages() -> Response:
+    if paging.PAGES not in request.args:
+        raise FHIRError(400, "GET [base] answers paging links (_getpages) only: search a type, GET [base]/Type?...",
+                        code="not-supported")
+    return fhir_response(_get_page())
 
 
 @search.get("/<resource_type>")
@@ -298,33 +411,28 @@ def everything(id: str) -> Response:
     if since_ts is not None:
         collected = [v for v in collected if date_range(v.last_updated)[1] >= since_ts]
     collected = _readable(collected)[:MAX_EVERYTHING]
-    # Paging over the whole compartment: _count and _offset as in searches, the patient on page one.
+    # The whole compartment on one page unless _count asks for less; then pages of one snapshot,
+    # the patient first, as in searches.
     count = _page_number(request.args.get("_count"), "_count", len(collected) or 1)
     offset = _page_number(request.args.get("_offset"), "_offset", 0)
-    page = collected[offset : offset + count] if count else []
+    refs = [(v.resource_type, v.id) for v in collected]
+    if count and (len(refs) > count or offset > 0):
+        cap = config().search_snapshot_max
+        snapshot = _snapshot(st, "everything", "Patient", refs[:cap], len(refs), min(count, config().max_count),
+                             paging.Shape(), target=id)  # fmt: skip
+        return fhir_response(_snapshot_page(st, snapshot, offset, snapshot.count))
     base = f"{base_url()}/Patient/{id}/$everything"
-    kept = [(k, v) for k, v in request.args.items(multi=True) if k != "_offset"]
-
-    def url(at: int) -> str:
-        return (
-            f"{base}?{urlencode([*kept, ('_offset', str(at))])}"
-            if at
-            else (f"{base}?{urlencode(kept)}" if kept else base)
-        )
-
-    links = [{"relation": "self", "url": url(offset)}]
-    if count and offset + count < len(collected):
-        links.append({"relation": "next", "url": url(offset + count)})
-    if count and offset > 0:
-        links.append({"relation": "previous", "url": url(max(0, offset - count))})
+    kept = list(request.args.items(multi=True))
+    url = f"{base}?{urlencode(kept)}" if kept else base
     plain = SearchQuery("Patient")
     bundle = {
         "resourceType": "Bundle",
         "type": "searchset",
         "total": len(collected),
-        "link": links,
+        "link": [{"relation": "self", "url": url}],
         "entry": [
-            _entry(v, "match" if v.resource_type == "Patient" and v.id == id else "include", plain) for v in page
+            _entry(v, "match" if v.resource_type == "Patient" and v.id == id else "include", plain)
+            for v in (collected if count else [])
         ],
     }
     return fhir_response(bundle)

@@ -46,7 +46,8 @@ class Client:
     def follow(self, url: str) -> dict:
         parts = urlsplit(url)
         assert url.startswith(BASE)
-        return self.bundle(parts.path.removeprefix("/fhir/") + "?" + parts.query)
+        # Paging links point at the base itself: [base]?_getpages=...
+        return self.bundle(parts.path.removeprefix("/fhir").lstrip("/") + "?" + parts.query)
 
     def all_pages(self, path: str) -> list[dict]:
         bundle = self.bundle(path)
@@ -214,7 +215,9 @@ def test_total_none_and_paging_links(api: Client) -> None:
     bundle = api.bundle("Observation?_count=5&_offset=5")
     rel = {link["relation"]: link["url"] for link in bundle["link"]}
     assert set(rel) == {"self", "first", "previous", "next", "last"}
-    assert dict(parse_qsl(urlsplit(rel["previous"]).query)).get("_offset") is None  # back to the first page
+    # _offset starts a snapshot: every link pages it, previous goes back to the first page.
+    offsets = {r: dict(parse_qsl(urlsplit(u).query)).get("_getpagesoffset") for r, u in rel.items()}
+    assert offsets["self"] == "5" and offsets["previous"] == offsets["first"] == "0" and offsets["next"] == "10"
     last = api.follow(rel["last"])
     assert "next" not in {link["relation"] for link in last["link"]}
 
