@@ -36,7 +36,7 @@ def mark(store: Any) -> tuple:
     """
     page = store.history("SearchParameter", count=1)
     newest = page.entries[0] if page.entries else None
-    return page.total, (newest.id, newest.version) if newest is not None else None
+    return page.total, (newest.id, newest.version, newest.deleted) if newest is not None else None
 
 
 def load(store: Any) -> int:
@@ -44,11 +44,20 @@ def load(store: Any) -> int:
     # Taken before reading: a definition stored meanwhile makes the next refresh load again.
     before = mark(store)
     count, after = 0, None
+    seen: dict[str, int] = {}
     while page := store.scan("SearchParameter", after, 500):
         count += sum(register(v.resource) for v in page if v.resource)
+        seen.update((v.id, v.version) for v in page)
         after = page[-1].id
+    newest = before[1]
+    # A standalone mongod writes history before the current copy: if the newest version was not
+    # readable yet, leave the mark unset so that the next refresh loads again.
+    settled = newest is None or newest[2] or seen.get(newest[0]) == newest[1]
     with _lock:
-        _loaded[store] = before
+        if settled:
+            _loaded[store] = before
+        else:
+            _loaded.pop(store, None)
     return count
 
 

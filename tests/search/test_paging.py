@@ -248,7 +248,7 @@ def test_snapshot_cap_is_stated_and_total_stays_true(store):
 
 
 def test_expired_search_is_410_and_the_purge_removes_it(store):
-    live = serve(store, search_snapshot_lifetime_s=1)
+    live = serve(store, search_snapshot_lifetime_s=2)
     try:
         code = f"e-{uuid.uuid4().hex[:8]}"
         create_many(live, code, 4)
