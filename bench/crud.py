@@ -10,6 +10,7 @@ same run. Prints throughput, p50 and p99 of both, and their ratio.
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import json
 import multiprocessing
@@ -53,6 +54,7 @@ def _load(args: tuple) -> tuple[list[float], list[str]]:
     """
     port, phase, items = args
     latencies, ids = [], []
+    cpu = time.process_time()
     for item in items:
         start = time.perf_counter()
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -71,17 +73,47 @@ def _load(args: tuple) -> tuple[list[float], list[str]]:
         conn.close()
         if phase == "create":
             ids.append(json.loads(data)["id"])
-    return latencies, ids
+    return latencies, ids, time.process_time() - cpu
 
 
-def _run_phase(pool, port: int, phase: str, items: list, clients: int) -> tuple[dict, list[str]]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and of its children still running (gunicorn's workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pids = [pid] + [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    for p in pids:
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def _run_phase(pool, server_pid: int, port: int, phase: str, items: list, clients: int) -> tuple[dict, list[str]]:
     shares = [items[k::clients] for k in range(clients)]
+    cpu = _cpu_seconds(server_pid)
     start = time.perf_counter()
     results = pool.map(_load, [(port, phase, share) for share in shares])
     elapsed = time.perf_counter() - start
-    latencies = [x for lat, _ in results for x in lat]
-    ids = [x for _, share_ids in results for x in share_ids]
-    return _figures(len(items), elapsed, latencies), ids
+    # Background work a phase causes (audit trail, outbox) counts in its CPU: wait until it is done.
+    _await_idle(server_pid)
+    server_cpu = _cpu_seconds(server_pid) - cpu
+    latencies = [x for lat, _, _ in results for x in lat]
+    ids = [x for _, share_ids, _ in results for x in share_ids]
+    figures = _figures(len(items), elapsed, latencies)
+    figures["server_cpu_ms"] = 1000 * server_cpu / len(items)
+    figures["load_cpu_ms"] = 1000 * sum(c for _, _, c in results) / len(items)
+    return figures, ids
+
+
+def _await_idle(server_pid: int, deadline_s: float = 120.0) -> None:
+    """Poll the server's CPU until a quarter-second passes with (almost) none used."""
+    end = time.monotonic() + deadline_s
+    before = _cpu_seconds(server_pid)
+    while time.monotonic() < end:
+        time.sleep(0.25)  # a sampling interval, not a synchronisation: idleness is what is measured
+        now = _cpu_seconds(server_pid)
+        if now - before < 0.02:
+            return
+        before = now
 
 
 def _figures(n: int, elapsed: float, latencies: list[float]) -> dict:
@@ -150,9 +182,10 @@ def main() -> None:
         try:
             http_figures = {}
             with multiprocessing.get_context("spawn").Pool(args.clients) as pool:
-                http_figures["create"], ids = _run_phase(pool, port, "create", list(range(args.n)), args.clients)
-                http_figures["read"], _ = _run_phase(pool, port, "read", ids, args.clients)
-                http_figures["update"], _ = _run_phase(pool, port, "update", ids, args.clients)
+                run = functools.partial(_run_phase, pool, proc.pid, port, clients=args.clients)
+                http_figures["create"], ids = run("create", list(range(args.n)))
+                http_figures["read"], _ = run("read", ids)
+                http_figures["update"], _ = run("update", ids)
         finally:
             proc.terminate()
             proc.wait(30)
@@ -161,11 +194,12 @@ def main() -> None:
           "processes, a connection per request; baseline: the store alone, one thread; "
           f"SQLite synchronous={args.synchronous}")
     print(f"{'phase':<8}{'HTTP/s':>10}{'p50 ms':>9}{'p99 ms':>9}   {'store/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
-          f"   {'HTTP/store':>10}")
+          f"   {'HTTP/store':>10}   {'server CPU ms/op':>16}{'load CPU ms/op':>15}")
     for phase in ("create", "read", "update"):
         h, b = http_figures[phase], base[phase]
         print(f"{phase:<8}{h['per_s']:>10.0f}{h['p50_ms']:>9.2f}{h['p99_ms']:>9.2f}   {b['per_s']:>10.0f}"
-              f"{b['p50_ms']:>9.3f}{b['p99_ms']:>9.3f}   {h['per_s'] / b['per_s']:>10.2f}")
+              f"{b['p50_ms']:>9.3f}{b['p99_ms']:>9.3f}   {h['per_s'] / b['per_s']:>10.2f}"
+              f"   {h['server_cpu_ms']:>16.2f}{h['load_cpu_ms']:>15.2f}")
     targets = {"create": 600, "read": 1500}
     for phase, target in targets.items():
         ok = http_figures[phase]["per_s"] >= target and http_figures[phase]["p99_ms"] < 50
