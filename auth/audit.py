@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import base64
 import logging
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from fhir_server.ids import new_id
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +74,14 @@ def build_audit_event(
     patients: list[str] | tuple[str, ...] = (),
     message: str | None = None,
     event_id: str | None = None,
+    targets: list | tuple = (),
 ) -> dict:
     """One AuditEvent resource (R4) for one interaction; no I/O, no clock: everything comes in.
 
     ``interaction`` is one the access seam knows (read, search, operation:everything...) or
     ``token`` / ``revoke`` for the token server. ``status`` is the HTTP status of the outcome.
     Give ``event_id`` to make the result deterministic (the outbox handler relies on it).
+    ``targets`` are further ``(type, id, version)`` of the same interaction (the entries of a Bundle).
     """
     if interaction in _AUTH_EVENTS:
         code, display = _AUTH_EVENTS[interaction]
@@ -112,7 +115,7 @@ def build_audit_event(
     }
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
-        "id": event_id or str(uuid.uuid4()),
+        "id": event_id or new_id(),
         "type": event_type,
         "subtype": subtype,
         "action": action,
@@ -128,15 +131,15 @@ def build_audit_event(
     outcome_desc = f"HTTP {status}" + (f": {message}" if message else "")
     event["outcomeDesc"] = outcome_desc
     entities: list[dict[str, Any]] = []
-    if resource_type and resource_id:
-        reference = f"{resource_type}/{resource_id}" + (f"/_history/{version}" if version else "")
-        entities.append(
-            {
-                "what": {"reference": reference},
-                "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
-                "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"},
-            }
-        )
+    for rtype, rid, vid in [(resource_type, resource_id, version), *targets]:
+        if rtype and rid:
+            entities.append(
+                {
+                    "what": {"reference": f"{rtype}/{rid}" + (f"/_history/{vid}" if vid else "")},
+                    "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
+                    "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"},
+                }
+            )
     if query is not None:
         entities.append(
             {

@@ -12,7 +12,6 @@ import base64
 import binascii
 import dataclasses
 import json
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +23,7 @@ import auth
 
 from . import write as w
 from .errors import FHIRError, gone, issue, not_found, operation_outcome
+from .ids import new_id
 from .resources import is_supported, valid_id, validate
 from .search.parser import SearchError, parse
 from .search.query import SearchQuery
@@ -456,7 +456,7 @@ def process(store: Store, bundle: object, options: Options) -> dict:
         entries = _transaction(store, raw, options)
     else:
         entries = _batch(store, raw, options)
-    return {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": f"{kind}-response", "entry": entries}
+    return {"resourceType": "Bundle", "id": new_id(), "type": f"{kind}-response", "entry": entries}
 
 
 def _transaction(store: Store, raw: list, options: Options) -> list[dict]:
@@ -480,7 +480,7 @@ def _transaction(store: Store, raw: list, options: Options) -> list[dict]:
             found = _conditional_create(store, entry)
             if found is not None:
                 existing[entry.index] = found
-            target = found or str(uuid.uuid4())
+            target = found or new_id()
             assigned[entry.index] = target
             if entry.full_url:
                 mapping[entry.full_url] = f"{entry.resource_type}/{target}"
@@ -493,7 +493,7 @@ def _transaction(store: Store, raw: list, options: Options) -> list[dict]:
                 if len(ids) > 1:
                     raise _entry_error(entry.index, 412, f"the condition matches several {entry.resource_type}",
                                        "duplicate", ".request.url")
-                target = ids[0] if ids else str((entry.resource or {}).get("id") or uuid.uuid4())
+                target = ids[0] if ids else str((entry.resource or {}).get("id") or new_id())
                 assert entry.resource is not None
                 entry.resource["id"] = target  # the write path checks it against the match again, atomically
                 mapping[entry.full_url] = f"{entry.resource_type}/{target}"

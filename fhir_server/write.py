@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -18,6 +17,7 @@ import jsonpatch
 import jsonpointer
 
 from .errors import FHIRError, gone, not_found
+from .ids import new_id
 from .resources import validate
 from .search.extract import index_values
 from .search.query import IndexRow, SearchQuery
@@ -128,7 +128,7 @@ def _prepare(change: Change, timestamp: str) -> _Prepared:
         if change.condition is not None:
             return _Prepared(change, _with_meta(resource, None, timestamp), change.id, None)
         # A create may carry an id chosen by the server beforehand (a transaction resolving urn:uuid refs).
-        id = (change.id or _new_id()) if change.action == CREATE else change.id
+        id = (change.id or new_id()) if change.action == CREATE else change.id
         resource = _with_meta(resource, id, timestamp)
         # Extraction is the costly part of a write: do it before taking the store's write lock.
         return _Prepared(change, resource, id, index_values(resource))
@@ -173,11 +173,11 @@ def _apply(txn: Transaction, item: _Prepared, timestamp: str) -> Result:
             body_id = (item.resource or {}).get("id")
             if matches and body_id is not None and body_id != matches[0]:
                 raise FHIRError(400, f"The id in the body ({body_id}) differs from the match ({matches[0]})")
-            id = matches[0] if matches else (body_id or _new_id())
+            id = matches[0] if matches else (body_id or new_id())
         elif matches:
             id = matches[0]
     if change.action == CREATE and change.condition is not None:
-        id = item.id or _new_id()
+        id = item.id or new_id()
     assert id is not None
     current = txn.current(rtype, id)
     if change.if_match is not None and (current is None or current.deleted or current.version != change.if_match):
@@ -236,10 +236,6 @@ def _event(txn: Transaction, stored: StoredVersion) -> None:
             "last_updated": stored.last_updated,
         }
     )
-
-
-def _new_id() -> str:
-    return str(uuid.uuid4())
 
 
 __all__ = ["CREATE", "DELETE", "PATCH", "UPDATE", "Change", "Result", "normalize_instant", "now_instant", "write"]

@@ -241,6 +241,28 @@ def test_batch_entries_are_decided_one_by_one(live):
     assert any(e["outcome"] == "4" for e in events) and any(e["outcome"] == "0" for e in events)
 
 
+def test_a_transaction_is_one_audit_event_naming_every_entry(live):
+    token = live.client_token("system/*.cruds")
+    pid = live.request("POST", "Patient", token, json={"resourceType": "Patient"}).json()["id"]
+    entries = [{"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i:012d}", "resource": observation(pid),
+                "request": {"method": "POST", "url": "Observation"}} for i in range(30)]
+    response = live.request("POST", "", token, json={"resourceType": "Bundle", "type": "transaction",
+                                                     "entry": entries})
+    assert response.status_code == 200, response.text
+    created = {e["response"]["location"].split("/_history")[0] for e in response.json()["entry"]}
+    events = [e for e in live.audit_events() if e["subtype"][0]["code"] == "create"
+              and "Observation/" in str(e.get("entity"))]
+    assert len(events) == 1
+    AuditEvent.model_validate(events[0])
+    named = {e["what"]["reference"].split("/_history")[0] for e in events[0]["entity"] if e["role"]["code"] == "4"}
+    assert {ref.split("/fhir/")[-1] for ref in created} == named and len(named) == 30
+    patients = [e["what"]["reference"] for e in events[0]["entity"] if e["role"]["code"] == "1"]
+    assert patients == [f"Patient/{pid}"]
+    # a REST create is decided before its id exists; its event still names what was created
+    assert any(f"Patient/{pid}/_history/1" in str(e.get("entity")) for e in live.audit_events()
+               if e["subtype"][0]["code"] == "create")
+
+
 def test_includes_never_leak_what_the_scopes_hide(live):
     admin = live.client_token("system/*.cruds")
     pid = live.request("POST", "Patient", admin, json={"resourceType": "Patient"}).json()["id"]
