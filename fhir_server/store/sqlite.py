@@ -128,6 +128,8 @@ _READ_BUSY_MS = 10000
 # Checkpoints run in the background (checkpoint()); this is only the backstop if none runs.
 # Left at SQLite's 1000 pages, the commit that crosses it pays ~100 ms: +0.44 ms a commit on average.
 _AUTOCHECKPOINT_PAGES = 20000
+# Address space, not memory: the kernel's page cache backs the mapping, shared by every connection.
+_MMAP_BYTES = 1 << 30
 
 
 def _begin_immediate(conn: sqlite3.Connection) -> None:
@@ -184,6 +186,10 @@ class SQLiteStore:
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             conn.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
             conn.execute("PRAGMA journal_size_limit=67108864")  # the WAL file shrinks back to 64 MB after a reset
+            # Every commit by another connection empties this one's page cache (WAL mode), and re-reading
+            # pages with pread() copied them out of the kernel at each request; mapped, they are not copied.
+            # Measured over HTTP: 2.24 -> 1.77 ms of server CPU per audited read.
+            conn.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
             conn.execute("PRAGMA foreign_keys=OFF")
             self._local.conn = conn
             self._local.pid = os.getpid()
