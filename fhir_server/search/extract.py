@@ -627,7 +627,7 @@ def extractors(resource_type: str, fast: bool = True) -> list[_Extractor]:
     got = _extractors.get(key)
     if got is None:
         params = get_registry().params_for(resource_type)
-        got = [_Extractor(p, fast) for p in params.values()]
+        got = [_Extractor(p, fast) for p in params.values() if not p.union_of]
         with _cache_lock:
             _extractors[key] = got
     return got

@@ -20,6 +20,7 @@ Chains and _has resolved ahead (``resolve.inline_chains``) become token ``in`` (
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -177,6 +178,11 @@ class _Parser:
 
     def clauses(self, resource_type: str, name: str, value: str) -> list[tuple[Predicate, ...]]:
         """The AND clauses one ``name=value`` pair contributes (usually one)."""
+        found = self._clauses(resource_type, name, value)
+        sp = None if name.startswith("_has:") else self.param(resource_type, name.partition(".")[0].partition(":")[0])
+        return _over_union(found, sp.union_of) if sp is not None and sp.union_of else found
+
+    def _clauses(self, resource_type: str, name: str, value: str) -> list[tuple[Predicate, ...]]:
         if name.startswith("_has:"):
             return [self.has(resource_type, name, value)]
         head, dot, rest = name.partition(".")
@@ -404,6 +410,11 @@ class _Parser:
                 continue
             if sp.type == "composite":
                 raise SearchError(f"cannot sort on composite parameter {pname!r}")
+            if len(sp.union_of) == 1:
+                pname = sp.union_of[0]  # the same values under another name
+            elif sp.union_of:
+                self.warn_or_raise(f"cannot sort on {pname!r}: sort on one of {', '.join(sp.union_of)}")
+                continue
             out.append((pname, desc))
         return out
 
@@ -421,6 +432,22 @@ class _Parser:
         if len(parts) == 3 and sp.targets and parts[2] not in sp.targets:
             raise SearchError(f"{source}.{pname} cannot refer to {parts[2]}")
         return value
+
+
+def _over_union(clauses: list[tuple[Predicate, ...]], params: tuple[str, ...]) -> list[tuple[Predicate, ...]]:
+    """Clauses on a union parameter (combo-code) as clauses on its parts (code, component-code).
+
+    A value found under any part satisfies a positive test: its predicates are OR-ed within the
+    clause. A negative test (``:missing=true``, ``:not``) must hold for every part: one clause each.
+    """
+    out: list[tuple[Predicate, ...]] = []
+    for clause in clauses:
+        negative = all(p.op == "not" or (p.op == "missing" and p.values == (True,)) for p in clause)
+        if negative:
+            out.extend(tuple(dataclasses.replace(p, param=name) for p in clause) for name in params)
+        else:
+            out.append(tuple(dataclasses.replace(p, param=name) for p in clause for name in params))
+    return out
 
 
 def parse(

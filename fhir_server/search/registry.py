@@ -8,6 +8,7 @@ keeps, per base type, only the union parts that start with that type.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import threading
@@ -46,6 +47,9 @@ class SearchParam:
     components: tuple[Component, ...] = ()
     modifiers: tuple[str, ...] = ()
     comparators: tuple[str, ...] = ()
+    # Other parameters of the type whose values together are exactly this one's (Observation's combo-*):
+    # it has no index rows of its own, and the parser searches those parameters instead.
+    union_of: tuple[str, ...] = ()
 
 
 def split_union(expression: str) -> list[str]:
@@ -140,6 +144,10 @@ class Registry:
             p = self._param(d, resource_type)
             if p is not None:
                 out[code] = p
+        for code, p in out.items():
+            parts = _twin(p, out) or _union_parts(p, out)
+            if parts:
+                out[code] = dataclasses.replace(p, union_of=parts)
         return out
 
     def _param(self, d: dict, base: str) -> SearchParam | None:
@@ -195,6 +203,39 @@ class Registry:
 
         extract.forget(d["base"])
         return made
+
+
+def _same_values(p: SearchParam, q: SearchParam) -> bool:
+    """Whether ``p`` and ``q`` index values the same way (kind, and a composite's components)."""
+    shape = [(c.kind, c.expression) for c in q.components]
+    return q.type == p.type and shape == [(c.kind, c.expression) for c in p.components]
+
+
+def _twin(p: SearchParam, params: dict[str, SearchParam]) -> tuple[str, ...]:
+    """The parameter with exactly ``p``'s values and a name sorting first (Practitioner's name for
+    phonetic: 4 of a Practitioner's 24 rows), or (). References keep their own rows: includes use them."""
+    if p.type == "reference":
+        return ()
+    twins = [n for n, q in params.items() if n < p.name and q.expression == p.expression and _same_values(p, q)]
+    return (min(twins),) if twins else ()
+
+
+def _union_parts(p: SearchParam, params: dict[str, SearchParam]) -> tuple[str, ...]:
+    """The parameters whose union parts together are exactly ``p``'s, or () if none are.
+
+    Observation's combo-code is code | component-code: storing its rows too would repeat 5 of a weight
+    Observation's 17 index rows (a composite parameter's components must match as well).
+    """
+    mine = set(split_union(p.expression))
+    if len(mine) < 2 or p.type == "reference":
+        return ()
+    found, covered = [], set()
+    for name, q in params.items():
+        theirs = set(split_union(q.expression))
+        if name != p.name and _same_values(p, q) and theirs < mine and not _twin(q, params):
+            found.append(name)
+            covered |= theirs
+    return tuple(sorted(found)) if covered == mine and len(found) >= 2 else ()
 
 
 @lru_cache(maxsize=1)
