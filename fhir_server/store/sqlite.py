@@ -78,28 +78,40 @@ class SQLiteTransaction:
             "INSERT OR REPLACE INTO resources (rtype, rid, version, last_updated, deleted, body) VALUES (?,?,?,?,?,?)",
             (*key, version.version, version.last_updated, int(version.deleted), body),
         )
-        self.conn.execute("DELETE FROM search_index WHERE rtype=? AND rid=?", key)
-        if index and not version.deleted:
-            self.conn.executemany(
-                "INSERT INTO search_index (rtype, rid, param, kind, system, code, text, low, high)"
-                " VALUES (?,?,?,?,?,?,?,?,?)",
-                [(*key, *row) for row in index],
-            )
+        _replace_rows(self.conn, key, [] if version.deleted else index)
 
     def search(self, query: SearchQuery) -> SearchResult:
         return _search(self.conn, query)
 
     def reindex(self, resource_type: str, id: str, index: list[IndexRow]) -> None:
-        key = (resource_type, id)
-        self.conn.execute("DELETE FROM search_index WHERE rtype=? AND rid=?", key)
-        self.conn.executemany(
-            "INSERT INTO search_index (rtype, rid, param, kind, system, code, text, low, high)"
-            " VALUES (?,?,?,?,?,?,?,?,?)",
-            [(*key, *row) for row in index],
-        )
+        _replace_rows(self.conn, (resource_type, id), index)
 
     def outbox_append(self, payload: dict) -> None:
         self.conn.execute("INSERT INTO outbox (payload, created) VALUES (?, ?)", (_dumps(payload), time.time()))
+
+
+def _replace_rows(conn: sqlite3.Connection, key: tuple[str, str], index: list[IndexRow]) -> None:
+    """Make ``index`` the search rows of ``key``, touching only the rows that differ.
+
+    An update usually changes a few values: each row kept is one random page per index not dirtied.
+    """
+    stored = {
+        IndexRow(*row[1:]): row[0]
+        for row in conn.execute(
+            "SELECT rowid, param, kind, system, code, text, low, high FROM search_index WHERE rtype=? AND rid=?", key
+        )
+    }
+    wanted = set(index)
+    gone = [(rowid,) for row, rowid in stored.items() if row not in wanted]
+    if gone:
+        conn.executemany("DELETE FROM search_index WHERE rowid=?", gone)
+    added = [(*key, *row) for row in dict.fromkeys(index) if row not in stored]
+    if added:
+        conn.executemany(
+            "INSERT INTO search_index (rtype, rid, param, kind, system, code, text, low, high)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
+            added,
+        )
 
 
 def _current(conn: sqlite3.Connection, resource_type: str, id: str) -> StoredVersion | None:

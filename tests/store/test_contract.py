@@ -123,6 +123,20 @@ def test_reindexing_replaces_old_values(store):
     assert store.read_many("Patient", ["zz", "a"])[0].version == 2
 
 
+def test_an_update_keeps_the_values_it_shares_and_drops_the_others(store):
+    with store.transaction() as txn:
+        txn.put(version("a", 1), ident("kept") + ident("dropped"))
+    with store.transaction() as txn:
+        txn.put(version("a", 2), ident("kept") + ident("added") + ident("added"))
+    assert [store.search(token_query(code)).ids for code in ("kept", "dropped", "added")] == [["a"], [], ["a"]]
+    with store.transaction() as txn:
+        txn.put(version("a", 3, deleted=True), [])
+    assert store.search(token_query("kept")).ids == []
+    with store.transaction() as txn:
+        txn.put(version("a", 4), ident("kept"))
+    assert store.search(token_query("kept")).ids == ["a"] and store.search(token_query("added")).ids == []
+
+
 def test_outbox_claim_lease_done_and_release(store):
     with store.transaction() as txn:
         for i in range(5):
