@@ -17,7 +17,6 @@ import multiprocessing
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # serving.py: spawn a server that dies with this process
+
+from served import await_idle, cpu_seconds, start_gunicorn  # noqa: E402
 
 HEADERS = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 
@@ -76,44 +76,21 @@ def _load(args: tuple) -> tuple[list[float], list[str]]:
     return latencies, ids, time.process_time() - cpu
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and of its children still running (gunicorn's workers)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    pids = [pid] + [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    for p in pids:
-        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
-
-
 def _run_phase(pool, server_pid: int, port: int, phase: str, items: list, clients: int) -> tuple[dict, list[str]]:
     shares = [items[k::clients] for k in range(clients)]
-    cpu = _cpu_seconds(server_pid)
+    cpu = cpu_seconds(server_pid)
     start = time.perf_counter()
     results = pool.map(_load, [(port, phase, share) for share in shares])
     elapsed = time.perf_counter() - start
     # Background work a phase causes (audit trail, outbox) counts in its CPU: wait until it is done.
-    _await_idle(server_pid)
-    server_cpu = _cpu_seconds(server_pid) - cpu
+    await_idle(server_pid)
+    server_cpu = cpu_seconds(server_pid) - cpu
     latencies = [x for lat, _, _ in results for x in lat]
     ids = [x for _, share_ids, _ in results for x in share_ids]
     figures = _figures(len(items), elapsed, latencies)
     figures["server_cpu_ms"] = 1000 * server_cpu / len(items)
     figures["load_cpu_ms"] = 1000 * sum(c for _, _, c in results) / len(items)
     return figures, ids
-
-
-def _await_idle(server_pid: int, deadline_s: float = 120.0) -> None:
-    """Poll the server's CPU until a quarter-second passes with (almost) none used."""
-    end = time.monotonic() + deadline_s
-    before = _cpu_seconds(server_pid)
-    while time.monotonic() < end:
-        time.sleep(0.25)  # a sampling interval, not a synchronisation: idleness is what is measured
-        now = _cpu_seconds(server_pid)
-        if now - before < 0.02:
-            return
-        before = now
 
 
 def _figures(n: int, elapsed: float, latencies: list[float]) -> dict:
@@ -153,19 +130,6 @@ def _baseline(n: int, directory: Path, synchronous: str) -> dict[str, dict]:
     return figures
 
 
-def _start_gunicorn(directory: Path, workers: int, synchronous: str) -> tuple[subprocess.Popen, int]:
-    from serving import free_port, spawn_server
-
-    port = free_port()
-    store = f"sqlite:///{directory / 'relais.db'}?synchronous={synchronous}"
-    env = {**os.environ, "RELAIS_STORE": store, "RELAIS_AUTH": "off",
-           "RELAIS_BASE_URL": f"http://127.0.0.1:{port}/fhir"}
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    command = [str(gunicorn), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-               "app:create_app()"]
-    return spawn_server(command, env, port, ROOT), port
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=20000, help="Observations per phase")
@@ -178,7 +142,7 @@ def main() -> None:
           f"{platform.system()} {platform.release()}")
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        proc, port = _start_gunicorn(directory, args.workers, args.synchronous)
+        proc, port = start_gunicorn(f"sqlite:///{directory / 'relais.db'}?synchronous={args.synchronous}", args.workers)
         try:
             http_figures = {}
             with multiprocessing.get_context("spawn").Pool(args.clients) as pool:
