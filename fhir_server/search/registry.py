@@ -105,6 +105,10 @@ class Registry:
         self._by_type: dict[str, dict[str, dict]] = {}  # type -> code -> raw definition
         self._common: dict[str, dict] = {}
         self._built: dict[str, dict[str, SearchParam]] = {}
+        # Only the specification's own parameters are made aliases of one another: a custom definition
+        # keeps its rows, so what is stored never depends on which other custom ones a process knows.
+        self._spec = list(definitions)
+        self._spec_ids = {id(d) for d in self._spec}
         for d in definitions:
             self._file(d)
 
@@ -144,8 +148,9 @@ class Registry:
             p = self._param(d, resource_type)
             if p is not None:
                 out[code] = p
-        for code, p in out.items():
-            parts = _twin(p, out) or _union_parts(p, out)
+        spec = {code: p for code, p in out.items() if id(defs[code]) in self._spec_ids}
+        for code, p in spec.items():
+            parts = _twin(p, spec) or _union_parts(p, spec)
             if parts:
                 out[code] = dataclasses.replace(p, union_of=parts)
         return out

@@ -122,3 +122,21 @@ def test_a_parameter_with_the_same_values_as_another_is_searched_and_sorted_thro
     assert set(run_search(store, query).ids) == expected and 0 < len(expected) < len(practitioners)
     assert parse("Practitioner", [("_sort", "-phonetic")], strict=True).sort == (("name", True),)
     store.close()
+
+
+def test_custom_parameters_keep_their_own_rows_even_when_they_repeat_another():
+    """What is stored must not depend on which other custom definitions a process has loaded."""
+    import json
+
+    from fhir_server.search.registry import SPEC_FILE, Registry
+
+    bundle = json.loads(SPEC_FILE.read_text(encoding="utf-8"))
+    registry = Registry([e["resource"] for e in bundle["entry"] if "resource" in e])
+    for code in ("colour-b", "colour-a", "nickname"):
+        expression = "Patient.name" if code == "nickname" else "Patient.extension.value"
+        registry.add({"resourceType": "SearchParameter", "code": code, "base": ["Patient"], "type":
+                      "string" if code == "nickname" else "token", "expression": expression,
+                      "url": f"http://relais.example/SearchParameter/{code}"})
+    params = registry.params_for("Patient")
+    assert [params[c].union_of for c in ("colour-a", "colour-b", "nickname", "name")] == [(), (), (), ()]
+    assert params["phonetic"].union_of == ("name",)
