@@ -141,6 +141,14 @@ def spawn_server(command: list[str], env: dict[str, str], port: int, cwd: Path, 
     raise RuntimeError(f"{command[0]} did not answer within {timeout_s} s")
 
 
+def spawn_relais(env: dict[str, str], port: int):
+    """``relais serve --port port`` (the console script of this venv) with ``env``, once it answers."""
+    import sys
+
+    command = [str(Path(sys.executable).with_name("relais")), "serve", "--port", str(port)]
+    return spawn_server(command, env, port, Path(__file__).resolve().parents[1])
+
+
 def stop_server(proc) -> None:
     import subprocess
 

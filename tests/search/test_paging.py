@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from serving import free_port, make_store, observation, serve, spawn_server, stop_server
+from serving import free_port, make_store, observation, serve, spawn_relais, stop_server
 
 from fhir_server.scheduler import purge_search_snapshots
 from fhir_server.search import custom, paging
@@ -113,6 +113,12 @@ def walk(http: requests.Session, first: dict, writer: Writer | None = None) -> l
     return pages
 
 
+def walk_while_writing(server, first: dict, writer: Writer) -> list[dict]:
+    """``walk`` with ``writer`` running between pages; the writer is stopped and must not have failed."""
+    pages = walk_while_writing(server, first, writer)
+    return pages
+
+
 # --- stable while others write ---------------------------------------------------------------------
 
 
@@ -127,13 +133,7 @@ def test_pages_stay_put_while_another_client_creates_and_deletes(server):
     assert sorted(reference) == sorted(stable + doomed)
     writer = Writer(server.base, lambda: observation(1.0, "Patient/p1", code), doomed)
     first = server.get(f"{search}&_count=10").json()
-    writer.start()
-    try:
-        pages = walk(server.http, first, writer)
-    finally:
-        writer.stop.set()
-        writer.join(DEADLINE_S)
-    assert writer.error is None, writer.error
+    pages = walk_while_writing(server, first, writer)
     assert writer.deleted and writer.created, "the writer did not write while the client paged"
     got = [i for page in pages for i in matches(page)]
     assert len(got) == len(set(got)), "an entry was repeated"
@@ -156,13 +156,7 @@ def test_everything_pages_stay_put_while_another_client_writes(server):
     assert snapshots(server.store) == []  # one page: no snapshot
     writer = Writer(server.base, lambda: observation(70.0, f"Patient/{pid}"), doomed)
     first = server.get(f"Patient/{pid}/$everything?_count=7").json()
-    writer.start()
-    try:
-        pages = walk(server.http, first, writer)
-    finally:
-        writer.stop.set()
-        writer.join(DEADLINE_S)
-    assert writer.error is None, writer.error
+    pages = walk_while_writing(server, first, writer)
     keys = [(e["resource"]["resourceType"], e["resource"]["id"]) for p in pages for e in p["entry"]]
     assert keys[0] == ("Patient", pid) and pages[0]["entry"][0]["search"]["mode"] == "match"
     assert len(keys) == len(set(keys))
@@ -394,8 +388,7 @@ def test_a_parameter_another_process_stores_after_start_is_searchable(tmp_path):
     code = f"colour-{uuid.uuid4().hex[:8]}"
     port = free_port()
     env = {**os.environ, "RELAIS_STORE": url, "RELAIS_AUTH": "off", "RELAIS_SCHEDULER": "off"}
-    command = [str(Path(sys.executable).with_name("relais")), "serve", "--port", str(port)]
-    proc = spawn_server(command, env, port, Path(__file__).resolve().parents[2])
+    proc = spawn_relais(env, port)
     try:
         before = live.get(f"Patient?{code}=red").json()
         assert any(e["search"]["mode"] == "outcome" for e in before["entry"])  # unknown here, for now

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import sys
 import uuid
-from pathlib import Path
 
 import requests
-from serving import free_port, serve, spawn_server, stop_server
+from serving import free_port, serve, spawn_relais, stop_server
 
 from fhir_server.store import open_store
 
@@ -63,8 +61,7 @@ def test_another_server_process_loads_stored_search_parameters(tmp_path):
         first.close()
     port = free_port()
     env = {**os.environ, "RELAIS_STORE": url, "RELAIS_AUTH": "off", "RELAIS_SCHEDULER": "off"}
-    command = [str(Path(sys.executable).with_name("relais")), "serve", "--port", str(port)]
-    proc = spawn_server(command, env, port, Path(__file__).resolve().parents[2])
+    proc = spawn_relais(env, port)
     try:
         bundle = requests.get(f"http://127.0.0.1:{port}/fhir/Patient?{code}=red").json()
         assert [e["resource"]["id"] for e in bundle["entry"]] == [pid]
