@@ -115,7 +115,13 @@ def walk(http: requests.Session, first: dict, writer: Writer | None = None) -> l
 
 def walk_while_writing(server, first: dict, writer: Writer) -> list[dict]:
     """``walk`` with ``writer`` running between pages; the writer is stopped and must not have failed."""
-    pages = walk_while_writing(server, first, writer)
+    writer.start()
+    try:
+        pages = walk(server.http, first, writer)
+    finally:
+        writer.stop.set()
+        writer.join(DEADLINE_S)
+    assert writer.error is None, writer.error
     return pages
 
 
