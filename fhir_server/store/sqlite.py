@@ -7,6 +7,7 @@ failing half-way, so a read-modify-write of a resource's version can never inter
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import random
@@ -173,8 +174,10 @@ class SQLiteStore:
         if self.synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous={self.synchronous.lower()} (expected full or normal)")
         self.path = path
-        # Threads of one process queue here rather than in SQLite, whose busy handler sleeps up to 100 ms.
+        # Threads of one process queue here rather than in SQLite, whose busy handler sleeps up to 100 ms;
+        # processes queue on _writer_file (flock), a blocking wait in the kernel.
         self._writer = threading.Lock()
+        self._writer_fd: tuple[int, int] | None = None  # (pid, fd): a descriptor must not cross a fork
         if path != ":memory:":
             directory = os.path.dirname(os.path.abspath(path))
             os.makedirs(directory, exist_ok=True)
@@ -214,7 +217,7 @@ class SQLiteStore:
         # Not durable: the commit reaches the OS (a process crash loses nothing) and the disk with the next
         # synced commit. The level is per connection, and each thread has its own connection.
         relaxed = not durable and self.synchronous == "FULL"
-        with self._writer:
+        with self._writer, self._writer_file():
             if relaxed:
                 conn.execute("PRAGMA synchronous=NORMAL")
             try:
@@ -228,6 +231,27 @@ class SQLiteStore:
             finally:
                 if relaxed:
                     conn.execute("PRAGMA synchronous=FULL")
+
+    @contextmanager
+    def _writer_file(self) -> Iterator[None]:
+        """Hold an exclusive flock on ``<db>-writer.lock`` (held by this process's _writer already).
+
+        Other gunicorn workers then sleep in the kernel until it is free, instead of retrying
+        BEGIN IMMEDIATE: spinning cost ~0.9 ms of CPU a create with 2 workers (2.86 against 1.93 ms
+        with one). BEGIN IMMEDIATE's retries remain for writers that are not Relais processes.
+        """
+        if self.path == ":memory:":
+            yield
+            return
+        if self._writer_fd is None or self._writer_fd[0] != os.getpid():
+            fd = os.open(self.path + "-writer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._writer_fd = (os.getpid(), fd)
+        fd = self._writer_fd[1]
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
     @contextmanager
     def transaction(self, durable: bool = True) -> Iterator[SQLiteTransaction]:
@@ -392,4 +416,7 @@ class SQLiteStore:
                 except sqlite3.Error:
                     pass
             self._all.clear()
+            if self._writer_fd is not None and self._writer_fd[0] == os.getpid():
+                os.close(self._writer_fd[1])
+            self._writer_fd = None
         self._local = threading.local()
