@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import os
 import sys
@@ -35,6 +36,28 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _outbox(args: argparse.Namespace, store) -> int:
+    """Print the outbox's backlog and its dead letters (one JSON line each); --retry requeues them."""
+    from .subscriptions.dispatcher import DEAD_LETTERS
+
+    dead = list(store.kv_list(DEAD_LETTERS))
+    if args.retry:
+        chosen = [(key, doc) for key, doc in dead if args.retry in ("all", key)]
+        if not chosen:
+            print(f"relais: no failed event {args.retry!r}", file=sys.stderr)
+            return 1
+        for key, doc in chosen:
+            with store.transaction() as txn:
+                txn.outbox_append(doc["payload"])
+            store.kv_delete(DEAD_LETTERS, key)
+        print(f"{len(chosen)} event(s) back in the outbox")
+        return 0
+    print(f"pending: {store.outbox_pending()}; failed: {len(dead)}")
+    for key, doc in dead:
+        print(json.dumps({"id": key, **doc}, ensure_ascii=False))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="relais", description="Relais FHIR R4 server")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -42,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (RELAIS_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (RELAIS_PORT, default 8080)")
     serve.set_defaults(run=_serve)
+    outbox = commands.add_parser("outbox", help="events waiting in the outbox, and those that kept failing")
+    outbox.add_argument("--retry", metavar="ID", help="put a failed event (or 'all') back in the outbox")
+    outbox.set_defaults(handler=_outbox)
     try:
         from auth import cli as auth_cli
     except ImportError:

@@ -1,0 +1,87 @@
+"""The dispatcher: a bad event cannot hold back its batch, and one that keeps failing is kept for an operator."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from fhir_server import cli
+from fhir_server.store import open_store
+from fhir_server.subscriptions import dispatcher
+from fhir_server.subscriptions.dispatcher import DEAD_LETTERS, MAX_ATTEMPTS, dispatch_once, register_handler
+
+
+def _kind_with_poison() -> tuple[str, list[str]]:
+    """A fresh event kind whose handler fails a whole batch when one payload says poison."""
+    kind, handled = f"test-{uuid.uuid4().hex[:8]}", []
+
+    def handler(_store, payloads: list[dict]) -> None:
+        if any(p.get("poison") for p in payloads):
+            raise ValueError("cannot handle this one")
+        handled.extend(p["name"] for p in payloads)
+
+    register_handler(kind, handler)
+    return kind, handled
+
+
+def _append(store, *payloads: dict) -> None:
+    with store.transaction() as txn:
+        for payload in payloads:
+            txn.outbox_append(payload)
+
+
+def _drain_until_dead(store) -> None:
+    """Dispatch until the failing event leaves the outbox (retries are due at once: RETRY_CAP_S is 0)."""
+    for _ in range(MAX_ATTEMPTS + 2):
+        if store.outbox_pending() == 0:
+            return
+        dispatch_once(store)
+    raise AssertionError("the failing event never left the outbox")
+
+
+@pytest.fixture(autouse=True)
+def retries_due_at_once(monkeypatch):
+    monkeypatch.setattr(dispatcher, "RETRY_CAP_S", 0.0)
+
+
+def test_a_failing_event_does_not_hold_back_the_others_then_goes_to_the_dead_letters(store):
+    kind, handled = _kind_with_poison()
+    _append(store, {"kind": kind, "name": "a"}, {"kind": kind, "name": "bad", "poison": True},
+            {"kind": kind, "name": "b"})
+    assert dispatch_once(store) == 2
+    assert handled == ["a", "b"] and store.outbox_pending() == 1
+    assert list(store.kv_list(DEAD_LETTERS)) == []
+    _drain_until_dead(store)
+    dead = list(store.kv_list(DEAD_LETTERS))
+    assert len(dead) == 1 and handled == ["a", "b"]
+    _, doc = dead[0]
+    assert doc["payload"]["name"] == "bad" and "cannot handle this one" in doc["error"]
+    assert doc["attempts"] >= MAX_ATTEMPTS
+
+
+def test_relais_outbox_lists_failed_events_and_puts_them_back(tmp_path, monkeypatch, capsys):
+    url = f"sqlite:///{tmp_path / 'relais.db'}"
+    store = open_store(url)
+    kind, _ = _kind_with_poison()
+    _append(store, {"kind": kind, "name": "bad", "poison": True})
+    _drain_until_dead(store)
+    store.close()
+    monkeypatch.setenv("RELAIS_STORE", url)
+
+    def run(*argv: str) -> str:
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(list(argv))
+        assert exit_.value.code == 0
+        return capsys.readouterr().out
+
+    listed = run("outbox").splitlines()
+    assert listed[0] == "pending: 0; failed: 1"
+    assert json.loads(listed[1])["payload"]["name"] == "bad"
+    assert "1 event(s) back in the outbox" in run("outbox", "--retry", "all")
+    assert run("outbox").splitlines() == ["pending: 1; failed: 0"]
+    with pytest.raises(SystemExit) as unknown:
+        cli.main(["outbox", "--retry", "nope"])
+    assert unknown.value.code == 1
+    assert dispatcher.DEAD_LETTERS == DEAD_LETTERS
