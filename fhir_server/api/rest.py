@@ -6,6 +6,7 @@ from datetime import datetime
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, g, request
+from werkzeug.exceptions import MethodNotAllowed
 
 import auth
 
@@ -37,7 +38,13 @@ def config():
     return current_app.config["RELAIS"]
 
 
+# System-level endpoints that the [type] routes also match for the methods they do not take.
+_READ_ONLY_ENDPOINTS = ("metadata", "_history")
+
+
 def check_type(resource_type: str) -> None:
+    if resource_type in _READ_ONLY_ENDPOINTS:
+        raise MethodNotAllowed(valid_methods=["GET", "HEAD"])
     if not is_supported(resource_type):
         raise FHIRError(404, f"Unknown or unsupported resource type {resource_type!r}", code="not-supported")
 

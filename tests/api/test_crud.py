@@ -212,8 +212,10 @@ def test_content_negotiation(server):
 def test_unknown_endpoints_and_methods(server):
     r = server.http.get(server.base.replace("/fhir", "/nothing-here"))
     assert r.status_code == 404 and r.json()["resourceType"] == "OperationOutcome"
-    r = server.http.post(server.url("metadata"), json={})
-    assert r.status_code in (404, 405) and r.json()["resourceType"] == "OperationOutcome"
+    for method, path in (("POST", "metadata"), ("DELETE", "metadata"), ("PUT", "metadata"), ("DELETE", "_history")):
+        r = server.http.request(method, server.url(path), json={"resourceType": "Patient"})
+        assert r.status_code == 405 and r.json()["resourceType"] == "OperationOutcome", (method, path, r.text)
+        assert "GET" in r.headers["Allow"]
 
 
 def test_capability_statement_claims_what_is_implemented(server):
