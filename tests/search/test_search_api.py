@@ -6,6 +6,7 @@ what a direct look at the fixture JSON says, without the search engine's own cod
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -298,6 +299,42 @@ def test_selective_searches_use_indexes(tmp_path: Path, url: str) -> None:
         assert not scans, plan
         assert any("INDEX si_" in line for line in plan), plan
     finally:
+        store.close()
+
+
+def _stages(plan: dict | list) -> list[str]:
+    """Every stage name in a MongoDB explain() plan tree."""
+    if isinstance(plan, list):
+        return [stage for item in plan for stage in _stages(item)]
+    found = [plan["stage"]] if "stage" in plan else []
+    for key in ("inputStage", "inputStages", "queryPlan", "winningPlan", "shards"):
+        if key in plan:
+            found.extend(_stages(plan[key]))
+    return found
+
+
+@pytest.mark.skipif(not os.environ.get("RELAIS_TEST_MONGODB_URI"),
+                    reason="explain() needs a real MongoDB (mongomock has none): set RELAIS_TEST_MONGODB_URI")
+@pytest.mark.parametrize(
+    "url",
+    [
+        "Observation?code=http://loinc.org|8302-2",
+        f"Observation?subject=Patient/{LIZ}&code=http://loinc.org|8302-2&date=ge2015",
+        "Patient?name=liz",
+        "Patient?identifier=http://hl7.org/fhir/sid/us-ssn|999-59-2277",
+        "Observation?component-code-value-quantity=http://loinc.org|8480-6$gt130",
+    ],
+)
+def test_selective_searches_use_indexes_on_mongodb(url: str) -> None:
+    from serving import make_store
+
+    store = make_store("mongodb", Path("."))
+    try:
+        rtype, _, qs = url.partition("?")
+        stages = _stages(store.explain(parse(rtype, parse_qsl(qs)))["queryPlanner"]["winningPlan"])
+        assert "COLLSCAN" not in stages and "IXSCAN" in stages, stages
+    finally:
+        store.client.drop_database(store.db.name)
         store.close()
 
 
