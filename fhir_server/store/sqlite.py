@@ -196,9 +196,9 @@ class SQLiteStore:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    timeout=_READ_BUSY_MS / 1000)
             conn.execute("PRAGMA journal_mode=WAL")
-            # FULL syncs the WAL at each commit: an acknowledged write survives a power cut.
-            # NORMAL syncs at checkpoints only: it survives a process crash, not a power cut.
-            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            # SQLite itself syncs the WAL at checkpoints only; a durable write syncs it after its commit
+            # (_sync_wal), once the writer lock is free: see _write.
+            conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(f"PRAGMA wal_autocheckpoint={_AUTOCHECKPOINT_PAGES}")
             conn.execute("PRAGMA journal_size_limit=67108864")  # the WAL file shrinks back to 64 MB after a reset
             # Every commit by another connection empties this one's page cache (WAL mode), and re-reading
@@ -214,23 +214,34 @@ class SQLiteStore:
 
     @contextmanager
     def _write(self, conn: sqlite3.Connection, durable: bool = True) -> Iterator[sqlite3.Connection]:
-        # Not durable: the commit reaches the OS (a process crash loses nothing) and the disk with the next
-        # synced commit. The level is per connection, and each thread has its own connection.
-        relaxed = not durable and self.synchronous == "FULL"
+        """One write transaction; with ``synchronous=full`` a durable one is on disk when this returns.
+
+        The WAL is synced after COMMIT, outside the writer lock (group commit): the next writer
+        goes on while this one waits for the disk, and one sync covers every commit written before
+        it. Under SQLite's own FULL the sync ran inside the lock: 287 against 438 creates/s with no
+        sync at all (gunicorn -w 2). Not durable: the commit reaches the OS (a process crash loses
+        nothing) and the disk with the next synced write or checkpoint.
+        """
         with self._writer, self._writer_file():
-            if relaxed:
-                conn.execute("PRAGMA synchronous=NORMAL")
+            _begin_immediate(conn)
             try:
-                _begin_immediate(conn)
-                try:
-                    yield conn
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            finally:
-                if relaxed:
-                    conn.execute("PRAGMA synchronous=FULL")
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        if durable and self.synchronous == "FULL":
+            self._sync_wal()
+
+    def _sync_wal(self) -> None:
+        """fdatasync the WAL file: every frame written so far, this process's commit included, is on disk."""
+        if self.path == ":memory:":
+            return
+        fd = os.open(self.path + "-wal", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
 
     @contextmanager
     def _writer_file(self) -> Iterator[None]:
