@@ -197,10 +197,11 @@ class AuthState:
             if decision.resource_id is None and (decision.interaction, decision.resource_type) == (interaction, rtype):
                 decision.resource_id, decision.version = rid, version
         query = req.full_path.rstrip("?") if req.query_string else None
-        created = _created(interaction, response)
+        # one iterator: a Bundle's creates may span several chunks, each naming the next of them
+        created = iter(_created(interaction, response))
         events = []
         for group in _grouped(decisions):
-            if _creates_without_ids(group) and created:
+            if _creates_without_ids(group):
                 # decided before the server chose the ids: name what was created, from the response
                 for decision, (ctype, cid, cversion) in zip(group, created, strict=False):
                     decision.resource_type, decision.resource_id, decision.version = ctype, cid, cversion
@@ -268,9 +269,8 @@ def _created(interaction: str, response: Any) -> list[tuple[str, str, str | None
 def _grouped(decisions: list[Decision]) -> list[list[Decision]]:
     """The decisions of one request by interaction and refusal, in chunks: one AuditEvent each.
 
-    A transaction of 70 entries is one event naming 70 entities, not 70 events: each stored
-    AuditEvent costs about as much as the entry it records (measured: ingest paid ~0.3 ms of
-    server CPU a resource for its per-entry events).
+    A transaction of 70 entries is one event naming 70 entities, not 70 events: storing one
+    AuditEvent cost ~0.34 ms of CPU (in-process, measured beside a 1.65 ms create).
     """
     groups: dict[tuple, list[Decision]] = {}
     for decision in decisions:

@@ -263,6 +263,26 @@ def test_a_transaction_is_one_audit_event_naming_every_entry(live):
                if e["subtype"][0]["code"] == "create")
 
 
+def test_a_large_transaction_names_each_created_resource_once_across_its_events(live, monkeypatch):
+    import auth.blueprint
+
+    monkeypatch.setattr(auth.blueprint, "MAX_TARGETS_PER_EVENT", 7)
+    token = live.client_token("system/*.cruds")
+    pid = live.request("POST", "Patient", token, json={"resourceType": "Patient"}).json()["id"]
+    entries = [{"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i:012d}", "resource": observation(pid),
+                "request": {"method": "POST", "url": "Observation"}} for i in range(30)]
+    response = live.request("POST", "", token, json={"resourceType": "Bundle", "type": "transaction",
+                                                     "entry": entries})
+    assert response.status_code == 200, response.text
+    created = [e["response"]["location"].split("/_history")[0] for e in response.json()["entry"]]
+    events = [e for e in live.audit_events() if e["subtype"][0]["code"] == "create"
+              and "Observation/" in str(e.get("entity"))]
+    named = [e["what"]["reference"].split("/_history")[0] for event in events for e in event["entity"]
+             if e["role"]["code"] == "4"]
+    assert len(events) == 5 and all(len([e for e in ev["entity"] if e["role"]["code"] == "4"]) <= 7 for ev in events)
+    assert sorted(named) == sorted(ref.split("/fhir/")[-1] for ref in created)
+
+
 def test_includes_never_leak_what_the_scopes_hide(live):
     admin = live.client_token("system/*.cruds")
     pid = live.request("POST", "Patient", admin, json={"resourceType": "Patient"}).json()["id"]
