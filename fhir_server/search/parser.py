@@ -178,11 +178,6 @@ class _Parser:
 
     def clauses(self, resource_type: str, name: str, value: str) -> list[tuple[Predicate, ...]]:
         """The AND clauses one ``name=value`` pair contributes (usually one)."""
-        found = self._clauses(resource_type, name, value)
-        sp = None if name.startswith("_has:") else self.param(resource_type, name.partition(".")[0].partition(":")[0])
-        return _over_union(found, sp.union_of) if sp is not None and sp.union_of else found
-
-    def _clauses(self, resource_type: str, name: str, value: str) -> list[tuple[Predicate, ...]]:
         if name.startswith("_has:"):
             return [self.has(resource_type, name, value)]
         head, dot, rest = name.partition(".")
@@ -196,10 +191,15 @@ class _Parser:
         if value == "":
             self.warnings.append(f"empty value for {name!r}: ignored")
             return []
+        found = self.value_clauses(sp, modifier, name, value)
+        return _over_union(found, sp.union_of) if sp.union_of else found
+
+    def value_clauses(self, sp: SearchParam, modifier: str, name: str, value: str) -> list[tuple[Predicate, ...]]:
+        """The clauses of ``sp[:modifier]=value`` (no chain), on ``sp`` itself."""
         if modifier and modifier not in _MODIFIERS.get(sp.type, set()):
             if sp.type == "reference" and modifier[:1].isupper():
                 return [self.reference(sp, modifier, value)]
-            raise SearchError(f"modifier :{modifier} is not supported on {sp.type} parameter {pname!r}")
+            raise SearchError(f"modifier :{modifier} is not supported on {sp.type} parameter {sp.name!r}")
         if modifier == "missing":
             if value not in ("true", "false"):
                 raise SearchError(f"{name} takes true or false")

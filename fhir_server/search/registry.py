@@ -149,8 +149,11 @@ class Registry:
             if p is not None:
                 out[code] = p
         spec = {code: p for code, p in out.items() if id(defs[code]) in self._spec_ids}
+        twins = {code: _twin(p, spec) for code, p in spec.items()}
+        # A union's parts must have rows of their own: parameters that are twins of another are not parts.
+        singles = {code: p for code, p in spec.items() if not twins[code]}
         for code, p in spec.items():
-            parts = _twin(p, spec) or _union_parts(p, spec)
+            parts = twins[code] or _union_parts(p, singles)
             if parts:
                 out[code] = dataclasses.replace(p, union_of=parts)
         return out
@@ -237,7 +240,7 @@ def _union_parts(p: SearchParam, params: dict[str, SearchParam]) -> tuple[str, .
     found, covered = [], set()
     for name, q in params.items():
         theirs = set(split_union(q.expression))
-        if name != p.name and _same_values(p, q) and theirs < mine and not _twin(q, params):
+        if name != p.name and _same_values(p, q) and theirs < mine:
             found.append(name)
             covered |= theirs
     return tuple(sorted(found)) if covered == mine and len(found) >= 2 else ()
