@@ -18,7 +18,6 @@ import multiprocessing
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,35 +28,16 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from served import start_gunicorn  # noqa: E402
+from serving import free_port  # noqa: E402
+
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
-def _start(store_url: str, port: int, auth: bool) -> subprocess.Popen:
-    env = {**os.environ, "RELAIS_STORE": store_url, "RELAIS_AUTH": "on" if auth else "off",
-           "RELAIS_BASE_URL": f"http://127.0.0.1:{port}/fhir", "RELAIS_SCHEDULER": "off"}
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    proc = subprocess.Popen([str(gunicorn), "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-                             "app:create_app()"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            conn.request("GET", "/fhir/metadata")
-            if conn.getresponse().status == 200:
-                return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("gunicorn did not start")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _start(store_url: str, port: int, auth: bool):
+    """gunicorn -w 2 on ``port`` (client assertions name the token URL, port included, before it starts)."""
+    proc, _ = start_gunicorn(store_url, 2, {"RELAIS_AUTH": "on" if auth else "off", "RELAIS_SCHEDULER": "off"}, port)
+    return proc
 
 
 def _token_load(args: tuple) -> list[float]:
@@ -132,7 +112,7 @@ def main() -> None:
         "valueQuantity": {"value": 70 + i % 20, "unit": "kg"}}) for i in range(500)])]
     store.close()
 
-    port = _free_port()
+    port = free_port()
     token_url = f"http://127.0.0.1:{port}/auth/token"
     now = int(time.time())
     bodies = [
@@ -170,7 +150,7 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait()
-        port_off = _free_port()
+        port_off = free_port()
         proc = _start(store_url, port_off, auth=False)
         try:
             _run(pool, _read_load, port_off, [reads[:200]] * n, None)

@@ -104,7 +104,8 @@ def main() -> None:
     parser.add_argument("--per-patient", type=int, default=100)
     parser.add_argument("--runs", type=int, default=200, help="timed requests per query")
     args = parser.parse_args()
-    from serving import free_port, spawn_server, stop_server
+    from served import start_gunicorn
+    from serving import stop_server
 
     from fhir_server.search.parser import parse
     from fhir_server.store import open_store
@@ -131,12 +132,7 @@ def main() -> None:
                 "(d) $everything": f"Patient/{person['id']}/$everything",
             }
 
-        port = free_port()
-        env = {**os.environ, "RELAIS_STORE": url, "RELAIS_AUTH": "off", "RELAIS_SCHEDULER": "off",
-               "RELAIS_BASE_URL": f"http://127.0.0.1:{port}/fhir"}
-        command = [str(Path(sys.executable).with_name("gunicorn")), "-w", "2", "-b", f"127.0.0.1:{port}",
-                   "--log-level", "warning", "app:create_app()"]
-        proc = spawn_server(command, env, port, ROOT)
+        proc, port = start_gunicorn(url, 2, {"RELAIS_SCHEDULER": "off"})
         http_times: dict[str, list[float]] = {}
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)

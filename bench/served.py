@@ -12,11 +12,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # serving.py: spawn a server that dies with this process
 
 
-def start_gunicorn(store_url: str, workers: int = 2, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
-    """gunicorn -w ``workers`` on ``store_url`` (auth off, scheduler on), answering on a free port."""
+def start_gunicorn(
+    store_url: str, workers: int = 2, env: dict[str, str] | None = None, port: int | None = None
+) -> tuple[subprocess.Popen, int]:
+    """gunicorn -w ``workers`` on ``store_url`` (auth off, scheduler on unless ``env`` says otherwise),
+    answering on ``port`` (a free one by default)."""
     from serving import free_port, spawn_server
 
-    port = free_port()
+    port = port or free_port()
     environment = {**os.environ, "RELAIS_STORE": store_url, "RELAIS_AUTH": "off",
                    "RELAIS_BASE_URL": f"http://127.0.0.1:{port}/fhir", **(env or {})}
     gunicorn = Path(sys.executable).with_name("gunicorn")
