@@ -241,21 +241,32 @@ def test_batch_entries_are_decided_one_by_one(live):
     assert any(e["outcome"] == "4" for e in events) and any(e["outcome"] == "0" for e in events)
 
 
-def test_a_transaction_is_one_audit_event_naming_every_entry(live):
+def _observations_in_one_transaction(live, n: int) -> tuple[str, list[str], list[dict]]:
+    """POST a transaction of ``n`` Observation creates for a new Patient: (patient id, the created
+    ``Observation/id`` in order, the create AuditEvents that name Observations)."""
     token = live.client_token("system/*.cruds")
     pid = live.request("POST", "Patient", token, json={"resourceType": "Patient"}).json()["id"]
     entries = [{"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i:012d}", "resource": observation(pid),
-                "request": {"method": "POST", "url": "Observation"}} for i in range(30)]
+                "request": {"method": "POST", "url": "Observation"}} for i in range(n)]
     response = live.request("POST", "", token, json={"resourceType": "Bundle", "type": "transaction",
                                                      "entry": entries})
     assert response.status_code == 200, response.text
-    created = {e["response"]["location"].split("/_history")[0] for e in response.json()["entry"]}
+    created = [e["response"]["location"].split("/_history")[0] for e in response.json()["entry"]]
     events = [e for e in live.audit_events() if e["subtype"][0]["code"] == "create"
               and "Observation/" in str(e.get("entity"))]
+    return pid, created, events
+
+
+def _named(event: dict) -> list[str]:
+    """The resources an AuditEvent names (role 4, Domain Resource), without their version."""
+    return [e["what"]["reference"].split("/_history")[0] for e in event["entity"] if e["role"]["code"] == "4"]
+
+
+def test_a_transaction_is_one_audit_event_naming_every_entry(live):
+    pid, created, events = _observations_in_one_transaction(live, 30)
     assert len(events) == 1
     AuditEvent.model_validate(events[0])
-    named = {e["what"]["reference"].split("/_history")[0] for e in events[0]["entity"] if e["role"]["code"] == "4"}
-    assert {ref.split("/fhir/")[-1] for ref in created} == named and len(named) == 30
+    assert set(_named(events[0])) == set(created) and len(created) == 30
     patients = [e["what"]["reference"] for e in events[0]["entity"] if e["role"]["code"] == "1"]
     assert patients == [f"Patient/{pid}"]
     # a REST create is decided before its id exists; its event still names what was created
@@ -267,20 +278,9 @@ def test_a_large_transaction_names_each_created_resource_once_across_its_events(
     import auth.blueprint
 
     monkeypatch.setattr(auth.blueprint, "MAX_TARGETS_PER_EVENT", 7)
-    token = live.client_token("system/*.cruds")
-    pid = live.request("POST", "Patient", token, json={"resourceType": "Patient"}).json()["id"]
-    entries = [{"fullUrl": f"urn:uuid:00000000-0000-4000-8000-{i:012d}", "resource": observation(pid),
-                "request": {"method": "POST", "url": "Observation"}} for i in range(30)]
-    response = live.request("POST", "", token, json={"resourceType": "Bundle", "type": "transaction",
-                                                     "entry": entries})
-    assert response.status_code == 200, response.text
-    created = [e["response"]["location"].split("/_history")[0] for e in response.json()["entry"]]
-    events = [e for e in live.audit_events() if e["subtype"][0]["code"] == "create"
-              and "Observation/" in str(e.get("entity"))]
-    named = [e["what"]["reference"].split("/_history")[0] for event in events for e in event["entity"]
-             if e["role"]["code"] == "4"]
-    assert len(events) == 5 and all(len([e for e in ev["entity"] if e["role"]["code"] == "4"]) <= 7 for ev in events)
-    assert sorted(named) == sorted(ref.split("/fhir/")[-1] for ref in created)
+    _, created, events = _observations_in_one_transaction(live, 30)
+    assert len(events) == 5 and all(len(_named(event)) <= 7 for event in events)
+    assert sorted(name for event in events for name in _named(event)) == sorted(created)
 
 
 def test_includes_never_leak_what_the_scopes_hide(live):
