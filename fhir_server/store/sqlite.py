@@ -286,9 +286,11 @@ class SQLiteStore:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
+            # "+deleted": without statistics (a new database, before the first ANALYZE) the planner
+            # takes resources_live (rtype, deleted) and scans every live resource of the type.
             for row in self._conn().execute(
                 f"SELECT rtype, rid, version, last_updated, '', deleted, body FROM resources"
-                f" WHERE rtype=? AND deleted=0 AND rid IN ({marks})",
+                f" WHERE rtype=? AND +deleted=0 AND rid IN ({marks})",
                 (resource_type, *chunk),
             ):
                 found[row[1]] = _version(row)
