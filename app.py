@@ -14,6 +14,7 @@ from fhir_server.resources import SUPPORTED_TYPES
 from fhir_server.search import custom
 from fhir_server.search.extract import warm_up
 from fhir_server.store import Store, open_store
+from fhir_server.subscriptions import settings as subscriptions
 
 
 def create_app(config: Config | None = None, store: Store | None = None, **overrides: Any) -> Flask:
@@ -29,6 +30,7 @@ def create_app(config: Config | None = None, store: Store | None = None, **overr
     warm_up(SUPPORTED_TYPES)
     custom.load(store)  # custom SearchParameters stored by any process
     auth.init_app(app, store, config)
+    subscriptions.install(store, config)  # match and deliver Subscriptions from this process's dispatcher
     api.register(app)
     if config.scheduler:
         from fhir_server.scheduler import start_scheduler

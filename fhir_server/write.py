@@ -22,6 +22,7 @@ from .resources import validate
 from .search.extract import index_values
 from .search.query import IndexRow, SearchQuery
 from .store.base import Store, StoredVersion, Transaction, VersionConflict
+from .subscriptions.hook import accepted
 
 CREATE, UPDATE, PATCH, DELETE = "create", "update", "patch", "delete"
 _HTTP_METHOD = {CREATE: "POST", UPDATE: "PUT", PATCH: "PATCH", DELETE: "DELETE"}
@@ -118,6 +119,7 @@ def _prepare(change: Change, timestamp: str) -> _Prepared:
         if not change.validated:
             validate(resource, change.resource_type)
         assert resource is not None
+        resource = accepted(resource)  # a Subscription is checked and owned here, whatever way it came in
         if change.action == UPDATE and change.condition is None:
             if "id" not in resource:
                 raise FHIRError(400, "An update needs the resource id in the body", code="required", expression=["id"])
@@ -222,7 +224,7 @@ def _patched(resource: dict, patch: list | None, rtype: str, id: str) -> dict:
     if not isinstance(result, dict) or result.get("resourceType") != rtype or result.get("id") != id:
         raise FHIRError(422, "A patch may not change resourceType or id", code="processing")
     validate(result, rtype)
-    return result
+    return accepted(result)
 
 
 def _event(txn: Transaction, stored: StoredVersion) -> None:

@@ -5,7 +5,9 @@ lease that expires (its process died) puts the event back in the pool. A handler
 raises leaves the event to be retried later, with backoff. When a batch fails, its events are
 retried one by one at once, so one bad event cannot hold back the others of its kind; an event
 that still fails after ``MAX_ATTEMPTS`` claims moves to the keyed table ``DEAD_LETTERS`` with the
-error, where an operator finds it (``relais outbox``).
+error, where an operator finds it (``relais outbox``). A handler that can tell which payloads of its
+batch failed raises ``PartialFailure`` (the others are done, not run again: rest-hook deliveries);
+a kind may register what to do when one of its events becomes a dead letter.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from ..store.base import OutboxEvent, Store
 log = logging.getLogger("relais.dispatcher")
 
 Handler = Callable[[Store, list[dict]], None]
+DeadLetterHandler = Callable[[Store, dict, str], None]
 _handlers: dict[str, list[Handler]] = {}
+_dead_letter_handlers: dict[str, list[DeadLetterHandler]] = {}
 
 LEASE_S = 60.0
 BATCH = 100
@@ -36,6 +40,23 @@ def register_handler(kind: str, handler: Handler) -> None:
     so it can write them in one transaction."""
     if handler not in _handlers.setdefault(kind, []):
         _handlers[kind].append(handler)
+
+
+def register_dead_letter_handler(kind: str, handler: DeadLetterHandler) -> None:
+    """Call ``handler(store, payload, error)`` when an event of ``kind`` moves to the dead letters."""
+    if handler not in _dead_letter_handlers.setdefault(kind, []):
+        _dead_letter_handlers[kind].append(handler)
+
+
+class PartialFailure(Exception):
+    """Raised by a handler whose batch partly failed: ``failures`` maps payload positions to their error.
+
+    The other payloads of the batch count as done. Meant for a kind with one handler.
+    """
+
+    def __init__(self, failures: dict[int, Exception]):
+        super().__init__(f"{len(failures)} event(s) of the batch failed: " + "; ".join(map(repr, failures.values())))
+        self.failures = failures
 
 
 def worker_name() -> str:
@@ -55,6 +76,12 @@ def dispatch_once(store: Store, limit: int = BATCH) -> int:
         try:
             _run(handlers, store, batch)
             done.extend(event.id for event in batch)
+        except PartialFailure as partial:
+            for i, event in enumerate(batch):
+                if i in partial.failures:
+                    failed.append((event, partial.failures[i]))
+                else:
+                    done.append(event.id)
         except Exception as exc:
             if len(batch) == 1:
                 failed.append((batch[0], exc))
@@ -73,6 +100,7 @@ def dispatch_once(store: Store, limit: int = BATCH) -> int:
             store.kv_put(DEAD_LETTERS, event.id, {"payload": event.payload, "attempts": event.attempts,
                                                   "error": repr(exc), "at": time.time()})
             store.outbox_done([event.id])
+            _dead_letter(store, event.payload, repr(exc))
         else:
             log.warning("outbox event %s failed (attempt %d): %r", event.id, event.attempts, exc)
             store.outbox_release([event.id], min(RETRY_CAP_S, 2.0**event.attempts))
@@ -82,3 +110,11 @@ def dispatch_once(store: Store, limit: int = BATCH) -> int:
 def _run(handlers: list[Handler], store: Store, batch: list[OutboxEvent]) -> None:
     for handler in handlers:
         handler(store, [event.payload for event in batch])
+
+
+def _dead_letter(store: Store, payload: dict, error: str) -> None:
+    for handler in _dead_letter_handlers.get(payload.get("kind", ""), []):
+        try:
+            handler(store, payload, error)
+        except Exception:  # the event is kept in the dead letters either way
+            log.exception("dead-letter handler for a %r event failed", payload.get("kind"))

@@ -13,7 +13,10 @@ EXAMPLE_FILES = sorted(p for p in EXAMPLES.glob("*.json") if is_supported(p.name
 
 
 def _without_meta(resource: dict) -> dict:
-    return {k: v for k, v in resource.items() if k not in ("meta", "id")}
+    resource = {k: v for k, v in resource.items() if k not in ("meta", "id")}
+    if resource.get("resourceType") == "Subscription" and resource.get("status") == "requested":
+        resource["status"] = "active"  # the server accepts a requested Subscription (as HAPI FHIR does)
+    return resource
 
 
 def test_the_shared_examples_are_there():

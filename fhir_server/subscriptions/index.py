@@ -1,0 +1,97 @@
+"""The active Subscriptions of a store, by resource type, kept in memory and rebuilt when any changes.
+
+``build`` is pure (stored Subscriptions in, index out). ``current`` keeps one index per store and
+reloads it when the Subscription history moved: every create, update or delete, by this process
+or another, adds a version there, so one indexed look-up per batch of events tells.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import FHIRError
+from ..search.query import SearchQuery
+from .acceptance import criteria_query, end_of, owner_of
+
+log = logging.getLogger("relais.subscriptions")
+
+
+@dataclass(frozen=True)
+class Active:
+    """One Subscription due deliveries: what matching needs, without re-reading it."""
+
+    id: str
+    version: int
+    criteria: str
+    query: SearchQuery
+    owner: str | None
+    end: float | None  # epoch seconds
+
+
+Index = dict[str, tuple[Active, ...]]  # resource type -> its active Subscriptions
+
+
+def build(subscriptions: list[tuple[dict, int]]) -> Index:
+    """The index of ``(resource, version)`` pairs: status active only; unparseable criteria skipped (logged)."""
+    by_type: dict[str, list[Active]] = {}
+    for resource, version in subscriptions:
+        if resource.get("status") != "active":
+            continue
+        try:
+            query = criteria_query(resource.get("criteria"))
+        except FHIRError as exc:
+            # stored before a SearchParameter it names was removed, say: it can match nothing
+            log.warning("Subscription/%s not indexed: %s", resource.get("id"), exc.diagnostics)
+            continue
+        active = Active(resource["id"], version, resource["criteria"], query, owner_of(resource), end_of(resource))
+        by_type.setdefault(query.resource_type, []).append(active)
+    return {rtype: tuple(items) for rtype, items in by_type.items()}
+
+
+def candidates(index: Index, resource_type: str, now: float) -> tuple[Active, ...]:
+    """The Subscriptions of ``resource_type`` whose ``end`` has not passed at ``now``."""
+    return tuple(s for s in index.get(resource_type, ()) if s.end is None or s.end > now)
+
+
+# --- per store, in this process -------------------------------------------------------------------
+
+_cache: weakref.WeakKeyDictionary[Any, tuple[tuple, Index]] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def mark(store: Any) -> tuple:
+    """What changes whenever any process writes a Subscription: its version count and newest version."""
+    page = store.history("Subscription", count=1)
+    newest = page.entries[0] if page.entries else None
+    return page.total, (newest.id, newest.version, newest.deleted) if newest is not None else None
+
+
+def current(store: Any) -> Index:
+    """The index of ``store``'s active Subscriptions, reloaded if any Subscription changed since."""
+    now_mark = mark(store)
+    with _lock:
+        cached = _cache.get(store)
+    if cached is not None and cached[0] == now_mark:
+        return cached[1]
+    stored: list[tuple[dict, int]] = []
+    seen: dict[str, int] = {}
+    after = None
+    while page := store.scan("Subscription", after, 500):
+        stored.extend((v.resource, v.version) for v in page if v.resource)
+        seen.update((v.id, v.version) for v in page)
+        after = page[-1].id
+    index = build(stored)
+    newest = now_mark[1]
+    # A standalone mongod writes history before the current copy: if the newest version was not
+    # readable yet, keep no mark so that the next batch loads again.
+    settled = newest is None or newest[2] or seen.get(newest[0], 0) >= newest[1]
+    with _lock:
+        if settled:
+            _cache[store] = (now_mark, index)
+        else:
+            _cache.pop(store, None)
+    return index

@@ -1,0 +1,115 @@
+"""Outbox handler for ``resource`` events: match each created or updated resource against the active
+Subscriptions and queue one rest-hook delivery per match its owner's client may read.
+
+Deliveries are outbox events of their own, so each one is durable and retried on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..search.extract import index_values
+from ..search.matcher import Find, Resolve, matches
+from ..search.query import SearchQuery
+from . import index as subscription_index
+from .index import Active
+from .settings import settings_for
+
+log = logging.getLogger("relais.subscriptions")
+
+DELIVERY_KIND = "rest-hook"
+_WRITES = ("POST", "PUT", "PATCH")  # R4 notifies creates and updates; a deletion has no resource to match
+
+
+def matching(subscriptions: tuple[Active, ...], resource: dict, resolve: Resolve | None = None,
+             find: Find | None = None) -> list[Active]:
+    """The Subscriptions whose criteria ``resource`` meets (one that fails to evaluate is skipped, logged)."""
+    if not subscriptions:
+        return []
+    rows = index_values(resource)  # extracted once for all of them
+    found = []
+    for subscription in subscriptions:
+        try:
+            if matches(subscription.query, resource, resolve, find=find, rows=rows):
+                found.append(subscription)
+        except Exception:  # one Subscription's criteria must not stop the others' deliveries
+            log.exception("Subscription/%s: criteria %r failed on %s/%s", subscription.id, subscription.criteria,
+                          resource.get("resourceType"), resource.get("id"))
+    return found
+
+
+def may_receive(auth_on: bool, owner: str | None, resource: dict, can_read: Callable[[str, dict], bool]) -> bool:
+    """Whether a Subscription owned by ``owner`` may be sent ``resource``.
+
+    With authentication on, only what the owner's client may read; a Subscription without an owner
+    (written with authentication off, or by a feed) then receives nothing.
+    """
+    if not auth_on:
+        return True
+    return owner is not None and can_read(owner, resource)
+
+
+def delivery(subscription_id: str, resource_type: str, id: str, version: int) -> dict:
+    """The outbox payload of one delivery: what to send is read again when it is sent."""
+    return {"kind": DELIVERY_KIND, "subscription": subscription_id, "type": resource_type, "id": id,
+            "version": version}
+
+
+def owner_reader(store: Any) -> Callable[[str, dict], bool]:
+    """``can_read(owner, resource)`` for registered clients, each looked up once per use of the reader."""
+    import auth
+
+    callers: dict[str, Any] = {}
+
+    def can_read(owner: str, resource: dict) -> bool:
+        if owner not in callers:
+            callers[owner] = auth.caller_for_client(store, owner)
+        return auth.can_read(callers[owner], resource)
+
+    return can_read
+
+
+def store_lookups(store: Any) -> tuple[Resolve, Find]:
+    """Chains and ``_has`` in criteria follow references through the store, as a search does."""
+
+    def resolve(resource_type: str, id: str) -> dict | None:
+        stored = store.read(resource_type, id)
+        return stored.resource if stored is not None else None
+
+    def find(query: SearchQuery) -> list[dict]:
+        ids = store.search(query).ids
+        return [v.resource for v in store.read_many(query.resource_type, ids) if v.resource]
+
+    return resolve, find
+
+
+def queue_deliveries(store: Any, payloads: list[dict]) -> None:
+    """Handler of ``resource`` events: the deliveries they call for, appended in one transaction."""
+    settings = settings_for(store)
+    writes = [p for p in payloads if p.get("method") in _WRITES]
+    if settings is None or not writes:
+        return
+    index = subscription_index.current(store)
+    now = time.time()
+    wanted = [(p, subs) for p in writes if (subs := subscription_index.candidates(index, p["type"], now))]
+    if not wanted:
+        return
+    resolve, find = store_lookups(store)
+    can_read = owner_reader(store)
+    deliveries = []
+    for payload, subscriptions in wanted:
+        stored = store.read(payload["type"], payload["id"], payload["version"])
+        if stored is None or stored.resource is None:
+            continue
+        for subscription in matching(subscriptions, stored.resource, resolve, find):
+            if may_receive(settings.auth, subscription.owner, stored.resource, can_read):
+                deliveries.append(delivery(subscription.id, stored.resource_type, stored.id, stored.version))
+    if deliveries:
+        # Not durable, as audit entries: the events they come from are done only after this commit
+        # (SQLite commits in order), so a power cut loses both or neither.
+        with store.transaction(durable=False) as txn:
+            for item in deliveries:
+                txn.outbox_append(item)
