@@ -85,3 +85,23 @@ def test_relais_outbox_lists_failed_events_and_puts_them_back(tmp_path, monkeypa
         cli.main(["outbox", "--retry", "nope"])
     assert unknown.value.code == 1
     assert dispatcher.DEAD_LETTERS == DEAD_LETTERS
+
+
+def test_a_partial_failure_completes_the_others_without_running_them_again(store):
+    kind, calls, dead = f"test-{uuid.uuid4().hex[:8]}", [], []
+
+    def handler(_store, payloads: list[dict]) -> None:
+        calls.append([p["name"] for p in payloads])
+        failures = {i: ValueError(f"{p['name']} refused") for i, p in enumerate(payloads) if p.get("poison")}
+        if failures:
+            raise dispatcher.PartialFailure(failures)
+
+    register_handler(kind, handler)
+    dispatcher.register_dead_letter_handler(kind, lambda _store, payload, error: dead.append((payload, error)))
+    _append(store, {"kind": kind, "name": "a"}, {"kind": kind, "name": "bad", "poison": True},
+            {"kind": kind, "name": "b"})
+    assert dispatch_once(store) == 2
+    assert calls == [["a", "bad", "b"]] and store.outbox_pending() == 1  # no one-by-one rerun of a and b
+    _drain_until_dead(store)
+    assert all(names == ["bad"] for names in calls[1:]) and len(calls) == 1 + MAX_ATTEMPTS - 1
+    assert [(payload["name"], "bad refused" in error) for payload, error in dead] == [("bad", True)]

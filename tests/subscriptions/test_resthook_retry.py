@@ -1,0 +1,133 @@
+"""Deliveries that fail are kept and retried: a dead endpoint, one that answers 503, one that never comes back.
+
+The dispatcher is driven from the test (scheduler off, retries due at once) so every attempt is
+visible; the endpoint, the app and the tokens are real.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from fhir_server import cli
+from fhir_server.store import open_store
+from fhir_server.subscriptions import dispatcher
+from fhir_server.subscriptions.dispatcher import DEAD_LETTERS, MAX_ATTEMPTS, dispatch_once
+from tests.access.authkit import AuthServer, free_port, observation
+from tests.subscriptions.hookkit import Receiver, subscription
+
+CRITERIA = "Observation?code=http://loinc.org|29463-7"
+
+
+@pytest.fixture(autouse=True)
+def retries_due_at_once(monkeypatch):
+    monkeypatch.setattr(dispatcher, "RETRY_CAP_S", 0.0)
+
+
+@pytest.fixture(params=["sqlite", "mongomock"])
+def live(request: pytest.FixtureRequest, tmp_path) -> Iterator[AuthServer]:
+    if request.param == "sqlite":
+        store = open_store(f"sqlite:///{tmp_path / 'retry.db'}?synchronous=normal")
+    else:
+        import mongomock
+
+        store = open_store("mongodb://localhost/relais_retry_test", client=mongomock.MongoClient())
+    server = AuthServer(store)
+    yield server
+    server.close()
+    store.close()
+
+
+def _rest_hook_pending(store) -> int:
+    """Deliveries waiting in the outbox (claimed and given back at once, so nothing is consumed)."""
+    events = store.outbox_claim("test-peek", 30.0, 10_000)
+    store.outbox_release([e.id for e in events], 0.0)
+    return sum(1 for e in events if e.payload.get("kind") == "rest-hook")
+
+
+def _dispatch(store, rounds: int = 1) -> None:
+    for _ in range(rounds):
+        while dispatch_once(store):
+            pass
+        dispatch_once(store)  # one more claim: failed events were released, due at once
+
+
+def _set_up(live: AuthServer, endpoint: str) -> tuple[str, str, dict]:
+    a = live.client_token("system/Observation.rs system/Subscription.cruds")
+    b = live.client_token("system/Observation.cruds")
+    response = live.request("POST", "Subscription", a, json=subscription(endpoint, CRITERIA))
+    assert response.status_code == 201, response.text
+    return a, b, response.json()
+
+
+def test_a_dead_endpoint_is_retried_until_it_answers(live):
+    port = free_port()
+    _, b, _ = _set_up(live, f"http://127.0.0.1:{port}/hook")
+    created = live.request("POST", "Observation", b, json=observation("p1")).json()
+    _dispatch(live.store, rounds=3)  # matched, queued, then refused connections three times
+    assert _rest_hook_pending(live.store) == 1
+    assert list(live.store.kv_list(DEAD_LETTERS)) == []
+    receiver = Receiver(port=port)
+    try:
+        _dispatch(live.store)
+        got = receiver.snapshot()
+        assert [r.path for r in got] == [f"/hook/Observation/{created['id']}"]
+        assert _rest_hook_pending(live.store) == 0 and live.store.outbox_pending() == 0
+    finally:
+        receiver.close()
+
+
+def test_an_endpoint_answering_503_gets_the_notification_again_and_once(live):
+    receiver = Receiver(fail_first=2)
+    try:
+        _, b, _ = _set_up(live, receiver.url)
+        for _ in range(3):
+            live.request("POST", "Observation", b, json=observation("p1"))
+        _dispatch(live.store, rounds=4)
+        # the first request got 503; the endpoint's other deliveries in that batch waited for the retry
+        assert receiver.refused == 2
+        assert len(receiver.snapshot()) == 3 and len({r.path for r in receiver.snapshot()}) == 3
+        assert live.store.outbox_pending() == 0 and list(live.store.kv_list(DEAD_LETTERS)) == []
+    finally:
+        receiver.close()
+
+
+def test_a_delivery_that_keeps_failing_is_a_dead_letter_and_its_subscription_errors(live, monkeypatch, capsys):
+    port = free_port()
+    a, b, sub = _set_up(live, f"http://127.0.0.1:{port}/hook")
+    created = live.request("POST", "Observation", b, json=observation("p1")).json()
+    _dispatch(live.store, rounds=MAX_ATTEMPTS + 2)
+    dead = [doc for _, doc in live.store.kv_list(DEAD_LETTERS)]
+    assert [d["payload"]["kind"] for d in dead] == ["rest-hook"]
+    assert dead[0]["payload"]["id"] == created["id"] and "cannot connect" in dead[0]["error"]
+    stored = live.request("GET", f"Subscription/{sub['id']}", a).json()
+    assert stored["status"] == "error" and created["id"] in stored["error"]
+    # in error, new matches are not queued; the client turns it back on (PUT status requested)
+    live.request("POST", "Observation", b, json=observation("p2"))
+    _dispatch(live.store)
+    assert _rest_hook_pending(live.store) == 0
+    receiver = Receiver(port=port)
+    try:
+        stored["status"] = "requested"
+        assert live.request("PUT", f"Subscription/{sub['id']}", a, json=stored).json()["status"] == "active"
+        third = live.request("POST", "Observation", b, json=observation("p3")).json()
+        _dispatch(live.store)
+        assert [r.path.rsplit("/", 1)[1] for r in receiver.snapshot()] == [third["id"]]
+        # nothing lost: the operator puts the dead letter back, and it is delivered
+        if hasattr(live.store, "path"):  # SQLite: the operator command, on the same file
+            monkeypatch.setenv("RELAIS_STORE", f"sqlite:///{live.store.path}")
+            with pytest.raises(SystemExit):
+                cli.main(["outbox", "--retry", "all"])
+            assert "back in the outbox" in capsys.readouterr().out
+        else:
+            for key, doc in list(live.store.kv_list(DEAD_LETTERS)):
+                with live.store.transaction() as txn:
+                    txn.outbox_append(doc["payload"])
+                live.store.kv_delete(DEAD_LETTERS, key)
+        _dispatch(live.store)
+        assert sorted(r.path.rsplit("/", 1)[1] for r in receiver.snapshot()) == sorted([third["id"], created["id"]])
+        assert json.loads(receiver.snapshot()[-1].body)["id"] == created["id"]
+    finally:
+        receiver.close()
