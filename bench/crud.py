@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import http.client
 import json
 import multiprocessing
 import os
@@ -26,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from served import await_idle, cpu_seconds, start_gunicorn  # noqa: E402
+from served import await_idle, cpu_seconds, exchange, start_gunicorn  # noqa: E402
 
 HEADERS = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 
@@ -46,7 +45,7 @@ def observation(i: int) -> dict:
     }
 
 
-def _load(args: tuple) -> tuple[list[float], list[str]]:
+def _load(args: tuple) -> tuple[list[float], list[str], float]:
     """One load process: its share of one phase, a connection per request.
 
     Keep-alive connections stick to the worker that accepted them (measured: one of two workers
@@ -57,20 +56,16 @@ def _load(args: tuple) -> tuple[list[float], list[str]]:
     cpu = time.process_time()
     for item in items:
         start = time.perf_counter()
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         if phase == "create":
-            conn.request("POST", "/fhir/Observation", json.dumps(observation(item)), HEADERS)
+            status, data = exchange(port, "POST", "/fhir/Observation", json.dumps(observation(item)).encode(), HEADERS)
         elif phase == "read":
-            conn.request("GET", f"/fhir/Observation/{item}", headers=HEADERS)
+            status, data = exchange(port, "GET", f"/fhir/Observation/{item}", headers=HEADERS)
         else:
             body = {**observation(7), "id": item, "status": "amended"}
-            conn.request("PUT", f"/fhir/Observation/{item}", json.dumps(body), HEADERS)
-        response = conn.getresponse()
-        data = response.read()
+            status, data = exchange(port, "PUT", f"/fhir/Observation/{item}", json.dumps(body).encode(), HEADERS)
         latencies.append(time.perf_counter() - start)
-        if response.status >= 300:
-            raise RuntimeError(f"{phase}: {response.status} {data[:200]!r}")
-        conn.close()
+        if status >= 300:
+            raise RuntimeError(f"{phase}: {status} {data[:200]!r}")
         if phase == "create":
             ids.append(json.loads(data)["id"])
     return latencies, ids, time.process_time() - cpu

@@ -15,7 +15,6 @@ Entries whose type this server does not serve are left out (--all-types keeps th
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import multiprocessing
 import os
@@ -29,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from served import await_idle, cpu_seconds, start_gunicorn  # noqa: E402
+from served import await_idle, cpu_seconds, exchange, start_gunicorn  # noqa: E402
 from serving import stop_server  # noqa: E402
 
 from fhir_server.resources import is_supported, validate  # noqa: E402
@@ -68,13 +67,9 @@ def _post(args: tuple) -> tuple[int, float]:
     headers = {"Content-Type": "application/fhir+json", "Prefer": "return=minimal"}
     for text in texts:
         bundle = reidentified(text)
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-        conn.request("POST", "/fhir", json.dumps(bundle), headers)
-        response = conn.getresponse()
-        data = response.read()
-        conn.close()
-        if response.status != 200:
-            raise RuntimeError(f"transaction failed: {response.status} {data[:500]!r}")
+        status, data = exchange(port, "POST", "/fhir", json.dumps(bundle).encode(), headers)
+        if status != 200:
+            raise RuntimeError(f"transaction failed: {status} {data[:500]!r}")
         sent += len(bundle["entry"])
     return sent, time.process_time() - cpu
 
