@@ -31,6 +31,8 @@ TIMEOUT_S = 5.0  # per connect and per read: a dead endpoint costs one timeout p
 BATCH_BUDGET_S = 30.0  # half the dispatcher's lease: later deliveries of a slow batch wait for the next claim
 MAX_PARALLEL = 8  # endpoints served at once; one endpoint's deliveries go one after another
 AUDIT_INTERACTION = "subscription-notification"
+# Headers that say how the request is framed and where it goes: the server's to set, not channel.header's.
+_FRAMING = frozenset({"host", "content-length", "transfer-encoding", "connection", "content-type"})
 
 
 class DeliveryError(Exception):
@@ -57,7 +59,10 @@ def notification(subscription: dict, resource: dict) -> Notification:
     channel = subscription.get("channel") or {}
     endpoint = channel["endpoint"]
     headers = {"User-Agent": "Relais FHIR server"}
-    headers.update(parse_header(line) for line in channel.get("header") or [])
+    for line in channel.get("header") or []:
+        name, value = parse_header(line)
+        if name.lower() not in _FRAMING:
+            headers[name] = value
     payload = channel.get("payload")
     if not payload:
         return Notification("POST", endpoint, headers, None)

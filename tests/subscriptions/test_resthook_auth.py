@@ -194,3 +194,15 @@ def test_off_and_past_end_deliver_nothing(live, receiver):
     assert live.request("PUT", f"Subscription/{off['id']}", a, json=off).json()["status"] == "active"
     live.request("POST", "Observation", b, json=_obs("p1", BP))
     assert len(receiver.wait_for(1)) == 1
+
+
+def test_a_disabled_client_receives_nothing_more(live, receiver):
+    a_id, a_key = live.add_client("system/Observation.rs system/Subscription.cruds")
+    b = live.client_token("system/Observation.cruds")
+    _subscribe(live, live.token(a_id, a_key), subscription(receiver.url, CRITERIA))
+    live.request("POST", "Observation", b, json=_obs("p1", BP))
+    receiver.wait_for(1)
+    live.clients.set_enabled(a_id, False)
+    live.request("POST", "Observation", b, json=_obs("p1", BP))
+    _drained(live)
+    assert len(receiver.snapshot()) == 1

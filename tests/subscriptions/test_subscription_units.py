@@ -121,10 +121,12 @@ def test_may_receive_follows_the_owners_scopes():
 
 def test_rest_hook_requests_as_r4_prescribes():
     resource = _obs("o1", "p1")
-    with_payload = accept(subscription(URL + "/", BP, channel={"header": ["Authorization: Bearer t"]}), "a")
+    headers = ["Authorization: Bearer t", "content-length: 0", "Host: elsewhere"]
+    with_payload = accept(subscription(URL + "/", BP, channel={"header": headers}), "a")
     put = resthook.notification(with_payload, resource)
     assert (put.method, put.url) == ("PUT", "http://127.0.0.1:9/hook/Observation/o1")
     assert put.headers["Authorization"] == "Bearer t"
+    assert not {"content-length", "host"} & {name.lower() for name in put.headers}  # framing is the server's
     assert put.headers["Content-Type"].startswith("application/fhir+json")
     assert json.loads(put.body) == resource
     post = resthook.notification(accept(subscription(URL, BP, payload=None), "a"), resource)
