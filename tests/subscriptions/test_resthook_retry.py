@@ -131,3 +131,23 @@ def test_a_delivery_that_keeps_failing_is_a_dead_letter_and_its_subscription_err
         assert json.loads(receiver.snapshot()[-1].body)["id"] == created["id"]
     finally:
         receiver.close()
+
+
+def test_chained_criteria_follow_references_through_the_store(live):
+    """``subject:Patient.identifier`` is matched as a search would: the subject is read from the store."""
+    receiver = Receiver()
+    try:
+        admin = live.client_token("system/*.cruds")
+        nir = "urn:oid:1.2.250.1.213.1.4.8|1850275123456"
+        b = admin
+        criteria = f"Observation?subject:Patient.identifier={nir}"
+        assert live.request("POST", "Subscription", admin, json=subscription(receiver.url, criteria)).status_code == 201
+        system, value = nir.split("|")
+        ours = live.request("POST", "Patient", b, json={"resourceType": "Patient", "identifier": [
+            {"system": system, "value": value}]}).json()["id"]
+        theirs = live.request("POST", "Patient", b, json={"resourceType": "Patient"}).json()["id"]
+        sent = [live.request("POST", "Observation", b, json=observation(p)).json()["id"] for p in (theirs, ours)]
+        _dispatch(live.store)
+        assert [r.path.rsplit("/", 1)[1] for r in receiver.snapshot()] == [sent[1]]
+    finally:
+        receiver.close()
