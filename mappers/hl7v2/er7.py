@@ -1,0 +1,184 @@
+"""Reading ER7 with hl7apy: one message in, its segments and their values out (tolerant, never raises)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from hl7apy.consts import VALIDATION_LEVEL
+from hl7apy.exceptions import HL7apyException
+from hl7apy.parser import parse_message
+
+# Versions whose PID, PV1, OBR and OBX fields sit where the mappers read them.
+SUPPORTED_VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2")
+BATCH_SEGMENTS = ("FHS", "BHS", "BTS", "FTS")
+_SEPARATORS = re.compile(r"\r\n|\n|\r")
+# HL7 escape sequences (v2.5 2.7.4); hl7apy escapes on output but hands values back escaped
+_ESCAPE = re.compile(r"\\(F|S|T|R|E|\.br|X[0-9A-Fa-f]*|H|N|Z[^\\]*)\\")
+_PLAIN = {"F": "|", "S": "^", "T": "&", "R": "~", "E": "\\", ".br": "\n", "H": "", "N": ""}
+
+
+class Unreadable(Exception):
+    """The text is not one HL7 v2 message hl7apy can read; ``code`` is the HL7 table 0357 error code."""
+
+    def __init__(self, code: int, text: str, location: str = ""):
+        super().__init__(text)
+        self.code = code
+        self.text = text
+        self.location = location
+
+
+def segments_of(text: str) -> list[str]:
+    """The segments of ER7 text, whichever of CR, LF or CRLF separates them; blank lines dropped."""
+    return [line for line in _SEPARATORS.split(text) if line.strip()]
+
+
+def read(text: str):
+    """The hl7apy Message of ER7 ``text`` (one message, segments as children); raise Unreadable."""
+    lines = segments_of(text.lstrip("\ufeff"))
+    if not lines:
+        raise Unreadable(100, "the message is empty")
+    kinds = [line[:3] for line in lines]
+    batch = [kind for kind in kinds if kind in BATCH_SEGMENTS]
+    if batch or kinds.count("MSH") > 1:
+        raise Unreadable(100, "batches and files (FHS/BHS, or several MSH) are not accepted: send one message"
+                              " per MLLP frame or HTTP request", f"{batch[0] if batch else 'MSH'}^1")
+    if kinds[0] != "MSH":
+        raise Unreadable(100, f"the message starts with {kinds[0]!r}, not MSH", f"{kinds[0]}^1")
+    try:
+        return parse_message("\r".join(lines), validation_level=VALIDATION_LEVEL.TOLERANT, find_groups=False)
+    except HL7apyException as exc:
+        # unknown versions, bad encoding characters, malformed MSH: hl7apy says which
+        name = type(exc).__name__
+        code = 203 if "Version" in name else 102 if "Encoding" in name else 100
+        raise Unreadable(code, f"{name}: {exc}"[:200], "MSH^1") from None
+    except (ValueError, IndexError, KeyError, AttributeError, TypeError) as exc:
+        raise Unreadable(100, f"unreadable message: {exc}"[:200], "MSH^1") from None
+
+
+def first_header(text: str) -> Header | None:
+    """The MSH of text that ``read`` refused (a batch, a bad segment order), for its ACK; None if none reads."""
+    for line in segments_of(text.lstrip("\ufeff")):
+        if line.startswith("MSH"):
+            try:
+                return header(parse_message(line, validation_level=VALIDATION_LEVEL.TOLERANT, find_groups=False))
+            except (HL7apyException, ValueError, IndexError, KeyError, AttributeError, TypeError):
+                return None
+    return None
+
+
+def unescape(value: str) -> str:
+    """An ER7 value as plain text (\\F\\ -> |, \\.br\\ -> newline, \\Xhh\\ -> bytes as Latin-1)."""
+    if "\\" not in value:
+        return value
+
+    def plain(match: re.Match) -> str:
+        code = match.group(1)
+        if code in _PLAIN:
+            return _PLAIN[code]
+        if code.startswith("X"):
+            try:
+                return bytes.fromhex(code[1:]).decode("latin-1")
+            except ValueError:
+                return match.group(0)
+        return match.group(0)
+
+    return _ESCAPE.sub(plain, value)
+
+
+def _position(name: str | None) -> int:
+    # hl7apy names parts PID_3, CX_4, HD_2; a part of a single-type field is named by its type (ST, IS)
+    suffix = (name or "").rsplit("_", 1)[-1]
+    return int(suffix) if suffix.isdigit() else 1
+
+
+def repetitions(segment, number: int) -> list:
+    """Every repetition of field ``number`` of ``segment`` (hl7apy Fields, in order)."""
+    wanted = f"{segment.name}_{number}"
+    return [child for child in segment.children if child.name == wanted]
+
+
+def value(element, *path: int) -> str:
+    """The plain text at ``path`` (component, subcomponent positions) inside ``element``; '' when absent."""
+    if element is None:
+        return ""
+    for number in path:
+        children = list(getattr(element, "children", None) or [])
+        if not children:
+            if number != 1:
+                return ""  # a leaf: its first part is itself, it has no others
+            continue
+        element = next((child for child in children if _position(child.name) == number), None)
+        if element is None:
+            return ""
+    try:
+        text = element.to_er7()
+    except HL7apyException:
+        return ""
+    # "" is HL7's explicit null (delete the value): for a mapper, nothing
+    return "" if text == '""' else unescape(text).strip()
+
+
+def field(segment, number: int, *path: int) -> str:
+    """The plain text of the first repetition of field ``number`` (at ``path`` inside it)."""
+    reps = repetitions(segment, number)
+    return value(reps[0], *path) if reps else ""
+
+
+@dataclass(frozen=True)
+class Header:
+    """What the ACK and the message store need from MSH."""
+
+    sending_application: str = ""  # MSH-3 as ER7 (the ACK copies it back as is)
+    sending_facility: str = ""
+    receiving_application: str = ""
+    receiving_facility: str = ""
+    control_id: str = ""  # MSH-10
+    message_code: str = ""  # MSH-9.1: ADT, ORU
+    trigger: str = ""  # MSH-9.2: A01, R01
+    processing_id: str = ""  # MSH-11
+    version: str = ""  # MSH-12.1
+
+    @property
+    def message_type(self) -> str:
+        return f"{self.message_code}^{self.trigger}" if self.trigger else self.message_code
+
+    @property
+    def sender(self) -> str:
+        """Who sent it (MSH-3 and MSH-4): a control id is unique per sender."""
+        return f"{self.sending_application}|{self.sending_facility}"
+
+
+def header(message) -> Header:
+    """The MSH fields of a parsed message."""
+    msh = message.msh
+
+    def raw(number: int) -> str:
+        reps = repetitions(msh, number)
+        try:
+            return reps[0].to_er7() if reps else ""
+        except HL7apyException:
+            return ""
+
+    return Header(
+        sending_application=raw(3),
+        sending_facility=raw(4),
+        receiving_application=raw(5),
+        receiving_facility=raw(6),
+        control_id=field(msh, 10),
+        message_code=field(msh, 9, 1),
+        trigger=field(msh, 9, 2),
+        processing_id=field(msh, 11, 1),
+        version=field(msh, 12, 1),
+    )
+
+
+def segments(message, name: str) -> list:
+    """The segments named ``name``, in message order."""
+    return [child for child in message.children if child.name == name]
+
+
+def set_id(segment, default: int) -> int:
+    """Field 1 (Set ID) of a repeating segment, or its position when it carries none."""
+    text = field(segment, 1)
+    return int(text) if text.isdigit() else default
