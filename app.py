@@ -15,6 +15,7 @@ from fhir_server.search import custom
 from fhir_server.search.extract import warm_up
 from fhir_server.store import Store, open_store
 from fhir_server.subscriptions import settings as subscriptions
+from mappers import hl7v2
 
 
 def create_app(config: Config | None = None, store: Store | None = None, **overrides: Any) -> Flask:
@@ -32,6 +33,7 @@ def create_app(config: Config | None = None, store: Store | None = None, **overr
     auth.init_app(app, store, config)
     subscriptions.install(store, config)  # match and deliver Subscriptions from this process's dispatcher
     api.register(app)
+    hl7v2.install(app, store, config)  # POST /hl7v2, and the MLLP listener when RELAIS_MLLP_PORT is set
     if config.scheduler:
         from fhir_server.scheduler import start_scheduler
 

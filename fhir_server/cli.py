@@ -58,6 +58,17 @@ def _outbox(args: argparse.Namespace, store) -> int:
     return 0
 
 
+def _hl7v2(args: argparse.Namespace, store) -> int:
+    """Print the received HL7 v2 messages, oldest first, one JSON line each (--rejected: AE and AR only)."""
+    from mappers.hl7v2.feed import records
+
+    for key, doc in records(store, rejected_only=args.rejected):
+        if not args.raw:
+            doc = {k: v for k, v in doc.items() if k not in ("raw", "ack")}
+        print(json.dumps({"key": key, **doc}, ensure_ascii=False))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="relais", description="Relais FHIR R4 server")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -68,6 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     outbox = commands.add_parser("outbox", help="events waiting in the outbox, and those that kept failing")
     outbox.add_argument("--retry", metavar="ID", help="put a failed event (or 'all') back in the outbox")
     outbox.set_defaults(handler=_outbox)
+    hl7v2 = commands.add_parser("hl7v2", help="HL7 v2 messages received, with their outcome (AA, AE, AR) and reason")
+    hl7v2.add_argument("--rejected", action="store_true", help="only those answered AE or AR")
+    hl7v2.add_argument("--raw", action="store_true", help="include each message's text and its ACK")
+    hl7v2.set_defaults(handler=_hl7v2)
     try:
         from auth import cli as auth_cli
     except ImportError:

@@ -60,6 +60,22 @@ def _url_list(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _networks(value: str) -> tuple[str, ...]:
+    import ipaddress
+
+    networks = _url_list(value)
+    for network in networks:
+        ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
+    return networks
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError("expected a positive number")
+    return number
+
+
 @dataclass(frozen=True)
 class Config:
     """One field per RELAIS_<NAME> variable; the README table lists them."""
@@ -80,6 +96,13 @@ class Config:
     export_dir: str = ""  # empty: exports/ beside the SQLite file, ./var/exports for MongoDB
     search_snapshot_max: int = 10_000  # ids a search snapshot keeps (paging covers those)
     search_snapshot_lifetime_s: int = 3600  # paging links of a search answer for this long
+    mllp_port: int = 0  # 0: no MLLP listener
+    mllp_host: str = ""  # empty: RELAIS_HOST
+    mllp_client: str = ""  # the registered OAuth client every MLLP message acts as
+    mllp_allow: tuple[str, ...] = ()  # source addresses or CIDRs; empty: any
+    mllp_max_bytes: int = 1024 * 1024
+    mllp_timeout_s: float = 60.0  # a silent connection is closed, a frame must arrive within it
+    mllp_max_connections: int = 32
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
@@ -99,6 +122,13 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "export_dir": str,
     "search_snapshot_max": _snapshot_max,
     "search_snapshot_lifetime_s": _positive_int,
+    "mllp_port": _port,
+    "mllp_host": str,
+    "mllp_client": str,
+    "mllp_allow": _networks,
+    "mllp_max_bytes": _positive_int,
+    "mllp_timeout_s": _positive_float,
+    "mllp_max_connections": _positive_int,
 }
 
 
@@ -123,4 +153,12 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> C
     config = Config(**values)
     if config.default_count > config.max_count:
         raise ConfigError(f"RELAIS_DEFAULT_COUNT={config.default_count} exceeds RELAIS_MAX_COUNT={config.max_count}")
+    check_mllp(config)
     return config
+
+
+def check_mllp(config: Config) -> None:
+    """MLLP carries no token: with authentication on, a listener needs the client its messages act as."""
+    if config.mllp_port and config.auth and not config.mllp_client:
+        raise ConfigError("RELAIS_MLLP_CLIENT is required when RELAIS_MLLP_PORT is set and RELAIS_AUTH is on"
+                          " (MLLP carries no token: messages act as that registered client)")

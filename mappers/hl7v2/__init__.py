@@ -5,4 +5,16 @@ from __future__ import annotations
 from .mapper import Mapped, map_message
 from .problems import Problem
 
-__all__ = ["Mapped", "Problem", "map_message"]
+
+def install(app, store, config) -> None:
+    """Mount ``POST /hl7v2`` on ``app`` and, when RELAIS_MLLP_PORT is set, start the MLLP listener."""
+    from .http import blueprint
+
+    app.register_blueprint(blueprint)
+    if config.mllp_port:
+        from . import mllp
+
+        app.extensions["relais_mllp"] = mllp.start(app, store, config)
+
+
+__all__ = ["Mapped", "Problem", "install", "map_message"]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hl7v2_samples import (  # noqa: E402
+from fhir_server.resources import validate
+from mappers.hl7v2 import er7, map_message
+from mappers.hl7v2.obx import observation
+from mappers.hl7v2.problems import Problem
+from tests.mappers.hl7v2_samples import (
     INS_NIR,
     LINUXFORHEALTH_ADT,
     ORU,
@@ -18,11 +18,6 @@ from hl7v2_samples import (  # noqa: E402
     lab_result,
     read,
 )
-
-from fhir_server.resources import validate  # noqa: E402
-from mappers.hl7v2 import er7, map_message  # noqa: E402
-from mappers.hl7v2.obx import observation  # noqa: E402
-from mappers.hl7v2.problems import Problem  # noqa: E402
 
 BAD = [p for p in PYTHON_HL7 if p.name != "sample_msh.hl7"] + LINUXFORHEALTH_ADT
 
@@ -188,3 +183,15 @@ def test_garbage_never_raises(text):
     mapped = map_message(text)
     assert mapped.code in ("AE", "AR")
     assert ack_fields(mapped.ack(ack_id="G1"))["err"]
+
+
+def test_a_v23_admission_with_explicit_nulls():
+    """sample_msh.hl7 as it is: HL7 2.3, two PID-3 ids without an OID, \"\" (null) in PV1-45."""
+    mapped = map_message(read(next(p for p in PYTHON_HL7 if p.name == "sample_msh.hl7")).decode())
+    assert mapped.code == "AA", mapped.problem and mapped.problem.as_dict()
+    [patient] = _resources(mapped, "Patient")
+    assert [(i["system"], i["value"]) for i in patient["identifier"]] == [
+        ("urn:relais:hl7v2:MSH_MRN", "2148790"), ("urn:relais:hl7v2:MSH_EMPI", "162840")]
+    [encounter] = _resources(mapped, "Encounter")
+    assert encounter["status"] == "in-progress" and "end" not in encounter["period"]
+    assert ack_fields(mapped.ack(ack_id="V23"))["code"] == "AA"
