@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 import auth
+from auth.clients import ClientRegistry
 from fhir_server.config import Config, check_mllp
 
 from . import feed
@@ -55,6 +56,12 @@ class Listener:
         return self.server.server_address[:2]
 
     def start(self) -> Listener:
+        if self.config.auth:
+            client = ClientRegistry(self.store).get(self.config.mllp_client)
+            if client is None or not client.enabled:
+                # not fatal: the client may be registered after the start; until then every message is refused
+                log.warning("RELAIS_MLLP_CLIENT=%s is not a registered, enabled client: MLLP messages get AR",
+                            self.config.mllp_client)
         self.thread.start()
         log.info("MLLP listener on %s:%s for client %s", *self.address, self.config.mllp_client or "(auth off)")
         return self
