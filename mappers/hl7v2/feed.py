@@ -86,17 +86,24 @@ def receive(store, raw: bytes, caller: auth.Caller | None, source: Source, base_
         if again is not None:
             return again
         record["attempts"] = int(earlier.get("attempts", 1)) + 1
+        if earlier.get("state") == "done":
+            # the refused attempt stays where an operator finds it; the new one takes the key
+            store.kv_put(TABLE, f"{key}|attempt|{earlier.get('received', new_id())}", earlier, durable=False)
         store.kv_put(TABLE, key, record, durable=False)
     elif not store.kv_insert(TABLE, key, record, durable=False):
         # the same message on another connection at this very moment: that one will answer for it
         busy = Problem(206, "the same message is being processed; resend later", "MSH^1^10", "AE")
         return answer(store, key, record, mapped, busy, store_it=False)
     # not durable yet: until the ACK the sender keeps the message, so a power cut here loses nothing
-    with app.app_context() if app is not None else nullcontext():
-        problem, decisions = (mapped.problem, []) if mapped.problem else _decide(caller, mapped)
+    decisions: list[tuple] = []
     results: list[write.Result] = []
-    if problem is None:
-        problem, results = _write(store, mapped)
+    try:
+        problem = mapped.problem
+        if problem is None:
+            problem, decisions, results = _store(store, mapped, caller, app)
+    except Exception:  # a store failure: answer AE (send again later) with the message kept, if the store can
+        log.exception("HL7 v2 message %s could not be stored", key)
+        problem = Problem(207, "internal error while storing the message; send it again later", "", "AE")
     record["written"] = [f"{r.resource_type}/{r.id}/_history/{r.version.version}" for r in results if r.version]
     outcome = answer(store, key, record, mapped, problem)
     _audit(store, outcome.record, mapped, problem, decisions, results, source, base_url)
@@ -130,7 +137,7 @@ def _again(store, key: str, earlier: dict, record: dict, mapped: Mapped, caller:
         return outcome
     # the stored ACK is an answer about writes: a caller who may not make them gets a refusal of its own
     with app.app_context() if app is not None else nullcontext():
-        problem, decisions = _decide(caller, mapped)
+        problem, decisions = _decide(caller, mapped, mapped.changes)
     if problem is not None:
         outcome = answer(store, f"{key}|refused|{new_id()}", record, mapped, problem)
         _audit(store, outcome.record, mapped, problem, decisions, [], source, base_url)
@@ -147,10 +154,11 @@ def _age_s(instant: str) -> float | None:
     return (datetime.now(UTC) - moment).total_seconds()
 
 
-def _decide(caller: auth.Caller | None, mapped: Mapped) -> tuple[Problem | None, list[tuple]]:
+def _decide(caller: auth.Caller | None, mapped: Mapped,
+            changes: list[write.Change]) -> tuple[Problem | None, list[tuple]]:
     """Every change decided before anything is written; the first refusal stops the message (AR)."""
     decisions = []
-    for change, source in zip(mapped.changes, mapped.sources, strict=True):
+    for change, source in zip(changes, mapped.sources, strict=True):
         interaction = "update" if change.condition is not None else "create"
         try:
             auth.decide(caller, interaction, change.resource_type, change.resource)
@@ -162,21 +170,30 @@ def _decide(caller: auth.Caller | None, mapped: Mapped) -> tuple[Problem | None,
     return None, decisions
 
 
-def _write(store, mapped: Mapped) -> tuple[Problem | None, list[write.Result]]:
-    """All of the message's changes in one call to the write path (one store transaction), or none."""
+def _store(store, mapped: Mapped, caller: auth.Caller | None,
+           app) -> tuple[Problem | None, list[tuple], list[write.Result]]:
+    """Resolve, decide, then write all of the message's changes in one call to the write path, or none.
+
+    Decisions see the resolved ids, so an update is checked against the resource it would replace.
+    """
     for attempt in range(_WRITE_ATTEMPTS):
         try:
             changes = _resolved(store, mapped)
-            return None, write.write(store, changes)
         except Problem as problem:
-            return problem, []
+            return problem, [], []
+        with app.app_context() if app is not None else nullcontext():
+            problem, decisions = _decide(caller, mapped, changes)
+        if problem is not None:
+            return problem, decisions, []
+        try:
+            return None, decisions, write.write(store, changes)
         except FHIRError as exc:
             index = getattr(exc, "change_index", None)
             raced = exc.status == 400 and "differs from the match" in exc.diagnostics
             if raced and attempt + 1 < _WRITE_ATTEMPTS:
                 continue  # another message created the same Patient or Encounter meanwhile: resolve again
             source = mapped.sources[index] if isinstance(index, int) and index < len(mapped.sources) else ""
-            return Problem(207, f"could not be stored: {exc.diagnostics}"[:250], source, "AE"), []
+            return Problem(207, f"could not be stored: {exc.diagnostics}"[:250], source, "AE"), decisions, []
     raise AssertionError("unreachable")
 
 

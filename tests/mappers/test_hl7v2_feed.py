@@ -100,6 +100,19 @@ def test_resend_gets_the_stored_ack_and_writes_nothing_twice(hub):
     sender.close()
 
 
+def test_a_rejected_message_sent_again_fixed_is_stored_and_the_rejection_kept(hub):
+    sender = hub.sender()
+    broken = lab_result(control_id="FIX1", obx="OBX|1|NM|2345-7^Glucose^LN||five|mmol/L||||F")
+    assert ack_fields(sender.send(broken))["code"] == "AE"
+    assert ack_fields(sender.send(lab_result(control_id="FIX1")))["code"] == "AA"
+    assert hub.count("Observation") == 1
+    outcomes = {key: doc["outcome"] for key, doc in feed.records(hub.store)}
+    assert outcomes["LABSYS|LAB-Y|FIX1"] == "AA"
+    [rejected] = [doc for _, doc in feed.records(hub.store, rejected_only=True)]
+    assert rejected["raw"] == broken and rejected["reason"]["location"] == "OBX^1^5"
+    sender.close()
+
+
 def test_oru_results_over_mllp(hub):
     sender = hub.sender()
     assert ack_fields(sender.send(lab_result()))["code"] == "AA"
