@@ -159,6 +159,26 @@ def test_concurrent_connections(hub):
     assert hub.count("Patient") == 4 and hub.count("Observation") == 32
 
 
+def test_one_new_patient_from_several_connections_at_once_is_one_patient(hub):
+    results: list[str] = []
+    ready = threading.Barrier(4)
+
+    def run(worker: int) -> None:
+        sender = hub.sender()
+        ready.wait(timeout=30)
+        for n in range(3):
+            results.append(ack_fields(sender.send(lab_result(control_id=f"R{worker}-{n}")))["code"])
+        sender.close()
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert results == ["AA"] * 12
+    assert hub.count("Patient") == 1 and hub.count("Observation") == 12
+
+
 def test_a_client_without_observation_write_gets_ar_and_nothing_is_stored(any_store):
     hub = Hub(any_store, scopes="system/Patient.cu system/Encounter.cu")
     try:
