@@ -233,17 +233,13 @@ def event_from_payload(payload: dict) -> dict:
 
 
 def append_events(store: Any, events: list[dict]) -> None:
-    """Put the facts of ``events`` in the outbox in one transaction of their own.
+    """Put the facts of ``events`` in the outbox, in a write of their own (``Store.outbox_enqueue``).
 
     Not durable (the store's audit-trail level): committed before the response leaves, so a
     process that dies after answering loses nothing; only a power cut could, and it would take
     the answer's effects with it. A durable commit (an fsync) per read would cost more than the read.
     """
-    if not events:
-        return
-    with store.transaction(durable=False) as txn:
-        for event in events:
-            txn.outbox_append(outbox_payload(event))
+    store.outbox_enqueue([outbox_payload(event) for event in events])
 
 
 def store_audit_events(store: Any, payloads: list[dict]) -> None:

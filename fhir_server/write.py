@@ -181,7 +181,9 @@ def _apply(txn: Transaction, item: _Prepared, timestamp: str) -> Result:
     if change.action == CREATE and change.condition is not None:
         id = item.id or new_id()
     assert id is not None
-    current = txn.current(rtype, id)
+    # A create's id is new (a UUIDv7 from new_id, here or in the Bundle): nothing to look up.
+    # Were it not, storing its version 1 would raise VersionConflict.
+    current = None if change.action == CREATE else txn.current(rtype, id)
     if change.if_match is not None and (current is None or current.deleted or current.version != change.if_match):
         have = "none" if current is None or current.deleted else f'W/"{current.version}"'
         raise FHIRError(412, f'If-Match W/"{change.if_match}" does not match the current version ({have})',

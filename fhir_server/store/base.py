@@ -99,6 +99,10 @@ class Store(Protocol):
 
     def search(self, query: SearchQuery) -> SearchResult: ...
 
+    def outbox_enqueue(self, payloads: list[dict]) -> None:
+        """Events not tied to a resource write (the audit trail), in a write of their own that waits
+        for no resource write; survives a process crash, not a power cut."""
+
     def outbox_claim(self, worker: str, lease_s: float, limit: int) -> list[OutboxEvent]: ...
 
     def outbox_done(self, event_ids: list[str]) -> None: ...

@@ -88,9 +88,11 @@ class MongoTransaction:
         )
 
     def outbox_append(self, payload: dict) -> None:
-        self.store.outbox.insert_one(
-            {"payload": payload, "created": time.time(), "lease_until": 0.0, "attempts": 0}, session=self.session
-        )
+        self.store.outbox.insert_one(_outbox_doc(payload), session=self.session)
+
+
+def _outbox_doc(payload: dict) -> dict:
+    return {"payload": payload, "created": time.time(), "lease_until": 0.0, "attempts": 0}
 
 
 class MongoStore:
@@ -202,6 +204,10 @@ class MongoStore:
 
     def explain(self, query: SearchQuery) -> dict:
         return self.resources.find(mongodb_search.compile_filter(query)).explain()
+
+    def outbox_enqueue(self, payloads: list[dict]) -> None:
+        if payloads:
+            self.outbox.insert_many([_outbox_doc(payload) for payload in payloads])
 
     def outbox_claim(self, worker: str, lease_s: float, limit: int) -> list[OutboxEvent]:
         now = time.time()

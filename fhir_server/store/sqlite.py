@@ -43,6 +43,9 @@ SCHEMA = [
     "CREATE INDEX IF NOT EXISTS outbox_claimable ON outbox (lease_until, seq)",
     "CREATE TABLE IF NOT EXISTS kv (tbl TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (tbl, key))",
 ]
+_OUTBOX_SCHEMA = [statement for statement in SCHEMA if "outbox" in statement]
+# Ids of events claimed from the spool file (outbox_enqueue) start with this; the main file's are numbers.
+_SPOOLED = "s"
 
 _VERSION_COLUMNS = "rtype, rid, version, last_updated, method, deleted, body"
 
@@ -79,7 +82,11 @@ class SQLiteTransaction:
             "INSERT OR REPLACE INTO resources (rtype, rid, version, last_updated, deleted, body) VALUES (?,?,?,?,?,?)",
             (*key, version.version, version.last_updated, int(version.deleted), body),
         )
-        _replace_rows(self.conn, key, [] if version.deleted else index)
+        if version.version == 1:
+            # History took version 1, so this resource had no version before and has no rows to replace.
+            _insert_rows(self.conn, key, [] if version.deleted else list(dict.fromkeys(index)))
+        else:
+            _replace_rows(self.conn, key, [] if version.deleted else index)
 
     def search(self, query: SearchQuery) -> SearchResult:
         return _search(self.conn, query)
@@ -106,12 +113,15 @@ def _replace_rows(conn: sqlite3.Connection, key: tuple[str, str], index: list[In
     gone = [(rowid,) for row, rowid in stored.items() if row not in wanted]
     if gone:
         conn.executemany("DELETE FROM search_index WHERE rowid=?", gone)
-    added = [(*key, *row) for row in dict.fromkeys(index) if row not in stored]
-    if added:
+    _insert_rows(conn, key, [row for row in dict.fromkeys(index) if row not in stored])
+
+
+def _insert_rows(conn: sqlite3.Connection, key: tuple[str, str], rows: list[IndexRow]) -> None:
+    if rows:
         conn.executemany(
             "INSERT INTO search_index (rtype, rid, param, kind, system, code, text, low, high)"
             " VALUES (?,?,?,?,?,?,?,?,?)",
-            added,
+            [(*key, *row) for row in rows],
         )
 
 
@@ -167,7 +177,7 @@ class SQLiteStore:
 
     supports_transactions = True
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, spool: bool = True):
         path, _, options = url.removeprefix("sqlite:///").partition("?")
         settings = dict(part.partition("=")[::2] for part in options.split("&") if part)
         self.synchronous = settings.get("synchronous", "full").upper()
@@ -186,8 +196,13 @@ class SQLiteStore:
         self._lock = threading.Lock()
         conn = self._conn()
         with self._write(conn):
-            for statement in SCHEMA + sqlite_search.DDL:
+            for statement in SCHEMA + sqlite_search.DDL if spool else _OUTBOX_SCHEMA:
                 conn.execute(statement)
+        # Events not tied to a resource write (the AuditEvent facts of every request) wait in a file
+        # of their own, with its own writer lock: a read's audit entry never queues behind the
+        # dispatcher's batch writes or a transaction Bundle holding the main file's lock.
+        spool_path = path if path == ":memory:" else f"{path}-spool"
+        self._spool = SQLiteStore(f"sqlite:///{spool_path}", spool=False) if spool else None
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -347,9 +362,28 @@ class SQLiteStore:
         sql, params = sqlite_search.compile_query(query)
         return [row[-1] for row in self._conn().execute("EXPLAIN QUERY PLAN " + sql, params)]
 
+    def outbox_enqueue(self, payloads: list[dict]) -> None:
+        """Events not tied to a resource write, in the spool file: a process crash loses none, a power cut may."""
+        if payloads:
+            assert self._spool is not None
+            with self._spool.transaction(durable=False) as txn:
+                for payload in payloads:
+                    txn.outbox_append(payload)
+
     def outbox_claim(self, worker: str, lease_s: float, limit: int) -> list[OutboxEvent]:
+        events = self._claim(worker, lease_s, limit)
+        if self._spool is not None:
+            events += [OutboxEvent(_SPOOLED + e.id, e.payload, e.attempts)
+                       for e in self._spool.outbox_claim(worker, lease_s, limit)]
+        return events
+
+    def _claim(self, worker: str, lease_s: float, limit: int) -> list[OutboxEvent]:
         now = time.time()
-        with self._write(self._conn(), durable=False) as conn:
+        conn = self._conn()
+        # Every process's dispatcher polls every second: an empty outbox costs no writer lock.
+        if conn.execute("SELECT 1 FROM outbox WHERE lease_until<=? LIMIT 1", (now,)).fetchone() is None:
+            return []
+        with self._write(conn, durable=False) as conn:
             rows = conn.execute(
                 "SELECT seq, payload, attempts FROM outbox WHERE lease_until<=? ORDER BY seq LIMIT ?", (now, limit)
             ).fetchall()
@@ -360,22 +394,34 @@ class SQLiteStore:
                 )
         return [OutboxEvent(str(seq), json.loads(payload), attempts + 1) for seq, payload, attempts in rows]
 
+    def _spooled(self, event_ids: list[str]) -> tuple[list[str], list[str]]:
+        """``event_ids`` split into the main file's and the spool's (prefix removed)."""
+        spooled = [i.removeprefix(_SPOOLED) for i in event_ids if i.startswith(_SPOOLED)]
+        return [i for i in event_ids if not i.startswith(_SPOOLED)], spooled
+
     def outbox_done(self, event_ids: list[str]) -> None:
-        if event_ids:
+        main, spooled = self._spooled(event_ids)
+        if spooled and self._spool is not None:
+            self._spool.outbox_done(spooled)
+        if main:
             # Losing this at a power cut only redelivers events, which handlers must tolerate anyway.
             with self._write(self._conn(), durable=False) as conn:
-                conn.executemany("DELETE FROM outbox WHERE seq=?", [(int(i),) for i in event_ids])
+                conn.executemany("DELETE FROM outbox WHERE seq=?", [(int(i),) for i in main])
 
     def outbox_release(self, event_ids: list[str], delay_s: float) -> None:
-        if event_ids:
+        main, spooled = self._spooled(event_ids)
+        if spooled and self._spool is not None:
+            self._spool.outbox_release(spooled, delay_s)
+        if main:
             with self._write(self._conn()) as conn:
                 conn.executemany(
                     "UPDATE outbox SET lease_owner=NULL, lease_until=? WHERE seq=?",
-                    [(time.time() + delay_s, int(i)) for i in event_ids],
+                    [(time.time() + delay_s, int(i)) for i in main],
                 )
 
     def outbox_pending(self) -> int:
-        return self._conn().execute("SELECT count(*) FROM outbox").fetchone()[0]
+        spooled = self._spool.outbox_pending() if self._spool is not None else 0
+        return self._conn().execute("SELECT count(*) FROM outbox").fetchone()[0] + spooled
 
     def optimize(self) -> None:
         """Refresh the planner's statistics (sampled, a few ms); without them SQLite picks covering scans.
@@ -389,6 +435,8 @@ class SQLiteStore:
     def checkpoint(self) -> None:
         """Copy the WAL into the database without blocking writers (a scheduler job, off the request path)."""
         self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        if self._spool is not None:
+            self._spool.checkpoint()
 
     def kv_put(self, table: str, key: str, doc: dict, durable: bool = True) -> None:
         with self._write(self._conn(), durable) as conn:
@@ -422,6 +470,8 @@ class SQLiteStore:
         }
 
     def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
         with self._lock:
             for conn in self._all:
                 try:

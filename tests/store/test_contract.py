@@ -153,6 +153,26 @@ def test_outbox_claim_lease_done_and_release(store):
     assert [e.payload["n"] for e in again] == [3] and again[0].attempts == 2
 
 
+def test_enqueued_events_are_claimed_done_and_released_beside_written_ones(store):
+    with store.transaction() as txn:
+        txn.outbox_append({"kind": "resource", "n": 0})
+    store.outbox_enqueue([{"kind": "audit", "n": 1}, {"kind": "audit", "n": 2}])
+    store.outbox_enqueue([])
+    assert store.outbox_pending() == 3
+    claimed = store.outbox_claim("w1", lease_s=60, limit=10)
+    assert sorted(e.payload["n"] for e in claimed) == [0, 1, 2]
+    assert len({e.id for e in claimed}) == 3
+    assert store.outbox_claim("w2", lease_s=60, limit=10) == []
+    by_n = {e.payload["n"]: e for e in claimed}
+    store.outbox_done([by_n[0].id, by_n[1].id])
+    store.outbox_release([by_n[2].id], delay_s=0)
+    assert store.outbox_pending() == 1
+    again = store.outbox_claim("w3", lease_s=60, limit=10)
+    assert [(e.payload["n"], e.attempts) for e in again] == [(2, 2)]
+    store.outbox_done([again[0].id])
+    assert store.outbox_pending() == 0
+
+
 def test_an_expired_lease_returns_to_the_pool(store):
     with store.transaction() as txn:
         txn.outbox_append({"kind": "x"})
