@@ -213,6 +213,8 @@ def _resolved(store, mapped: Mapped) -> list[write.Change]:
             raise Problem(205, f"several {change.resource_type} resources have the identifier of {source}: an"
                                " operator must merge them first", source, "AE")
         target = ids[0] if ids else new_id()
+        if ids:
+            _same_subject(store, change, target, renamed, source)
         renamed[f"{change.resource_type}/{change.id}"] = f"{change.resource_type}/{target}"
         change.id = target
         assert change.resource is not None
@@ -220,6 +222,18 @@ def _resolved(store, mapped: Mapped) -> list[write.Change]:
     for change in changes:
         _rename_references(change.resource, renamed)
     return changes
+
+
+def _same_subject(store, change: write.Change, target: str, renamed: dict[str, str], source: str) -> None:
+    """A result found by its identifier stays with its patient: a reused order number must not move it."""
+    subject = ((change.resource or {}).get("subject") or {}).get("reference")
+    if subject is None:
+        return
+    current = store.read(change.resource_type, target)
+    stored = ((current.resource or {}).get("subject") or {}).get("reference") if current and current.resource else None
+    if stored is not None and stored != renamed.get(subject, subject):
+        raise Problem(205, f"{change.resource_type}/{target} has the identifier of {source} but another subject"
+                           f" ({stored}): the order number was reused", source, "AE")
 
 
 def _rename_references(node: object, renamed: dict[str, str]) -> None:

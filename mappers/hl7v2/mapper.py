@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import quote
 
 from hl7apy.exceptions import HL7apyException
 
@@ -20,7 +21,7 @@ from fhir_server.search.parser import SearchError, parse
 
 from . import er7
 from .ack import acknowledge
-from .datatypes import codeable_concept, date_time, provisional_id
+from .datatypes import LOCAL_SYSTEM, V2_0203, authority_system, codeable_concept, date_time, provisional_id
 from .er7 import Header, Unreadable
 from .obx import observation
 from .pid import patient
@@ -111,29 +112,56 @@ def _changes(message, head: Header) -> tuple[list[write.Change], list[str]]:
             changes.append(_conditional("Encounter", visit, visit_key))
             sources.append(f"PV1^{number}")
     if head.message_code == "ORU":
-        results = _results(message, f"Patient/{patient_id}", visit_ref)
+        results = _results(message, f"Patient/{patient_id}", visit_ref, authority)
         if not results:
             raise Problem(100, "ORU^R01 without an OBX segment", "OBX", "AR")
-        for index, resource in results:
-            changes.append(write.Change(write.CREATE, "Observation", resource=resource))
+        for index, resource, key in results:
+            if key is None:
+                changes.append(write.Change(write.CREATE, "Observation", resource=resource))
+            else:
+                resource["id"] = provisional_id("Observation", _token(key))
+                changes.append(_conditional("Observation", resource, key))
             sources.append(f"OBX^{index}")
     return changes, sources
 
 
-def _results(message, subject: str, visit_ref: str | None) -> list[tuple[int, dict]]:
-    """One Observation per OBX, each under the OBR before it (its code and time stand in for missing ones)."""
+def _results(message, subject: str, visit_ref: str | None, authority: str) -> list[tuple[int, dict, dict | None]]:
+    """One Observation per OBX, each under the OBR before it (its code and time stand in for missing ones).
+
+    Under an OBR with a filler order number (OBR-3), a result is identified by that number, its code
+    and its sub-id (else its set id): a correction (OBX-11 C) updates the Observation it corrects.
+    """
     results = []
-    order_code = order_time = None
+    order_code = order_time = filler = None
     index = 0
     for segment in message.children:
         if segment.name == "OBR":
             reps = er7.repetitions(segment, 4)
             order_code = codeable_concept(reps[0]) if reps else None
             order_time = date_time(er7.field(segment, 7, 1))
+            filler = _filler(segment, authority)
         elif segment.name == "OBX":
             index += 1
-            results.append((index, observation(segment, index, subject, visit_ref, order_code, order_time)))
+            resource = observation(segment, index, subject, visit_ref, order_code, order_time)
+            key = None
+            if filler is not None:
+                code = ((resource["code"].get("coding") or [{}])[0]).get("code", "")
+                part = er7.field(segment, 4) or str(er7.set_id(segment, index))
+                key = {**filler, "value": f"{filler['value']}/{code}/{part}"}
+                resource["identifier"] = [key]
+            results.append((index, resource, key))
     return results
+
+
+def _filler(obr, authority: str) -> dict | None:
+    """OBR-3 (filler order number, EI) as the base of its results' identifiers."""
+    reps = er7.repetitions(obr, 3)
+    number = er7.value(reps[0], 1) if reps else ""
+    if not number:
+        return None
+    system = authority_system(er7.value(reps[0], 2), er7.value(reps[0], 3), er7.value(reps[0], 4))
+    return {"type": {"coding": [{"system": V2_0203, "code": "FILL"}]},
+            "system": system or LOCAL_SYSTEM + quote(authority, safe="-._~"), "value": number}
 
 
 def _event_time(message) -> str:

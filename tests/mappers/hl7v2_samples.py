@@ -22,13 +22,14 @@ def read(path) -> bytes:
 GLUCOSE = "OBX|1|NM|2345-7^Glucose^LN||5.4|mmol/L^mmol/L^UCUM|3.9-6.1|N|||F|||20261120080000+0100"
 
 
-def lab_result(control_id: str = "LAB0001", obx: str = GLUCOSE, patient_id: str = "P12345") -> str:
-    """An ORU^R01 from a lab with one OBR and the given OBX line(s), CR-separated."""
+def lab_result(control_id: str = "LAB0001", obx: str = GLUCOSE, patient_id: str = "P12345",
+               filler: str | None = None) -> str:
+    """An ORU^R01 from a lab with one OBR (filler order number FIL-<control id> unless given) and ``obx``."""
     return "\r".join([
         f"MSH|^~\\&|LABSYS|LAB-Y|RELAIS|HUB|20261120081500||ORU^R01^ORU_R01|{control_id}|P|2.5",
         f"PID|1||{patient_id}^^^LAB-Y&1.2.250.1.999.1&ISO^PI~279035121518989^^^ASIP-SANTE-INS-NIR&1.2.250.1.213.1.4.10&ISO^INS||"
         "MARTIN^HELENE^^^^^L||19550412|F",
-        "OBR|1|ORD1^LABSYS|FIL1^LAB-Y|24331-1^Lipid panel^LN|||20261120075500",
+        f"OBR|1|ORD1^LABSYS|{filler or 'FIL-' + control_id}^LAB-Y|24331-1^Lipid panel^LN|||20261120075500",
         obx,
     ])
 

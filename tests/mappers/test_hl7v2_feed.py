@@ -113,6 +113,24 @@ def test_a_rejected_message_sent_again_fixed_is_stored_and_the_rejection_kept(hu
     sender.close()
 
 
+def test_a_corrected_result_updates_its_observation_and_a_reused_order_number_is_refused(hub):
+    sender = hub.sender()
+    assert ack_fields(sender.send(lab_result(control_id="V1", filler="ORD-77")))["code"] == "AA"
+    corrected = lab_result(control_id="V2", filler="ORD-77",
+                           obx="OBX|1|NM|2345-7^Glucose^LN||5.9|mmol/L^mmol/L^UCUM|3.9-6.1|N|||C")
+    assert ack_fields(sender.send(corrected))["code"] == "AA"
+    [result] = hub.store.scan("Observation", None, 10)
+    assert (result.version, result.resource["status"], result.resource["valueQuantity"]["value"]) == (
+        2, "corrected", 5.9)
+    assert result.resource["identifier"][0]["value"] == "ORD-77/2345-7/1"
+    # the same order number for another patient would move the result: refused, nothing written
+    other = lab_result(control_id="V3", filler="ORD-77", patient_id="OTHER-1")
+    ack = ack_fields(sender.send(other))
+    assert ack["code"] == "AE" and "205^" in ack["err"]
+    assert hub.count("Observation") == 1 and hub.count("Patient") == 1
+    sender.close()
+
+
 def test_oru_results_over_mllp(hub):
     sender = hub.sender()
     assert ack_fields(sender.send(lab_result()))["code"] == "AA"
@@ -271,10 +289,13 @@ def test_post_hl7v2_with_real_tokens(any_store):
         assert ack_fields(again.text)["code"] == "AR"
         wrong_type = live.http.post(url, json={"resourceType": "Patient"}, headers={"Authorization": f"Bearer {full}"})
         assert wrong_type.status_code == 415 and wrong_type.json()["resourceType"] == "OperationOutcome"
-        outcomes = [(e["subtype"][0]["display"], e["outcome"]) for e in live.audit_events()]
-        assert ("operation:hl7v2", "4") in outcomes  # the 401
-        assert ("create", "4") in outcomes  # Observation refused
-        assert ("create", "0") in outcomes  # Observation written
+        events = live.audit_events()
+        assert any(e["subtype"][0]["display"] == "operation:hl7v2" and "401" in e["outcomeDesc"] for e in events)
+        refused = [e for e in events if e["outcome"] == "4" and "Observation" in e["outcomeDesc"]]
+        assert refused and refused[0]["agent"][0]["network"]["address"] == "127.0.0.1"
+        written = [e for e in events if e["outcome"] == "0"
+                   and any("Observation/" in x.get("what", {}).get("reference", "") for x in e.get("entity", []))]
+        assert written
     finally:
         hub.close()
 
