@@ -1,8 +1,9 @@
 """One HL7 v2 message in, the changes to write and its ACK out. Pure: no store, no socket, no clock.
 
 ADT (IHE PAM France: A01 A02 A03 A04 A05 A06 A07 A08 A11 A13 A28 A31) gives a Patient and an
-Encounter; ORU^R01 gives a Patient and one Observation per OBX. The Patient and the Encounter
-are conditional updates on their identifier, so a message sent again updates instead of duplicating.
+Encounter; ORU^R01 gives a Patient and one Observation per OBX. The Patient, the Encounter and a result
+under a filler order number are conditional updates on their identifier, so a message sent again
+updates instead of duplicating.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from serving import BACKENDS, make_store
@@ -158,6 +159,24 @@ def test_garbage_partial_and_abandoned_frames(hub):
     sender.close()
 
 
+def test_a_sender_that_hangs_up_before_its_ack_gets_it_when_it_sends_again(hub):
+    dropped = hub.sender()
+    dropped.send_raw(b"\x0b" + read(ADMISSION) + b"\x1c\x0d")
+    dropped.close()  # gone before the ACK: the listener's write fails, the message is stored all the same
+    sender = hub.sender()
+    deadline = time.monotonic() + 30
+    while True:  # an HL7 sender retries; while the first attempt is still running the answer is AE 206
+        ack = ack_fields(sender.send(read(ADMISSION)))
+        if ack["code"] != "AE" or time.monotonic() > deadline:
+            break
+        assert "206^" in ack["err"]
+    assert ack["code"] == "AA"
+    assert hub.count("Patient") == 1 and hub.store.scan("Patient", None, 1)[0].version == 1
+    [(_, record)] = feed.records(hub.store)
+    assert record["attempts"] == 1 and record["outcome"] == "AA"
+    sender.close()
+
+
 def test_concurrent_connections(hub):
     results: list[str] = []
 
@@ -287,6 +306,8 @@ def test_post_hl7v2_with_real_tokens(any_store):
         # a resend by a client that may not write is refused, not answered with the stored AA
         again = live.http.post(url, data=body, headers={**ER7, "Authorization": f"Bearer {partial}"})
         assert ack_fields(again.text)["code"] == "AR"
+        garbage = live.http.post(url, data=bytes(range(256)) * 4, headers={**ER7, "Authorization": f"Bearer {full}"})
+        assert garbage.status_code == 200 and ack_fields(garbage.text)["code"] == "AR"
         wrong_type = live.http.post(url, json={"resourceType": "Patient"}, headers={"Authorization": f"Bearer {full}"})
         assert wrong_type.status_code == 415 and wrong_type.json()["resourceType"] == "OperationOutcome"
         events = live.audit_events()
