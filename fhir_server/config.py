@@ -162,3 +162,7 @@ def check_mllp(config: Config) -> None:
     if config.mllp_port and config.auth and not config.mllp_client:
         raise ConfigError("RELAIS_MLLP_CLIENT is required when RELAIS_MLLP_PORT is set and RELAIS_AUTH is on"
                           " (MLLP carries no token: messages act as that registered client)")
+    host = config.mllp_host or config.host
+    if config.mllp_port and not config.auth and host not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigError(f"RELAIS_MLLP_HOST={host} is not loopback, but RELAIS_AUTH=off would let anyone write"
+                          " through the MLLP listener")

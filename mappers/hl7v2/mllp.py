@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import auth
 from auth.clients import ClientRegistry
-from fhir_server.config import Config, check_mllp
+from fhir_server.config import Config, ConfigError, check_mllp
 
 from . import feed
 from .mapper import Mapped
@@ -48,7 +48,11 @@ class Listener:
         self.allow = tuple(ipaddress.ip_network(item, strict=False) for item in config.mllp_allow)
         self.settings = _Settings(config.mllp_max_bytes, config.mllp_timeout_s, config.mllp_max_connections)
         self.slots = threading.BoundedSemaphore(config.mllp_max_connections)
-        self.server = _Server((config.mllp_host or config.host, config.mllp_port), _Connection, self)
+        address = (config.mllp_host or config.host, config.mllp_port)
+        try:
+            self.server = _Server(address, _Connection, self)
+        except OSError as exc:
+            raise ConfigError(f"RELAIS_MLLP_PORT={config.mllp_port}: cannot listen on {address[0]}: {exc}") from None
         self.thread = threading.Thread(target=self.server.serve_forever, name="relais-mllp", daemon=True)
 
     @property

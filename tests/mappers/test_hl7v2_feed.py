@@ -325,8 +325,23 @@ def test_mllp_without_a_client_refuses_to_start():
     with pytest.raises(ConfigError, match="RELAIS_MLLP_CLIENT"):
         load_config(environ={"RELAIS_MLLP_PORT": "2575"})
     assert load_config(environ={"RELAIS_MLLP_PORT": "2575", "RELAIS_AUTH": "off"}).mllp_port == 2575
+    with pytest.raises(ConfigError, match="RELAIS_MLLP_HOST"):
+        load_config(environ={"RELAIS_MLLP_PORT": "2575", "RELAIS_AUTH": "off", "RELAIS_MLLP_HOST": "0.0.0.0"})
     with pytest.raises(ConfigError, match="RELAIS_MLLP_ALLOW"):
         load_config(environ={"RELAIS_MLLP_ALLOW": "10.0.0.0/8,not-an-address"})
+
+
+def test_a_port_taken_by_another_program_is_a_one_line_configuration_error(tmp_path):
+    import socket
+
+    from app import create_app
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        config = load_config(environ={}, auth=False, scheduler=False, mllp_port=taken.getsockname()[1])
+        with pytest.raises(ConfigError, match="RELAIS_MLLP_PORT"):
+            create_app(config, store=make_store("sqlite", tmp_path))
 
 
 def test_relais_hl7v2_lists_messages_and_the_rejected_ones(tmp_path, monkeypatch, capsys):
