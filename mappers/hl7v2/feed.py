@@ -92,8 +92,7 @@ def receive(store, raw: bytes, caller: auth.Caller | None, source: Source, base_
         store.kv_put(TABLE, key, record, durable=False)
     elif not store.kv_insert(TABLE, key, record, durable=False):
         # the same message on another connection at this very moment: that one will answer for it
-        busy = Problem(206, "the same message is being processed; resend later", "MSH^1^10", "AE")
-        return answer(store, key, record, mapped, busy, store_it=False)
+        return _busy(store, key, record, mapped, source, base_url)
     # not durable yet: until the ACK the sender keeps the message, so a power cut here loses nothing
     decisions: list[tuple] = []
     results: list[write.Result] = []
@@ -123,8 +122,7 @@ def _again(store, key: str, earlier: dict, record: dict, mapped: Mapped, caller:
     if earlier.get("state") == "processing":
         age = _age_s(earlier.get("received", ""))
         if age is not None and age < IN_PROGRESS_S:
-            busy = Problem(206, "the same message is being processed; resend later", "MSH^1^10", "AE")
-            return answer(store, key, record, mapped, busy, store_it=False)
+            return _busy(store, key, record, mapped, source, base_url)
         return None  # a crashed attempt: nothing was acknowledged, take it over
     if earlier.get("outcome") != "AA":
         return None  # refused or failed before: nothing was written, so trying again cannot write twice
@@ -144,6 +142,14 @@ def _again(store, key: str, earlier: dict, record: dict, mapped: Mapped, caller:
         return outcome
     _audit_resend(store, earlier, source, base_url)
     return Outcome(earlier["ack"], earlier)
+
+
+def _busy(store, key: str, record: dict, mapped: Mapped, source: Source, base_url: str) -> Outcome:
+    """AE 206 for a message whose first attempt is still running: that attempt keeps and answers it."""
+    busy = Problem(206, "the same message is being processed; resend later", "MSH^1^10", "AE")
+    outcome = answer(store, key, record, mapped, busy, store_it=False)
+    _audit(store, outcome.record, mapped, busy, [], [], source, base_url)
+    return outcome
 
 
 def _age_s(instant: str) -> float | None:
