@@ -7,8 +7,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from serving import make_store
 
-from fhir_server.store import open_store
 from fhir_server.subscriptions.acceptance import OWNER_URL, owner_of
 from tests.access.authkit import AuthServer, observation
 from tests.subscriptions.hookkit import Receiver, poll, subscription
@@ -27,12 +27,7 @@ def _obs(patient: str, code: str, value: float = 72.0) -> dict:
 
 @pytest.fixture(params=["sqlite", "mongomock"])
 def live(request: pytest.FixtureRequest, tmp_path) -> Iterator[AuthServer]:
-    if request.param == "sqlite":
-        store = open_store(f"sqlite:///{tmp_path / 'subs.db'}?synchronous=normal")
-    else:
-        import mongomock
-
-        store = open_store("mongodb://localhost/relais_subs_test", client=mongomock.MongoClient())
+    store = make_store(request.param, tmp_path)
     server = AuthServer(store, scheduler=True, dispatcher_interval_s=0.05)
     yield server
     server.app.extensions["relais_scheduler"].shutdown(wait=True)

@@ -10,9 +10,9 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from serving import make_store
 
 from fhir_server import cli
-from fhir_server.store import open_store
 from fhir_server.subscriptions import dispatcher
 from fhir_server.subscriptions.dispatcher import DEAD_LETTERS, MAX_ATTEMPTS, dispatch_once
 from tests.access.authkit import AuthServer, free_port, observation
@@ -28,12 +28,7 @@ def retries_due_at_once(monkeypatch):
 
 @pytest.fixture(params=["sqlite", "mongomock"])
 def live(request: pytest.FixtureRequest, tmp_path) -> Iterator[AuthServer]:
-    if request.param == "sqlite":
-        store = open_store(f"sqlite:///{tmp_path / 'retry.db'}?synchronous=normal")
-    else:
-        import mongomock
-
-        store = open_store("mongodb://localhost/relais_retry_test", client=mongomock.MongoClient())
+    store = make_store(request.param, tmp_path)
     server = AuthServer(store)
     yield server
     server.close()
