@@ -216,6 +216,10 @@ class SQLiteStore:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         conn = self._conn()
+        with self._writer, self._writer_file():
+            # Kept in the file once set. Under the writer lock: gunicorn's workers open a new file at
+            # the same moment, and a second process switching it to WAL got "database is locked".
+            conn.execute("PRAGMA journal_mode=WAL")
         with self._write(conn):
             for statement in SCHEMA + sqlite_search.DDL if spool else _OUTBOX_SCHEMA:
                 conn.execute(statement)
@@ -231,7 +235,6 @@ class SQLiteStore:
             # A connection must not cross a fork (gunicorn preload): open one per process and thread.
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                    timeout=_READ_BUSY_MS / 1000)
-            conn.execute("PRAGMA journal_mode=WAL")
             # SQLite itself syncs the WAL at checkpoints only; a durable write syncs it after its commit
             # (_sync_wal), once the writer lock is free: see _write.
             conn.execute("PRAGMA synchronous=NORMAL")
