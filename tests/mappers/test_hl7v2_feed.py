@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from serving import BACKENDS, make_store
+from serving import make_store
 
 from auth.clients import ClientRegistry
 from fhir_server.config import ConfigError, load_config
@@ -42,18 +42,9 @@ class Hub:
         self.server.close()
 
 
-@pytest.fixture(params=BACKENDS)
-def any_store(request, tmp_path):
-    store = make_store(request.param, tmp_path)
-    yield store
-    if request.param == "mongodb":
-        store.client.drop_database(store.db.name)
-    store.close()
-
-
 @pytest.fixture
-def hub(any_store):
-    running = Hub(any_store)
+def hub(store):
+    running = Hub(store)
     yield running
     running.close()
 
@@ -177,47 +168,40 @@ def test_a_sender_that_hangs_up_before_its_ack_gets_it_when_it_sends_again(hub):
     sender.close()
 
 
-def test_concurrent_connections(hub):
+def _send_from_connections(hub: Hub, messages: list[list[str]]) -> list[str]:
+    """Send each list of messages on a connection of its own, all connections at once; the ACK codes."""
     results: list[str] = []
+    ready = threading.Barrier(len(messages))
 
-    def run(worker: int) -> None:
+    def run(batch: list[str]) -> None:
         sender = hub.sender()
-        for n in range(8):
-            results.append(ack_fields(sender.send(lab_result(control_id=f"C{worker}-{n}",
-                                                             patient_id=f"P{worker}")))["code"])
+        ready.wait(timeout=30)
+        for message in batch:
+            results.append(ack_fields(sender.send(message))["code"])
         sender.close()
 
-    threads = [threading.Thread(target=run, args=(w,)) for w in range(4)]
+    threads = [threading.Thread(target=run, args=(batch,)) for batch in messages]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert results == ["AA"] * 32
+    return results
+
+
+def test_concurrent_connections(hub):
+    messages = [[lab_result(control_id=f"C{w}-{n}", patient_id=f"P{w}") for n in range(8)] for w in range(4)]
+    assert _send_from_connections(hub, messages) == ["AA"] * 32
     assert hub.count("Patient") == 4 and hub.count("Observation") == 32
 
 
 def test_one_new_patient_from_several_connections_at_once_is_one_patient(hub):
-    results: list[str] = []
-    ready = threading.Barrier(4)
-
-    def run(worker: int) -> None:
-        sender = hub.sender()
-        ready.wait(timeout=30)
-        for n in range(3):
-            results.append(ack_fields(sender.send(lab_result(control_id=f"R{worker}-{n}")))["code"])
-        sender.close()
-
-    threads = [threading.Thread(target=run, args=(w,)) for w in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert results == ["AA"] * 12
+    messages = [[lab_result(control_id=f"R{w}-{n}") for n in range(3)] for w in range(4)]
+    assert _send_from_connections(hub, messages) == ["AA"] * 12
     assert hub.count("Patient") == 1 and hub.count("Observation") == 12
 
 
-def test_a_client_without_observation_write_gets_ar_and_nothing_is_stored(any_store):
-    hub = Hub(any_store, scopes="system/Patient.cu system/Encounter.cu")
+def test_a_client_without_observation_write_gets_ar_and_nothing_is_stored(store):
+    hub = Hub(store, scopes="system/Patient.cu system/Encounter.cu")
     try:
         sender = hub.sender()
         ack = ack_fields(sender.send(lab_result()))
@@ -235,8 +219,8 @@ def test_a_client_without_observation_write_gets_ar_and_nothing_is_stored(any_st
         hub.close()
 
 
-def test_a_source_outside_the_allow_list_is_closed_unread_and_audited(any_store):
-    hub = Hub(any_store, mllp_allow=("10.0.0.0/8",))
+def test_a_source_outside_the_allow_list_is_closed_unread_and_audited(store):
+    hub = Hub(store, mllp_allow=("10.0.0.0/8",))
     try:
         sender = hub.sender()
         sender.send_raw(b"\x0b" + read(ADMISSION) + b"\x1c\x0d")
@@ -249,8 +233,8 @@ def test_a_source_outside_the_allow_list_is_closed_unread_and_audited(any_store)
         hub.close()
 
 
-def test_an_oversized_frame_is_refused_and_kept(any_store):
-    hub = Hub(any_store, mllp_max_bytes=2048)
+def test_an_oversized_frame_is_refused_and_kept(store):
+    hub = Hub(store, mllp_max_bytes=2048)
     try:
         sender = hub.sender()
         big = lab_result(obx="OBX|1|TX|11526-1^Note^LN||" + "x" * 5000 + "||||||F")
@@ -272,8 +256,8 @@ def test_an_oversized_frame_is_refused_and_kept(any_store):
         hub.close()
 
 
-def test_a_slow_sender_is_dropped(any_store):
-    hub = Hub(any_store, mllp_timeout_s=0.5)
+def test_a_slow_sender_is_dropped(store):
+    hub = Hub(store, mllp_timeout_s=0.5)
     try:
         sender = hub.sender()
         sender.send_raw(b"\x0b" + read(ADMISSION)[:50])
@@ -283,8 +267,8 @@ def test_a_slow_sender_is_dropped(any_store):
         hub.close()
 
 
-def test_post_hl7v2_with_real_tokens(any_store):
-    hub = Hub(any_store)
+def test_post_hl7v2_with_real_tokens(store):
+    hub = Hub(store)
     live = hub.server
     try:
         url = live.origin + "/hl7v2"
