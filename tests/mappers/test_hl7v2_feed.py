@@ -170,6 +170,9 @@ def test_a_sender_that_hangs_up_before_its_ack_gets_it_when_it_sends_again(hub):
 
 def _send_from_connections(hub: Hub, messages: list[list[str]]) -> list[str]:
     """Send each list of messages on a connection of its own, all connections at once; the ACK codes."""
+    if type(getattr(hub.store, "client", None)).__module__.startswith("mongomock"):
+        # seen: KeyError inside mongomock, and AE for a message whose write it garbled
+        pytest.skip("mongomock is not thread-safe; concurrent connections run on SQLite (and a real MongoDB)")
     results: list[str] = []
     ready = threading.Barrier(len(messages))
 
