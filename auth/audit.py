@@ -263,4 +263,6 @@ def store_audit_events(store: Any, payloads: list[dict]) -> None:
     # A few at a time: the main file's writer lock is held per transaction, and a request queued
     # behind 100 AuditEvents waited ~20 ms for it.
     for start in range(0, len(changes), AUDIT_WRITE_CHUNK):
-        write.write(store, changes[start : start + AUDIT_WRITE_CHUNK], durable=False)
+        # events=False: an AuditEvent's own outbox event would have no reader (Subscriptions on
+        # AuditEvent are refused) and cost a claim and a delete per request audited.
+        write.write(store, changes[start : start + AUDIT_WRITE_CHUNK], durable=False, events=False)

@@ -75,17 +75,18 @@ def normalize_instant(value: str) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def write(store: Store, changes: list[Change], durable: bool = True) -> list[Result]:
+def write(store: Store, changes: list[Change], durable: bool = True, events: bool = True) -> list[Result]:
     """Apply ``changes`` atomically; raise FHIRError (nothing stored) if any of them fails.
 
-    ``durable=False`` is for records whose source is already safe (AuditEvents built from the outbox).
+    ``durable=False`` is for records whose source is already safe (AuditEvents built from the outbox);
+    ``events=False`` for records nothing may follow (AuditEvents: no Subscription may watch them).
     """
     timestamp = now_instant()
     prepared = [_indexed(i, _prepare, change, timestamp) for i, change in enumerate(changes)]
     for _ in range(_MAX_ATTEMPTS):
         try:
             with store.transaction(durable=durable) as txn:
-                results = [_indexed(i, _apply, txn, item, timestamp) for i, item in enumerate(prepared)]
+                results = [_indexed(i, _apply, txn, item, timestamp, events) for i, item in enumerate(prepared)]
         except VersionConflict:
             # Another writer took the version first (MongoDB without a global lock): redo from a fresh read.
             continue
@@ -156,7 +157,7 @@ def _resolve_condition(txn: Transaction, change: Change) -> list[str]:
     return txn.search(query).ids
 
 
-def _apply(txn: Transaction, item: _Prepared, timestamp: str) -> Result:
+def _apply(txn: Transaction, item: _Prepared, timestamp: str, events: bool = True) -> Result:
     change = item.change
     rtype = change.resource_type
     id = item.id
@@ -195,7 +196,8 @@ def _apply(txn: Transaction, item: _Prepared, timestamp: str) -> Result:
             return Result(204, "unchanged", current, rtype, id)
         stored = StoredVersion(rtype, id, version, timestamp, method, None, deleted=True)
         txn.put(stored, [])
-        _event(txn, stored)
+        if events:
+            _event(txn, stored)
         return Result(200, "deleted", stored, rtype, id)
     if change.action == PATCH:
         if current is None:
@@ -209,7 +211,8 @@ def _apply(txn: Transaction, item: _Prepared, timestamp: str) -> Result:
     resource["meta"]["versionId"] = str(version)
     stored = StoredVersion(rtype, id, version, timestamp, method, resource)
     txn.put(stored, item.index if item.index is not None else index_values(resource))
-    _event(txn, stored)
+    if events:
+        _event(txn, stored)
     created = current is None or current.deleted
     return Result(201 if created else 200, "created" if created else "updated", stored, rtype, id)
 

@@ -230,3 +230,18 @@ def test_sees_all_tells_when_a_search_total_would_leak():
     assert not sees_all(Caller("c", ("system/Patient.rs",)), "Observation")
     assert not sees_all(Caller("c", ("patient/*.rs",), patient="p1"), "Observation")
     assert not sees_all(Caller("c", (f"system/Observation.rs?category={LAB}",)), "Observation")
+
+
+def test_stored_audit_events_leave_nothing_in_the_outbox(tmp_path):
+    """The outbox event of an AuditEvent would have no reader: the audit handler writes none."""
+    from auth.audit import outbox_payload, store_audit_events
+    from fhir_server.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'audit.db'}")
+    facts = [dict(interaction="read", status=200, recorded="2026-11-24T02:00:00.000Z",
+                  server_base="http://relais.test/fhir", resource_type="Observation", resource_id=f"o{i}",
+                  event_id=f"00000000-0000-7000-8000-00000000000{i}") for i in range(3)]
+    store_audit_events(store, [outbox_payload(f) for f in facts])
+    assert len(store.read_many("AuditEvent", [f["event_id"] for f in facts])) == 3
+    assert store.outbox_pending() == 0
+    store.close()
