@@ -41,6 +41,12 @@ class Hub:
         self.server.app.extensions["relais_mllp"].close()
         self.server.close()
 
+    def __enter__(self) -> Hub:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 @pytest.fixture
 def hub(store):
@@ -204,8 +210,7 @@ def test_one_new_patient_from_several_connections_at_once_is_one_patient(hub):
 
 
 def test_a_client_without_observation_write_gets_ar_and_nothing_is_stored(store):
-    hub = Hub(store, scopes="system/Patient.cu system/Encounter.cu")
-    try:
+    with Hub(store, scopes="system/Patient.cu system/Encounter.cu") as hub:
         sender = hub.sender()
         ack = ack_fields(sender.send(lab_result()))
         assert ack["code"] == "AR" and "Observation" in ack["err"]
@@ -218,13 +223,10 @@ def test_a_client_without_observation_write_gets_ar_and_nothing_is_stored(store)
         # ADT needs no Observation: it goes through
         assert ack_fields(sender.send(read(ADMISSION)))["code"] == "AA"
         sender.close()
-    finally:
-        hub.close()
 
 
 def test_a_source_outside_the_allow_list_is_closed_unread_and_audited(store):
-    hub = Hub(store, mllp_allow=("10.0.0.0/8",))
-    try:
+    with Hub(store, mllp_allow=("10.0.0.0/8",)) as hub:
         sender = hub.sender()
         sender.send_raw(b"\x0b" + read(ADMISSION) + b"\x1c\x0d")
         assert sender.closed_by_peer()
@@ -232,13 +234,10 @@ def test_a_source_outside_the_allow_list_is_closed_unread_and_audited(store):
         [event] = hub.server.audit_events()
         assert event["outcome"] == "4" and "RELAIS_MLLP_ALLOW" in event["outcomeDesc"]
         sender.close()
-    finally:
-        hub.close()
 
 
 def test_an_oversized_frame_is_refused_and_kept(store):
-    hub = Hub(store, mllp_max_bytes=2048)
-    try:
+    with Hub(store, mllp_max_bytes=2048) as hub:
         sender = hub.sender()
         big = lab_result(obx="OBX|1|TX|11526-1^Note^LN||" + "x" * 5000 + "||||||F")
         sender.send_raw(b"\x0b" + big.encode() + b"\x1c\x0d")
@@ -255,19 +254,14 @@ def test_an_oversized_frame_is_refused_and_kept(store):
         sender.send_raw(big.encode()[3000:] + b"\x1c\x0d")
         assert ack_fields(sender.send(lab_result(control_id="small2")))["code"] == "AA"
         sender.close()
-    finally:
-        hub.close()
 
 
 def test_a_slow_sender_is_dropped(store):
-    hub = Hub(store, mllp_timeout_s=0.5)
-    try:
+    with Hub(store, mllp_timeout_s=0.5) as hub:
         sender = hub.sender()
         sender.send_raw(b"\x0b" + read(ADMISSION)[:50])
         assert sender.closed_by_peer(deadline_s=10)
         assert feed.records(hub.store) == []
-    finally:
-        hub.close()
 
 
 def test_post_hl7v2_with_real_tokens(store):
