@@ -91,6 +91,7 @@ class Config:
     auth: bool = True
     token_lifetime_s: int = 300
     jku_allowlist: tuple[str, ...] = ()
+    resthook_allow: tuple[str, ...] = ()  # URL prefixes a Subscription may deliver to; empty: any http(s) URL
     dispatcher_interval_s: float = 1.0
     scheduler: bool = True
     export_dir: str = ""  # empty: exports/ beside the SQLite file, ./var/exports for MongoDB
@@ -117,6 +118,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "auth": _on_off,
     "token_lifetime_s": _positive_int,
     "jku_allowlist": _url_list,
+    "resthook_allow": _url_list,
     "dispatcher_interval_s": float,
     "scheduler": _on_off,
     "export_dir": str,

@@ -56,7 +56,12 @@ def parse_header(line: str) -> tuple[str, str]:
     return match.group(1), match.group(2).strip()
 
 
-def _check_channel(channel: dict) -> None:
+def endpoint_allowed(endpoint: str, allowed: tuple[str, ...]) -> bool:
+    """Whether ``endpoint`` starts with one of the ``allowed`` prefixes (none configured: any)."""
+    return not allowed or any(endpoint.startswith(prefix) for prefix in allowed)
+
+
+def _check_channel(channel: dict, allowed: tuple[str, ...]) -> None:
     kind = channel.get("type")
     if kind not in CHANNEL_TYPES:
         raise _unprocessable(f"channel.type {kind!r} is not supported: this server delivers rest-hook only",
@@ -66,6 +71,9 @@ def _check_channel(channel: dict) -> None:
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise _unprocessable(f"channel.endpoint {endpoint!r}: a rest-hook needs an http or https URL",
                              "channel.endpoint", "required" if endpoint is None else "invalid")
+    if not endpoint_allowed(endpoint, allowed):
+        raise _unprocessable(f"channel.endpoint {endpoint!r} is not under a prefix of RELAIS_RESTHOOK_ALLOW",
+                             "channel.endpoint", "business-rule")
     payload = channel.get("payload")
     if payload is not None and payload.split(";")[0].strip() not in JSON_PAYLOADS:
         raise _unprocessable(f"channel.payload {payload!r} is not supported: use application/fhir+json, "
@@ -77,13 +85,14 @@ def _check_channel(channel: dict) -> None:
             raise _unprocessable(str(exc), f"channel.header[{i}]") from None
 
 
-def accept(resource: dict, owner: str | None) -> dict:
+def accept(resource: dict, owner: str | None, allowed_endpoints: tuple[str, ...] = ()) -> dict:
     """The Subscription to store: checked, ``requested`` made ``active``, its owner set to ``owner``.
 
     ``owner`` is the OAuth client writing it (None when authentication is off); whatever owner the
     body claims is replaced, so no client can have deliveries filtered for another one.
+    ``allowed_endpoints``: URL prefixes the endpoint must start with (RELAIS_RESTHOOK_ALLOW; empty: any).
     """
-    _check_channel(resource.get("channel") or {})
+    _check_channel(resource.get("channel") or {}, allowed_endpoints)
     criteria_query(resource.get("criteria"))
     accepted = dict(resource)
     if accepted.get("status") == "requested":

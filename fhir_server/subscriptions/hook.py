@@ -41,7 +41,8 @@ def accepted(resource: dict) -> dict:
 
     in_request = flask.has_request_context()
     caller = flask.g.get("caller") if in_request else None
-    stored = accept(resource, caller.client_id if caller is not None else None)
+    allowed = flask.current_app.config["RELAIS"].resthook_allow if in_request else ()
+    stored = accept(resource, caller.client_id if caller is not None else None, allowed)
     if in_request:
         # A Subscription is a standing search: its client needs search on the criteria's type,
         # decided (and audited) where every other access is.

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..ids import new_id
-from .acceptance import delivers, end_of, owner_of, parse_header
+from .acceptance import delivers, end_of, endpoint_allowed, owner_of, parse_header
 from .hook import server_write
 from .notify import DELIVERY_KIND, may_receive, owner_reader
 from .settings import settings_for
@@ -107,7 +107,7 @@ class _Planned:
     error: DeliveryError | None = None
 
 
-def _plan(store: Any, payloads: list[dict], auth_on: bool) -> list[_Planned]:
+def _plan(store: Any, payloads: list[dict], auth_on: bool, allowed: tuple[str, ...] = ()) -> list[_Planned]:
     """The deliveries still due: Subscription active (or in error, for those queued before), not past
     its end, resource readable by its owner now. Others are dropped, logged."""
     can_read = owner_reader(store)
@@ -130,6 +130,11 @@ def _plan(store: Any, payloads: list[dict], auth_on: bool) -> list[_Planned]:
             continue
         if not may_receive(auth_on, owner_of(subscription), version.resource, can_read):
             log.info("delivery of %s for Subscription/%s dropped: its client may not read it", target, sid)
+            continue
+        if not endpoint_allowed((subscription.get("channel") or {}).get("endpoint") or "", allowed):
+            # accepted before RELAIS_RESTHOOK_ALLOW left its endpoint out
+            log.warning("delivery of %s for Subscription/%s dropped: endpoint outside RELAIS_RESTHOOK_ALLOW",
+                        target, sid)
             continue
         request = notification(subscription, version.resource)
         planned.append(_Planned(position, payload, subscription, version.resource, request))
@@ -208,7 +213,7 @@ def deliver(store: Any, payloads: list[dict]) -> None:
     settings = settings_for(store)
     if settings is None:
         raise RuntimeError("no app serves this store in this process: deliveries wait for one that does")
-    planned = _plan(store, payloads, settings.auth)
+    planned = _plan(store, payloads, settings.auth, settings.allowed_endpoints)
     _send_all(planned, BATCH_BUDGET_S)
     recorded = now_instant()
     reached = [item for item in planned if item.status is not None or (item.error and item.error.sent)]

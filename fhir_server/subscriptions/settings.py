@@ -10,10 +10,12 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Settings:
-    """``auth``: whether deliveries are filtered by their owner's scopes; ``server_base`` for AuditEvents."""
+    """``auth``: whether deliveries are filtered by their owner's scopes; ``server_base`` for AuditEvents;
+    ``allowed_endpoints``: RELAIS_RESTHOOK_ALLOW, checked again at each delivery."""
 
     auth: bool
     server_base: str
+    allowed_endpoints: tuple[str, ...] = ()
 
 
 _settings: weakref.WeakKeyDictionary[Any, Settings] = weakref.WeakKeyDictionary()
@@ -26,7 +28,8 @@ def install(store: Any, config: Any) -> None:
     from .dispatcher import register_dead_letter_handler, register_handler
 
     with _lock:
-        _settings[store] = Settings(auth=bool(config.auth), server_base=config.base_url.rstrip("/"))
+        _settings[store] = Settings(auth=bool(config.auth), server_base=config.base_url.rstrip("/"),
+                                    allowed_endpoints=tuple(config.resthook_allow))
     register_handler("resource", notify.queue_deliveries)
     register_handler(resthook.OUTBOX_KIND, resthook.deliver)
     register_dead_letter_handler(resthook.OUTBOX_KIND, resthook.mark_error)

@@ -57,6 +57,18 @@ def test_accept_refuses_what_it_cannot_honour_with_422_naming_it(body, path, wor
     assert words in error.diagnostics
 
 
+def test_accept_keeps_endpoints_under_the_allowed_prefixes():
+    allowed = ("https://partner.example/hooks/", "http://127.0.0.1:9/")
+    assert accept(subscription(URL, BP), "a", allowed)["status"] == "active"
+    assert accept(subscription("https://partner.example/hooks/bp", BP), "a", allowed)["status"] == "active"
+    for endpoint in ("http://169.254.169.254/latest/meta-data", "https://partner.example/other",
+                     "https://partner.example.evil.org/hooks/"):
+        with pytest.raises(FHIRError) as caught:
+            accept(subscription(endpoint, BP), "a", allowed)
+        assert caught.value.status == 422 and caught.value.expression == ["Subscription.channel.endpoint"]
+        assert "RELAIS_RESTHOOK_ALLOW" in caught.value.diagnostics
+
+
 def test_criteria_query_and_headers():
     query = criteria_query(BP + "&date=ge2026-01-01")
     assert query.resource_type == "Observation" and len(query.clauses) == 2
