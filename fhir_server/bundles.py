@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ import auth
 from . import write as w
 from .errors import FHIRError, gone, issue, not_found, operation_outcome
 from .ids import new_id
-from .resources import is_supported, valid_id, validate
+from .resources import is_supported, rewrite_references, valid_id, validate
 from .search.parser import SearchError, parse
 from .search.query import SearchQuery
 from .store.base import Store, StoredVersion
@@ -159,7 +158,7 @@ def _criteria(resource_type: str, pairs: list[tuple[str, str]], where: str) -> S
 
 def _matches(store: Store, query: SearchQuery, where: str) -> list[str]:
     try:
-        return store.search(dataclasses.replace(query, count=2, offset=0, total="none", sort=())).ids
+        return w.condition_matches(store, query)
     except NotImplementedError as exc:
         raise FHIRError(400, f"{where}: {exc}", code="not-supported", expression=[where]) from None
 
@@ -181,20 +180,8 @@ def _rewrite_references(store: Store, entry: _Entry, mapping: dict[str, str], ca
                         transaction: bool) -> None:
     """Replace, in place, references to other entries' fullUrls and conditional references."""
 
-    def visit(node: object) -> None:
-        # The hot loop of a large transaction: no path is built unless a reference fails.
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "reference" and isinstance(value, str):
-                    node[key] = resolve(value)
-                elif isinstance(value, (dict, list)):
-                    visit(value)
-        elif isinstance(node, list):
-            for item in node:
-                if isinstance(item, (dict, list)):
-                    visit(item)
-
     def resolve(value: str) -> str:
+        # no path is built unless a reference fails
         target = mapping.get(value)
         if target is not None:
             return target
@@ -210,7 +197,7 @@ def _rewrite_references(store: Store, entry: _Entry, mapping: dict[str, str], ca
             return cache[value]
         return value
 
-    visit(entry.resource)
+    rewrite_references(entry.resource, resolve)
 
 
 def _reference_path(entry: _Entry, value: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -60,6 +61,21 @@ _SUPPORTED = frozenset(SUPPORTED_TYPES)
 def valid_id(value: Any) -> bool:
     """A FHIR logical id: 1 to 64 of [A-Za-z0-9-.]."""
     return isinstance(value, str) and bool(_ID.match(value))
+
+
+def rewrite_references(node: object, resolve: Callable[[str], str]) -> None:
+    """Replace, in place, every ``reference`` string under ``node`` by ``resolve(reference)``."""
+    # The hot loop of a large transaction: nothing but the walk and the call.
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str):
+                node[key] = resolve(value)
+            elif isinstance(value, (dict, list)):
+                rewrite_references(value, resolve)
+    elif isinstance(node, list):
+        for item in node:
+            if isinstance(item, (dict, list)):
+                rewrite_references(item, resolve)
 
 
 @cache

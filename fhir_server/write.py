@@ -151,10 +151,9 @@ def _with_meta(resource: dict, id: str | None, timestamp: str) -> dict:
     return resource
 
 
-def _resolve_condition(txn: Transaction, change: Change) -> list[str]:
-    assert change.condition is not None
-    query = dataclasses.replace(change.condition, count=2, offset=0, total="none", sort=())
-    return txn.search(query).ids
+def condition_matches(searcher: Store | Transaction, condition: SearchQuery) -> list[str]:
+    """The ids ``condition`` matches, two at most: enough to tell none, one and several apart."""
+    return searcher.search(dataclasses.replace(condition, count=2, offset=0, total="none", sort=())).ids
 
 
 def _apply(txn: Transaction, item: _Prepared, timestamp: str, events: bool = True) -> Result:
@@ -162,7 +161,7 @@ def _apply(txn: Transaction, item: _Prepared, timestamp: str, events: bool = Tru
     rtype = change.resource_type
     id = item.id
     if change.condition is not None:
-        matches = _resolve_condition(txn, change)
+        matches = condition_matches(txn, change.condition)
         if len(matches) > 1:
             raise FHIRError(412, f"The condition matches {len(matches)} or more {rtype} resources", code="duplicate")
         if change.action == CREATE and matches:
@@ -245,4 +244,5 @@ def _event(txn: Transaction, stored: StoredVersion) -> None:
     )
 
 
-__all__ = ["CREATE", "DELETE", "PATCH", "UPDATE", "Change", "Result", "normalize_instant", "now_instant", "write"]
+__all__ = ["CREATE", "DELETE", "PATCH", "UPDATE", "Change", "Result", "condition_matches", "normalize_instant",
+           "now_instant", "write"]

@@ -20,6 +20,7 @@ from auth.audit import append_events, now_instant
 from fhir_server import write
 from fhir_server.errors import FHIRError
 from fhir_server.ids import new_id
+from fhir_server.resources import rewrite_references
 
 from .mapper import Mapped, map_message
 from .problems import Problem
@@ -213,8 +214,7 @@ def _resolved(store, mapped: Mapped) -> list[write.Change]:
     for change, source in zip(changes, mapped.sources, strict=True):
         if change.condition is None:
             continue
-        query = dataclasses.replace(change.condition, count=2, offset=0, total="none", sort=())
-        ids = store.search(query).ids
+        ids = write.condition_matches(store, change.condition)
         if len(ids) > 1:
             raise Problem(205, f"several {change.resource_type} resources have the identifier of {source}: an"
                                " operator must merge them first", source, "AE")
@@ -226,7 +226,7 @@ def _resolved(store, mapped: Mapped) -> list[write.Change]:
         assert change.resource is not None
         change.resource["id"] = target
     for change in changes:
-        _rename_references(change.resource, renamed)
+        rewrite_references(change.resource, lambda reference: renamed.get(reference, reference))
     return changes
 
 
@@ -240,18 +240,6 @@ def _same_subject(store, change: write.Change, target: str, renamed: dict[str, s
     if stored is not None and stored != renamed.get(subject, subject):
         raise Problem(205, f"{change.resource_type}/{target} has the identifier of {source} but another subject"
                            f" ({stored}): the order number was reused", source, "AE")
-
-
-def _rename_references(node: object, renamed: dict[str, str]) -> None:
-    if isinstance(node, dict):
-        for key, item in node.items():
-            if key == "reference" and isinstance(item, str) and item in renamed:
-                node[key] = renamed[item]
-            elif isinstance(item, (dict, list)):
-                _rename_references(item, renamed)
-    elif isinstance(node, list):
-        for item in node:
-            _rename_references(item, renamed)
 
 
 def answer(store, key: str, record: dict, mapped: Mapped, problem: Problem | None, store_it: bool = True) -> Outcome:
