@@ -7,6 +7,7 @@ import threading
 import weakref
 from typing import Any
 
+from ..store.watch import history_mark, read_all
 from .registry import get_registry
 
 log = logging.getLogger("relais.search")
@@ -28,34 +29,13 @@ def register(resource: dict) -> bool:
     return True
 
 
-def mark(store: Any) -> tuple:
-    """What changes whenever any process creates, updates or deletes a SearchParameter.
-
-    Every such write adds one history version: the count of SearchParameter versions and the newest
-    one. Two indexed look-ups, where a full load reads and registers every stored definition.
-    """
-    page = store.history("SearchParameter", count=1)
-    newest = page.entries[0] if page.entries else None
-    return page.total, (newest.id, newest.version, newest.deleted) if newest is not None else None
-
-
 def load(store: Any) -> int:
     """Register every active SearchParameter of the store (at start, and by ``refresh``)."""
-    # Taken before reading: a definition stored meanwhile makes the next refresh load again.
-    before = mark(store)
-    count, after = 0, None
-    seen: dict[str, int] = {}
-    while page := store.scan("SearchParameter", after, 500):
-        count += sum(register(v.resource) for v in page if v.resource)
-        seen.update((v.id, v.version) for v in page)
-        after = page[-1].id
-    newest = before[1]
-    # A standalone mongod writes history before the current copy: if the newest version was not
-    # readable yet, leave the mark unset so that the next refresh loads again.
-    settled = newest is None or newest[2] or seen.get(newest[0]) == newest[1]
+    versions, mark = read_all(store, "SearchParameter")
+    count = sum(register(v.resource) for v in versions if v.resource)
     with _lock:
-        if settled:
-            _loaded[store] = before
+        if mark is not None:
+            _loaded[store] = mark
         else:
             _loaded.pop(store, None)
     return count
@@ -68,6 +48,6 @@ def refresh(store: Any) -> bool:
     """
     with _lock:
         known = _loaded.get(store)
-    if known is not None and known == mark(store):
+    if known is not None and known == history_mark(store, "SearchParameter"):
         return False
     return load(store) > 0

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import FHIRError
 from ..search.query import SearchQuery
+from ..store.watch import history_mark, read_all
 from .acceptance import criteria_query, end_of, owner_of
 
 log = logging.getLogger("relais.subscriptions")
@@ -63,35 +64,18 @@ _cache: weakref.WeakKeyDictionary[Any, tuple[tuple, Index]] = weakref.WeakKeyDic
 _lock = threading.Lock()
 
 
-def mark(store: Any) -> tuple:
-    """What changes whenever any process writes a Subscription: its version count and newest version."""
-    page = store.history("Subscription", count=1)
-    newest = page.entries[0] if page.entries else None
-    return page.total, (newest.id, newest.version, newest.deleted) if newest is not None else None
-
-
 def current(store: Any) -> Index:
     """The index of ``store``'s active Subscriptions, reloaded if any Subscription changed since."""
-    now_mark = mark(store)
+    now_mark = history_mark(store, "Subscription")
     with _lock:
         cached = _cache.get(store)
     if cached is not None and cached[0] == now_mark:
         return cached[1]
-    stored: list[tuple[dict, int]] = []
-    seen: dict[str, int] = {}
-    after = None
-    while page := store.scan("Subscription", after, 500):
-        stored.extend((v.resource, v.version) for v in page if v.resource)
-        seen.update((v.id, v.version) for v in page)
-        after = page[-1].id
-    index = build(stored)
-    newest = now_mark[1]
-    # A standalone mongod writes history before the current copy: if the newest version was not
-    # readable yet, keep no mark so that the next batch loads again.
-    settled = newest is None or newest[2] or seen.get(newest[0], 0) >= newest[1]
+    versions, mark = read_all(store, "Subscription")
+    index = build([(v.resource, v.version) for v in versions if v.resource])
     with _lock:
-        if settled:
-            _cache[store] = (now_mark, index)
+        if mark is not None:
+            _cache[store] = (mark, index)
         else:
             _cache.pop(store, None)
     return index
