@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
@@ -38,7 +39,24 @@ def create_app(config: Config | None = None, store: Store | None = None, **overr
         from fhir_server.scheduler import start_scheduler
 
         start_scheduler(app, store, config)
+    _freeze_startup_objects()
     return app
+
+
+_frozen = False
+
+
+def _freeze_startup_objects() -> None:
+    """Take what starting built (models, registries, compiled extractors: ~117,000 objects) out of the
+    cyclic collector's walks: a full collection took 37 ms, inside some client's request.
+
+    Once per process: a frozen object is never collected, and a test process builds many apps.
+    Measured (bench A/B, 4 interleaved rounds): server CPU per create 2.46 -> 2.40 ms, per read 1.15 -> 1.10.
+    """
+    global _frozen
+    if not _frozen:
+        _frozen = True
+        gc.freeze()
 
 
 if __name__ == "__main__":
