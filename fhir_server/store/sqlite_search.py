@@ -15,10 +15,12 @@ from ..search.text import normalize
 from ..search.units import CANONICAL
 
 DDL = [
-    # Covering indexes (rid last): a driving subquery answers from the index alone. In si_coded, high/low
-    # after kind make "code AND value > x" (composites: systolic > 180) a seek, not a lookup per entry:
-    # 51.7 -> 22.2 ms a page and its count on 60,000 Observations.
-    "CREATE INDEX IF NOT EXISTS si_coded ON search_index (rtype, param, code, system, kind, high, low, rid)",
+    # Covering indexes: a driving subquery answers from the index alone. In si_code, rid comes before
+    # high/low: rids are time-ordered (UUIDv7), so a new resource's rows go at the end of each code's
+    # range, on a page already written, instead of at a random place among the code's values (a value,
+    # a date). "code AND value > x" (composites: systolic > 180) scans the code's entries in the index.
+    # WAL frames a Synthea resource, in-process after 62,000: 16.2 -> 12.9; in-lock time -16%.
+    "CREATE INDEX IF NOT EXISTS si_code ON search_index (rtype, param, code, system, kind, rid, high, low)",
     # Only rows with a value range (dates, numbers, quantities, composites): every range condition below
     # says "low IS NOT NULL", which lets SQLite use this partial index, and token, string and reference
     # rows (half of an Observation's) no longer each dirty a random page of it at every write.
@@ -34,6 +36,7 @@ DDL = [
     "DROP INDEX IF EXISTS si_sort",
     "DROP INDEX IF EXISTS resources_by_updated",
     "DROP INDEX IF EXISTS si_range",
+    "DROP INDEX IF EXISTS si_coded",
 ]
 
 # The top of the code point range: every string starting with p sorts between p and p + MAX_CHAR.
