@@ -7,7 +7,9 @@ retried one by one at once, so one bad event cannot hold back the others of its 
 that still fails after ``MAX_ATTEMPTS`` claims moves to the keyed table ``DEAD_LETTERS`` with the
 error, where an operator finds it (``relais outbox``). A handler that can tell which payloads of its
 batch failed raises ``PartialFailure`` (the others are done, not run again: rest-hook deliveries);
-a kind may register what to do when one of its events becomes a dead letter.
+a kind may register what to do when one of its events becomes a dead letter. An event may carry
+``items`` (the versions one write stored): each is handed out as a payload of the event's kind,
+and the event succeeds or fails as a whole.
 """
 
 from __future__ import annotations
@@ -77,9 +79,11 @@ def dispatch_once(store: Store, limit: int = BATCH) -> int:
             _run(handlers, store, batch)
             done.extend(event.id for event in batch)
         except PartialFailure as partial:
-            for i, event in enumerate(batch):
-                if i in partial.failures:
-                    failed.append((event, partial.failures[i]))
+            owners = [event for event in batch for _ in payloads_of(event.payload)]
+            failures = {id(owners[i]): exc for i, exc in partial.failures.items()}
+            for event in batch:
+                if id(event) in failures:
+                    failed.append((event, failures[id(event)]))
                 else:
                     done.append(event.id)
         except Exception as exc:
@@ -100,16 +104,30 @@ def dispatch_once(store: Store, limit: int = BATCH) -> int:
             store.kv_put(DEAD_LETTERS, event.id, {"payload": event.payload, "attempts": event.attempts,
                                                   "error": repr(exc), "at": time.time()})
             store.outbox_done([event.id])
-            _dead_letter(store, event.payload, repr(exc))
+            for payload in payloads_of(event.payload):
+                _dead_letter(store, payload, repr(exc))
         else:
             log.warning("outbox event %s failed (attempt %d): %r", event.id, event.attempts, exc)
             store.outbox_release([event.id], min(RETRY_CAP_S, 2.0**event.attempts))
     return len(done)
 
 
+def payloads_of(payload: dict) -> list[dict]:
+    """What a handler is given for one event: its ``items`` as payloads of its kind, or the payload itself.
+
+    An event with items (the versions of one write) succeeds or fails as a whole: a retry hands all
+    of them again, so handlers of such kinds must be idempotent.
+    """
+    items = payload.get("items")
+    if items is None:
+        return [payload]
+    return [{"kind": payload.get("kind"), **item} for item in items]
+
+
 def _run(handlers: list[Handler], store: Store, batch: list[OutboxEvent]) -> None:
+    payloads = [payload for event in batch for payload in payloads_of(event.payload)]
     for handler in handlers:
-        handler(store, [event.payload for event in batch])
+        handler(store, payloads)
 
 
 def _dead_letter(store: Store, payload: dict, error: str) -> None:

@@ -105,3 +105,29 @@ def test_a_partial_failure_completes_the_others_without_running_them_again(store
     _drain_until_dead(store)
     assert all(names == ["bad"] for names in calls[1:]) and len(calls) == 1 + MAX_ATTEMPTS - 1
     assert [(payload["name"], "bad refused" in error) for payload, error in dead] == [("bad", True)]
+
+
+def test_an_event_with_items_hands_each_item_to_the_handler_and_is_retried_whole(store):
+    kind, handled = _kind_with_poison()
+    _append(store, {"kind": kind, "items": [{"name": "a"}, {"name": "b"}]},
+            {"kind": kind, "items": [{"name": "c"}, {"name": "bad", "poison": True}]})
+    assert dispatch_once(store) == 1  # the batch failed, then each event alone: the first one is done
+    assert handled == ["a", "b"] and store.outbox_pending() == 1
+    _drain_until_dead(store)
+    assert handled == ["a", "b"]  # c went with its event's poison, every time
+    (_, doc), = store.kv_list(DEAD_LETTERS)
+    assert [item["name"] for item in doc["payload"]["items"]] == ["c", "bad"]
+
+
+def test_one_write_is_one_outbox_event_naming_each_version(store):
+    from fhir_server import write
+
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "weight"}}
+    results = write.write(store, [write.Change(write.CREATE, "Observation", resource=observation) for _ in range(3)])
+    (event,) = store.outbox_claim("w1", lease_s=60, limit=10)
+    assert event.payload["kind"] == "resource"
+    assert [(i["type"], i["id"], i["version"], i["method"]) for i in event.payload["items"]] == [
+        ("Observation", r.id, 1, "POST") for r in results
+    ]
+    assert [p["id"] for p in dispatcher.payloads_of(event.payload)] == [r.id for r in results]
+    assert all(p["kind"] == "resource" for p in dispatcher.payloads_of(event.payload))
