@@ -45,3 +45,37 @@ def test_reads_by_id_use_the_primary_key(sqlite_store, call):
     for plan in plans_of(sqlite_store, lambda: call(sqlite_store)):
         assert "resources_live" not in plan
         assert "rid=?" in plan, plan
+
+
+@pytest.mark.parametrize(("criteria", "index"), [
+    ("Observation?date=ge2026-01-01", "si_ranged"),
+    ("Observation?value-quantity=gt5", "si_ranged"),
+    ("RiskAssessment?probability=gt0.5", "si_ranged"),
+    ("Observation?value-quantity=gt5|http://unitsofmeasure.org|kg", "si_code"),
+    ("Observation?code-value-quantity=http://loinc.org|8480-6$gt180", "si_code"),
+])
+def test_range_searches_are_driven_by_an_index(sqlite_store, criteria, index):
+    """A range without a code is driven by si_ranged (its partial condition repeated), one with a code by si_code."""
+    from fhir_server.search.parser import parse_criteria
+
+    query = parse_criteria(criteria)
+    (plan,) = plans_of(sqlite_store, lambda: sqlite_store.search(query))
+    assert f"INDEX {index} (rtype=? AND param=?" in plan, plan
+
+
+def test_an_older_database_trades_si_bounds_for_si_ranged_at_start(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    open_store(f"sqlite:///{path}").close()
+    conn = sqlite3.connect(path)
+    conn.execute("DROP INDEX si_ranged")
+    conn.execute("CREATE INDEX si_bounds ON search_index (rtype, param, low, high, kind, rid) WHERE low IS NOT NULL")
+    conn.commit()
+    conn.close()
+    store = open_store(f"sqlite:///{path}")
+    try:
+        names = {row[0] for row in store._conn().execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert "si_ranged" in names and "si_bounds" not in names
+    finally:
+        store.close()
