@@ -101,7 +101,7 @@ class SQLiteTransaction:
         if version.version == 1:
             # History took version 1, so this resource had no version before and has no rows to replace.
             if not version.deleted:
-                self.new_rows.extend((*key, *row) for row in dict.fromkeys(index))
+                self.new_rows.extend((*key, *row) for row in _stored(index))
         else:
             self.flush()
             _replace_rows(self.conn, key, [] if version.deleted else index)
@@ -129,11 +129,16 @@ def _replace_rows(conn: sqlite3.Connection, key: tuple[str, str], index: list[In
             "SELECT rowid, param, kind, system, code, text, low, high FROM search_index WHERE rtype=? AND rid=?", key
         )
     }
-    wanted = set(index)
+    wanted = set(_stored(index))
     gone = [(rowid,) for row, rowid in stored.items() if row not in wanted]
     if gone:
         conn.executemany("DELETE FROM search_index WHERE rowid=?", gone)
-    _insert_rows(conn, [(*key, *row) for row in dict.fromkeys(index) if row not in stored])
+    _insert_rows(conn, [(*key, *row) for row in _stored(index) if row not in stored])
+
+
+def _stored(index: list[IndexRow]) -> list[IndexRow]:
+    """The rows of ``index`` this backend keeps: distinct, without those ``resources`` answers (``_id``)."""
+    return [row for row in dict.fromkeys(index) if row.param not in sqlite_search.FROM_RESOURCES]
 
 
 def _insert_rows(conn: sqlite3.Connection, rows: list[tuple]) -> None:
