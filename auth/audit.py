@@ -190,6 +190,9 @@ class RequestAudit:
     patient: str | None = None  # the patient context of a patient/ token
     failure: str | None = None
     decisions: list[Decision] = field(default_factory=list)
+    # The decision each new one merges into, by (interaction, type, id), or (interaction,) for a check
+    # without a resource: a look-up, not a scan of every earlier entry of a 1,000-entry Bundle.
+    merge_targets: dict[tuple, Decision] = field(default_factory=dict)
 
 
 def classify(method: str, path: str, base_path: str) -> tuple[str, str | None, str | None, str | None]:

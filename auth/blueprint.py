@@ -317,15 +317,20 @@ def record_decision(interaction: str, resource_type: str | None, resource: dict 
     resource = resource if isinstance(resource, dict) else None
     rid = resource.get("id") if resource else None
     version = (resource.get("meta") or {}).get("versionId") if resource else None
-    for earlier in audit.decisions:
-        if earlier.interaction != interaction:
-            continue
-        same_instance = rid is not None and (earlier.resource_type, earlier.resource_id) == (resource_type, rid)
-        if same_instance or (resource is None and earlier.resource_id is None and not earlier.had_resource):
-            earlier.denied = earlier.denied or refusal
-            return
+    key: tuple | None = None
+    if rid is not None:
+        key = (interaction, resource_type, rid)
+    elif resource is None:
+        key = (interaction,)
+    earlier = audit.merge_targets.get(key) if key is not None else None
+    if earlier is not None:
+        earlier.denied = earlier.denied or refusal
+        return
     patients = tuple(sorted(compartment.patient_ids(resource_type, resource)))
-    audit.decisions.append(Decision(interaction, resource_type, rid, version, patients, refusal, resource is not None))
+    decision = Decision(interaction, resource_type, rid, version, patients, refusal, resource is not None)
+    audit.decisions.append(decision)
+    if key is not None:
+        audit.merge_targets[key] = decision
 
 
 def _after_request(response: Any) -> Any:
