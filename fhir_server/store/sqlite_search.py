@@ -46,14 +46,6 @@ DDL = [
     "DROP INDEX IF EXISTS si_bounds",
 ]
 
-# Parameters answered from ``resources`` itself: their rows are not stored (sqlite.py drops them).
-# Every resource had an _id row, three B-tree entries for what the primary key (rtype, rid) holds.
-# Over HTTP, 4 interleaved rounds: server CPU a read (and its AuditEvent) 1.21 -> 1.11 ms, reads
-# 1,264 -> 1,384/s; creates unchanged within the noise. Rows stored before stay until the next
-# update of their resource; nothing reads them.
-FROM_RESOURCES = frozenset({"_id"})
-
-
 def _id_condition(p: Predicate, column: str, args: list) -> str:
     """``p`` on ``_id`` as a condition on ``column`` (a rid), as the matcher reads an _id row (no system)."""
     if p.op == "missing":
@@ -72,6 +64,14 @@ def _id_condition(p: Predicate, column: str, args: list) -> str:
     else:
         sql = _in(column, tuple(codes), args)
     return f"NOT ({sql})" if p.op == "not" else sql
+
+
+# Parameters answered from ``resources`` itself, each with its condition on a rid column: their rows
+# are not stored (sqlite.py drops them). Every resource had an _id row, three B-tree entries for what
+# the primary key (rtype, rid) holds. Over HTTP, 4 interleaved rounds: server CPU a read (and its
+# AuditEvent) 1.21 -> 1.11 ms, reads 1,264 -> 1,384/s; creates unchanged within the noise. Rows
+# stored before stay until the next update of their resource; nothing reads them.
+FROM_RESOURCES = {"_id": _id_condition}
 
 
 # The top of the code point range: every string starting with p sorts between p and p + MAX_CHAR.
@@ -338,7 +338,7 @@ def _driver(p: Predicate, resource_type: str, args: list) -> str:
         )
     if p.param in FROM_RESOURCES:
         args.append(resource_type)
-        return "SELECT rid FROM resources WHERE rtype = ? AND " + _id_condition(p, "rid", args)
+        return "SELECT rid FROM resources WHERE rtype = ? AND " + FROM_RESOURCES[p.param](p, "rid", args)
     args.extend((resource_type, p.param))
     return "SELECT rid FROM search_index WHERE rtype = ? AND param = ? AND " + _condition(p, args)
 
@@ -356,7 +356,7 @@ def _condition(p: Predicate, args: list) -> str:
 def _probe(p: Predicate, args: list) -> str:
     """``p`` as a correlated test of the current resource (an index probe by rtype, rid, param)."""
     if p.param in FROM_RESOURCES:
-        return _id_condition(p, "r.rid", args)
+        return FROM_RESOURCES[p.param](p, "r.rid", args)
     # INDEXED BY: without statistics SQLite may prefer a range on "low" over (rtype, rid), one scan per row.
     head = "SELECT 1 FROM search_index s INDEXED BY si_probe WHERE s.rtype = r.rtype AND s.rid = r.rid AND s.param = ?"
     args.append(p.param)

@@ -79,11 +79,11 @@ def dispatch_once(store: Store, limit: int = BATCH) -> int:
             _run(handlers, store, batch)
             done.extend(event.id for event in batch)
         except PartialFailure as partial:
-            owners = [event for event in batch for _ in payloads_of(event.payload)]
-            failures = {id(owners[i]): exc for i, exc in partial.failures.items()}
+            owners = [event.id for event in batch for _ in payloads_of(event.payload)]
+            failures = {owners[i]: exc for i, exc in partial.failures.items()}
             for event in batch:
-                if id(event) in failures:
-                    failed.append((event, failures[id(event)]))
+                if event.id in failures:
+                    failed.append((event, failures[event.id]))
                 else:
                     done.append(event.id)
         except Exception as exc:
