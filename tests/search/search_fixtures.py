@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 from functools import cache
 from pathlib import Path
 
 import pytest
+from serving import EXAMPLES, SHARED
 
 # UCUM conversion needs ucumvert; until every machine has it, its tests skip rather than fail.
 needs_ucum = pytest.mark.skipif(importlib.util.find_spec("ucumvert") is None, reason="ucumvert is not installed")
 
-SHARED = Path(os.environ.get("RELAIS_SHARED", Path(__file__).resolve().parents[3] / "shared"))
-EXAMPLES = SHARED / "fixtures" / "fhir-r4-examples"
 SYNTHEA = SHARED / "fixtures" / "synthea"
 
 
