@@ -129,11 +129,12 @@ def _replace_rows(conn: sqlite3.Connection, key: tuple[str, str], index: list[In
             "SELECT rowid, param, kind, system, code, text, low, high FROM search_index WHERE rtype=? AND rid=?", key
         )
     }
-    wanted = set(_stored(index))
+    kept = _stored(index)
+    wanted = set(kept)
     gone = [(rowid,) for row, rowid in stored.items() if row not in wanted]
     if gone:
         conn.executemany("DELETE FROM search_index WHERE rowid=?", gone)
-    _insert_rows(conn, [(*key, *row) for row in _stored(index) if row not in stored])
+    _insert_rows(conn, [(*key, *row) for row in kept if row not in stored])
 
 
 def _stored(index: list[IndexRow]) -> list[IndexRow]:
