@@ -23,19 +23,22 @@ from . import sqlite_search
 from .base import HistoryPage, OutboxEvent, SearchResult, StoredVersion, VersionConflict
 
 SCHEMA = [
+    # key: what index rows name a resource by. An INTEGER PRIMARY KEY, so VACUUM keeps it, and an
+    # update keeps it (an upsert, not a replace, in SQLiteTransaction.put).
     """CREATE TABLE IF NOT EXISTS resources (
-        rtype TEXT NOT NULL, rid TEXT NOT NULL, version INTEGER NOT NULL, last_updated TEXT NOT NULL,
-        deleted INTEGER NOT NULL, body TEXT, PRIMARY KEY (rtype, rid))""",
+        key INTEGER PRIMARY KEY, rtype TEXT NOT NULL, rid TEXT NOT NULL, version INTEGER NOT NULL,
+        last_updated TEXT NOT NULL, deleted INTEGER NOT NULL, body TEXT, UNIQUE (rtype, rid))""",
     """CREATE TABLE IF NOT EXISTS history (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, rtype TEXT NOT NULL, rid TEXT NOT NULL, version INTEGER NOT NULL,
         last_updated TEXT NOT NULL, method TEXT NOT NULL, deleted INTEGER NOT NULL, body TEXT,
         UNIQUE (rtype, rid, version))""",
     "CREATE INDEX IF NOT EXISTS history_by_type ON history (rtype, seq)",
     "CREATE INDEX IF NOT EXISTS history_by_time ON history (last_updated)",
+    # A row names its resource by key, not by (rtype, rid): 36 characters less in the table and in
+    # each of its three indexes. Rows of one resource are found through si_probe (key, param, ...).
     """CREATE TABLE IF NOT EXISTS search_index (
-        rtype TEXT NOT NULL, rid TEXT NOT NULL, param TEXT NOT NULL, kind TEXT NOT NULL,
+        rtype TEXT NOT NULL, key INTEGER NOT NULL, param TEXT NOT NULL, kind TEXT NOT NULL,
         system TEXT, code TEXT, text TEXT, low REAL, high REAL)""",
-    # Rows of one resource are found through si_probe (rtype, rid, param, ...) of sqlite_search.DDL.
     "DROP INDEX IF EXISTS search_index_by_resource",
     """CREATE TABLE IF NOT EXISTS outbox (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT NOT NULL, created REAL NOT NULL,
@@ -48,6 +51,12 @@ _OUTBOX_SCHEMA = [statement for statement in SCHEMA if "outbox" in statement]
 _SPOOLED = "s"
 
 _VERSION_COLUMNS = "rtype, rid, version, last_updated, method, deleted, body"
+# An upsert keeps the row, and so its key, where INSERT OR REPLACE would delete it and add a new one.
+_UPSERT = (
+    "INSERT INTO resources (rtype, rid, version, last_updated, deleted, body) VALUES (?,?,?,?,?,?)"
+    " ON CONFLICT (rtype, rid) DO UPDATE SET version=excluded.version, last_updated=excluded.last_updated,"
+    " deleted=excluded.deleted, body=excluded.body RETURNING key"
+)
 
 
 def _version(row: tuple) -> StoredVersion:
@@ -94,17 +103,15 @@ class SQLiteTransaction:
             )
         except sqlite3.IntegrityError:
             raise VersionConflict(f"{key[0]}/{key[1]} version {version.version} exists") from None
-        self.conn.execute(
-            "INSERT OR REPLACE INTO resources (rtype, rid, version, last_updated, deleted, body) VALUES (?,?,?,?,?,?)",
-            (*key, version.version, version.last_updated, int(version.deleted), body),
-        )
+        (resource_key,) = self.conn.execute(_UPSERT, (*key, version.version, version.last_updated,
+                                                      int(version.deleted), body)).fetchone()
         if version.version == 1:
             # History took version 1, so this resource had no version before and has no rows to replace.
             if not version.deleted:
-                self.new_rows.extend((*key, *row) for row in _stored(index))
+                self.new_rows.extend((key[0], resource_key, *row) for row in _stored(index))
         else:
             self.flush()
-            _replace_rows(self.conn, key, [] if version.deleted else index)
+            _replace_rows(self.conn, key[0], resource_key, [] if version.deleted else index)
 
     def search(self, query: SearchQuery) -> SearchResult:
         self.flush()
@@ -112,21 +119,23 @@ class SQLiteTransaction:
 
     def reindex(self, resource_type: str, id: str, index: list[IndexRow]) -> None:
         self.flush()
-        _replace_rows(self.conn, (resource_type, id), index)
+        row = self.conn.execute("SELECT key FROM resources WHERE rtype=? AND rid=?", (resource_type, id)).fetchone()
+        if row is not None:
+            _replace_rows(self.conn, resource_type, row[0], index)
 
     def outbox_append(self, payload: dict) -> None:
         self.conn.execute("INSERT INTO outbox (payload, created) VALUES (?, ?)", (_dumps(payload), time.time()))
 
 
-def _replace_rows(conn: sqlite3.Connection, key: tuple[str, str], index: list[IndexRow]) -> None:
-    """Make ``index`` the search rows of ``key``, touching only the rows that differ.
+def _replace_rows(conn: sqlite3.Connection, resource_type: str, key: int, index: list[IndexRow]) -> None:
+    """Make ``index`` the search rows of the resource ``key``, touching only the rows that differ.
 
     An update usually changes a few values: each row kept is one random page per index not dirtied.
     """
     stored = {
         IndexRow(*row[1:]): row[0]
         for row in conn.execute(
-            "SELECT rowid, param, kind, system, code, text, low, high FROM search_index WHERE rtype=? AND rid=?", key
+            "SELECT rowid, param, kind, system, code, text, low, high FROM search_index WHERE key=?", (key,)
         )
     }
     kept = _stored(index)
@@ -134,7 +143,7 @@ def _replace_rows(conn: sqlite3.Connection, key: tuple[str, str], index: list[In
     gone = [(rowid,) for row, rowid in stored.items() if row not in wanted]
     if gone:
         conn.executemany("DELETE FROM search_index WHERE rowid=?", gone)
-    _insert_rows(conn, [(*key, *row) for row in kept if row not in stored])
+    _insert_rows(conn, [(resource_type, key, *row) for row in kept if row not in stored])
 
 
 def _stored(index: list[IndexRow]) -> list[IndexRow]:
@@ -143,13 +152,47 @@ def _stored(index: list[IndexRow]) -> list[IndexRow]:
 
 
 def _insert_rows(conn: sqlite3.Connection, rows: list[tuple]) -> None:
-    """Insert (rtype, rid, *IndexRow) tuples."""
+    """Insert (rtype, key, *IndexRow) tuples."""
     if rows:
         conn.executemany(
-            "INSERT INTO search_index (rtype, rid, param, kind, system, code, text, low, high)"
+            "INSERT INTO search_index (rtype, key, param, kind, system, code, text, low, high)"
             " VALUES (?,?,?,?,?,?,?,?,?)",
             rows,
         )
+
+
+def _key_index_rows(conn: sqlite3.Connection) -> None:
+    """Bring a database written before resource keys (index rows naming rtype and rid) to the keyed schema.
+
+    One transaction at start: resources are copied in their order (keys follow it), index rows get
+    their resource's key, and the old tables go with their indexes. The _id rows go too (see _stored).
+    """
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(search_index)")}
+    if "rid" not in columns:
+        return
+    for (name,) in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name IN ('resources', 'search_index')"
+        " AND sql IS NOT NULL"
+    ).fetchall():
+        conn.execute(f'DROP INDEX "{name}"')
+    conn.execute("ALTER TABLE resources RENAME TO resources_by_rid")
+    conn.execute("ALTER TABLE search_index RENAME TO search_index_by_rid")
+    for statement in SCHEMA:
+        if statement.startswith(("CREATE TABLE IF NOT EXISTS resources", "CREATE TABLE IF NOT EXISTS search_index")):
+            conn.execute(statement)
+    conn.execute(
+        "INSERT INTO resources (rtype, rid, version, last_updated, deleted, body)"
+        " SELECT rtype, rid, version, last_updated, deleted, body FROM resources_by_rid ORDER BY rowid"
+    )
+    conn.execute(
+        "INSERT INTO search_index (rtype, key, param, kind, system, code, text, low, high)"
+        " SELECT s.rtype, r.key, s.param, s.kind, s.system, s.code, s.text, s.low, s.high"
+        " FROM search_index_by_rid s JOIN resources r ON r.rtype = s.rtype AND r.rid = s.rid"
+        " WHERE s.param NOT IN (" + ",".join(f"'{p}'" for p in sqlite_search.FROM_RESOURCES) + ")"
+        " ORDER BY s.rowid"
+    )
+    conn.execute("DROP TABLE search_index_by_rid")
+    conn.execute("DROP TABLE resources_by_rid")
 
 
 def _current(conn: sqlite3.Connection, resource_type: str, id: str) -> StoredVersion | None:
@@ -210,6 +253,8 @@ class SQLiteStore:
         self.synchronous = settings.get("synchronous", "full").upper()
         if self.synchronous not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous={self.synchronous.lower()} (expected full or normal)")
+        if sqlite3.sqlite_version_info < (3, 35):
+            raise ValueError(f"SQLite {sqlite3.sqlite_version} is too old: the store needs 3.35 (2021) or later")
         self.path = path
         # Threads of one process queue here rather than in SQLite, whose busy handler sleeps up to 100 ms;
         # processes queue on _writer_file (flock), a blocking wait in the kernel.
@@ -228,6 +273,8 @@ class SQLiteStore:
             # the same moment, and a second process switching it to WAL got "database is locked".
             conn.execute("PRAGMA journal_mode=WAL")
         with self._write() as conn:
+            if spool:
+                _key_index_rows(conn)
             for statement in SCHEMA + sqlite_search.DDL if spool else _OUTBOX_SCHEMA:
                 conn.execute(statement)
         # Events not tied to a resource write (the AuditEvent facts of every request) wait in a file

@@ -1,8 +1,8 @@
 """Compile the search IR to SQL over ``resources`` and ``search_index``.
 
-Each AND clause becomes ``r.rid IN (SELECT rid FROM search_index WHERE rtype=? AND param=? AND ...)``
+Each AND clause becomes ``r.key IN (SELECT key FROM search_index WHERE rtype=? AND param=? AND ...)``
 (the OR of its predicates inside), so SQLite drives the query from the most selective index and
-looks resources up by primary key: a selective search never scans a table. The comparison rules are
+looks resources up by their integer key: a selective search never scans a table. The comparison rules are
 those of ``fhir_server.search.matcher`` (tests check both agree on the same data).
 """
 
@@ -18,21 +18,21 @@ from ..search.units import CANONICAL
 RANGED = "kind IN ('date', 'number', 'quantity')"
 
 DDL = [
-    # Covering indexes: a driving subquery answers from the index alone. In si_code, rid comes before
-    # high/low: rids are time-ordered (UUIDv7), so a new resource's rows go at the end of each code's
+    # Covering indexes: a driving subquery answers from the index alone. In si_code, key comes before
+    # high/low: keys grow with each new resource, so a new resource's rows go at the end of each code's
     # range, on a page already written, instead of at a random place among the code's values (a value,
     # a date). "code AND value > x" (composites: systolic > 180) scans the code's entries in the index.
     # WAL frames a Synthea resource, in-process after 62,000: 16.2 -> 12.9; in-lock time -16%.
-    "CREATE INDEX IF NOT EXISTS si_code ON search_index (rtype, param, code, system, kind, rid, high, low)",
+    "CREATE INDEX IF NOT EXISTS si_code ON search_index (rtype, param, code, system, kind, key, high, low)",
     # Range rows that a search may reach without a code first: dates, numbers, and quantities searched
     # without a unit. Every such condition below starts with RANGED, which lets SQLite use this partial
     # index. Composite and canonical-UCUM rows are always searched with their code, through si_code:
     # left out, they no longer each dirty a random page of this index at every write (a value sorts
     # anywhere). In-process, Synthea transactions after 62,000 resources: in-lock time 351 -> 293 us
     # a resource, WAL frames 12.8 -> 10.2.
-    "CREATE INDEX IF NOT EXISTS si_ranged ON search_index (rtype, param, low, high, kind, rid) WHERE " + RANGED,
-    # Probes of one resource's values (other clauses, sort keys) by (rtype, rid, param).
-    "CREATE INDEX IF NOT EXISTS si_probe ON search_index (rtype, rid, param, kind, low, high, code, system)",
+    "CREATE INDEX IF NOT EXISTS si_ranged ON search_index (rtype, param, low, high, kind, key) WHERE " + RANGED,
+    # Probes of one resource's values (other clauses, sort keys) by (key, param).
+    "CREATE INDEX IF NOT EXISTS si_probe ON search_index (key, param, kind, low, high, code, system)",
     # Newest-first listings and counts of a type read this index only.
     "CREATE INDEX IF NOT EXISTS resources_live ON resources (rtype, deleted, last_updated)",
     # Superseded: the foundation's placeholder, and earlier names of the indexes above.
@@ -326,21 +326,21 @@ def _cost(p: Predicate) -> int | None:
 
 
 def _driver(p: Predicate, resource_type: str, args: list) -> str:
-    """A SELECT of the rids for which positive ``p`` holds (materialised once, drives the PK lookup)."""
+    """A SELECT of the keys for which positive ``p`` holds (materialised once, drives the key lookup)."""
     if p.kind == "has":
-        source, ref_param = p.values
-        inner_sql, inner_args = _select_ids(p.chain)
-        args.extend((source, ref_param, resource_type, *inner_args))
+        _source, ref_param = p.values
+        inner_sql, inner_args = _select_ids(p.chain, "r.key")
+        args.extend((resource_type, *inner_args, ref_param, resource_type))
         # From each inner match to what its reference parameter points at: one probe per match.
         return (
-            "SELECT code FROM search_index INDEXED BY si_probe WHERE rtype = ? AND param = ? AND kind = 'reference'"
-            f" AND system = ? AND rid IN ({inner_sql})"
+            "SELECT key FROM resources WHERE rtype = ? AND rid IN (SELECT code FROM search_index INDEXED BY si_probe"
+            f" WHERE key IN ({inner_sql}) AND param = ? AND kind = 'reference' AND system = ?)"
         )
     if p.param in FROM_RESOURCES:
         args.append(resource_type)
-        return "SELECT rid FROM resources WHERE rtype = ? AND " + FROM_RESOURCES[p.param](p, "rid", args)
+        return "SELECT key FROM resources WHERE rtype = ? AND " + FROM_RESOURCES[p.param](p, "rid", args)
     args.extend((resource_type, p.param))
-    return "SELECT rid FROM search_index WHERE rtype = ? AND param = ? AND " + _condition(p, args)
+    return "SELECT key FROM search_index WHERE rtype = ? AND param = ? AND " + _condition(p, args)
 
 
 def _condition(p: Predicate, args: list) -> str:
@@ -354,11 +354,11 @@ def _condition(p: Predicate, args: list) -> str:
 
 
 def _probe(p: Predicate, args: list) -> str:
-    """``p`` as a correlated test of the current resource (an index probe by rtype, rid, param)."""
+    """``p`` as a correlated test of the current resource (an index probe by key and param)."""
     if p.param in FROM_RESOURCES:
         return FROM_RESOURCES[p.param](p, "r.rid", args)
-    # INDEXED BY: without statistics SQLite may prefer a range on "low" over (rtype, rid), one scan per row.
-    head = "SELECT 1 FROM search_index s INDEXED BY si_probe WHERE s.rtype = r.rtype AND s.rid = r.rid AND s.param = ?"
+    # INDEXED BY: without statistics SQLite may prefer a range on "low" over the key, one scan per row.
+    head = "SELECT 1 FROM search_index s INDEXED BY si_probe WHERE s.key = r.key AND s.param = ?"
     args.append(p.param)
     if p.op == "missing":
         return f"{'NOT ' if p.values[0] else ''}EXISTS ({head})"
@@ -370,7 +370,7 @@ def _clause_probe(clause: tuple[Predicate, ...], resource_type: str, args: list)
     parts = []
     for p in clause:
         if p.kind == "has":
-            parts.append(f"r.rid IN ({_driver(p, resource_type, args)})")
+            parts.append(f"r.key IN ({_driver(p, resource_type, args)})")
         else:
             parts.append(_probe(p, args))
     return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
@@ -379,8 +379,8 @@ def _clause_probe(clause: tuple[Predicate, ...], resource_type: str, args: list)
 def _where(query: SearchQuery) -> tuple[str, list, bool]:
     """WHERE of ``query`` over ``resources r``, its arguments, and whether an id list drives it.
 
-    The likely most selective clause becomes ``r.rid IN (...)``: SQLite looks its resources up by
-    primary key, and every other clause is a probe of one candidate's rows by (rtype, rid, param).
+    The likely most selective clause becomes ``r.key IN (...)``: SQLite looks its resources up by
+    key, and every other clause is a probe of one candidate's rows by (key, param).
     Searches are mostly one patient's data, where the patient reference selects a few dozen rows
     and a date window would select most of the table: the list must not be the window.
     """
@@ -400,17 +400,17 @@ def _where(query: SearchQuery) -> tuple[str, list, bool]:
     for i, clause in enumerate(query.clauses):
         if i in lists:
             subs = [_driver(p, query.resource_type, args) for p in clause]
-            where.append(f"r.rid IN ({' UNION '.join(subs)})")
+            where.append(f"r.key IN ({' UNION '.join(subs)})")
         else:
             where.append(_clause_probe(clause, query.resource_type, args))
     return " AND ".join(where), args, bool(lists)
 
 
-def _select_ids(query: SearchQuery) -> tuple[str, list]:
-    """Every matching id of ``query`` (no order, no page): the inner side of chains and _has."""
+def _select_ids(query: SearchQuery, column: str = "r.rid") -> tuple[str, list]:
+    """Every match of ``query``, as ``column`` (no order, no page): the inner side of chains and _has."""
     # Subqueries never refer to an outer alias, so the inner "r" shadows the outer one harmlessly.
     where, args, _driven = _where(query)
-    return f"SELECT r.rid FROM resources r WHERE {where}", args
+    return f"SELECT {column} FROM resources r WHERE {where}", args
 
 
 _SORT_KEY = {
@@ -444,10 +444,10 @@ def _order_by(query: SearchQuery, args: list, driven: bool) -> str:
         # Resources without a value come last in both directions.
         keys.append(
             f"(SELECT {expr} FROM search_index s INDEXED BY si_probe"
-            " WHERE s.rtype = r.rtype AND s.rid = r.rid AND s.param = ?)"
+            " WHERE s.key = r.key AND s.param = ?)"
             f" {direction} NULLS LAST"
         )
-    keys.append(f"{plus}r.rowid ASC" if not query.sort else f"{plus}r.rid ASC")
+    keys.append(f"{plus}r.key ASC" if not query.sort else f"{plus}r.rid ASC")
     return ", ".join(keys)
 
 

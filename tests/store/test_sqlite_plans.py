@@ -1,4 +1,4 @@
-"""Query plans of the SQLite store's reads by id: the primary key, whatever the statistics say.
+"""Query plans of the SQLite store, and the start of a database written under an earlier schema.
 
 A new database has no ANALYZE statistics; the planner then prefers resources_live (rtype, deleted)
 over the primary key, and a read of a few ids scans every live resource of the type.
@@ -63,19 +63,71 @@ def test_range_searches_are_driven_by_an_index(sqlite_store, criteria, index):
     assert f"INDEX {index} (rtype=? AND param=?" in plan, plan
 
 
-def test_an_older_database_trades_si_bounds_for_si_ranged_at_start(tmp_path):
+# The schema before resource keys, as databases of 2026-11 have it: index rows name (rtype, rid),
+# si_bounds instead of si_ranged, an _id row for every resource.
+_SCHEMA_BY_RID = [
+    """CREATE TABLE resources (rtype TEXT NOT NULL, rid TEXT NOT NULL, version INTEGER NOT NULL,
+        last_updated TEXT NOT NULL, deleted INTEGER NOT NULL, body TEXT, PRIMARY KEY (rtype, rid))""",
+    """CREATE TABLE search_index (rtype TEXT NOT NULL, rid TEXT NOT NULL, param TEXT NOT NULL, kind TEXT NOT NULL,
+        system TEXT, code TEXT, text TEXT, low REAL, high REAL)""",
+    "CREATE INDEX si_code ON search_index (rtype, param, code, system, kind, rid, high, low)",
+    "CREATE INDEX si_bounds ON search_index (rtype, param, low, high, kind, rid) WHERE low IS NOT NULL",
+    "CREATE INDEX si_probe ON search_index (rtype, rid, param, kind, low, high, code, system)",
+    "CREATE INDEX resources_live ON resources (rtype, deleted, last_updated)",
+]
+
+
+def test_a_database_written_before_resource_keys_is_keyed_at_start(tmp_path):
+    """Resources keep their order, index rows get their resource's key, and searches answer as before."""
+    import json
     import sqlite3
 
+    from fhir_server.search.extract import index_values
+    from fhir_server.search.parser import parse_criteria
+
     path = tmp_path / "old.db"
-    open_store(f"sqlite:///{path}").close()
     conn = sqlite3.connect(path)
-    conn.execute("DROP INDEX si_ranged")
-    conn.execute("CREATE INDEX si_bounds ON search_index (rtype, param, low, high, kind, rid) WHERE low IS NOT NULL")
+    for statement in _SCHEMA_BY_RID:
+        conn.execute(statement)
+    patient = {"resourceType": "Patient", "id": "p1", "identifier": [{"system": "urn:x", "value": "42"}]}
+    observations = [
+        {"resourceType": "Observation", "id": f"o{i}", "status": "final", "subject": {"reference": "Patient/p1"},
+         "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
+         "effectiveDateTime": f"2026-0{i}-01", "valueQuantity": {"value": 70 + i, "code": "kg",
+                                                                 "system": "http://unitsofmeasure.org"}}
+        for i in (3, 1, 2)
+    ]
+    for resource in [patient, *observations]:
+        key = (resource["resourceType"], resource["id"])
+        conn.execute("INSERT INTO resources VALUES (?,?,1,'2026-11-01T00:00:00.000Z',0,?)",
+                     (*key, json.dumps(resource)))
+        conn.executemany("INSERT INTO search_index VALUES (?,?,?,?,?,?,?,?,?)",
+                         [(*key, *row) for row in index_values(resource)])
     conn.commit()
     conn.close()
+
     store = open_store(f"sqlite:///{path}")
     try:
-        names = {row[0] for row in store._conn().execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        assert "si_ranged" in names and "si_bounds" not in names
+        db = store._conn()
+        assert [row[0] for row in db.execute("SELECT rid FROM resources ORDER BY key")] == ["p1", "o3", "o1", "o2"]
+        columns = {row[1] for row in db.execute("PRAGMA table_info(search_index)")}
+        assert "key" in columns and "rid" not in columns
+        assert db.execute("SELECT count(*) FROM search_index WHERE param = '_id'").fetchone()[0] == 0
+        names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert {"si_code", "si_ranged", "si_probe", "resources_live"} <= names and "si_bounds" not in names
+        for criteria, ids in [
+            ("Observation?code=http://loinc.org|29463-7&_sort=date", ["o1", "o2", "o3"]),
+            ("Observation?date=ge2026-02-01&value-quantity=lt73", ["o2"]),
+            ("Observation?subject:Patient.identifier=urn:x|42&_sort=-date", ["o3", "o2", "o1"]),
+            ("Patient?_has:Observation:subject:date=2026-03-01", ["p1"]),
+            ("Observation?_id=o1,o3", ["o3", "o1"]),
+        ]:
+            assert store.search(parse_criteria(criteria)).ids == ids, criteria
+        with store.transaction() as txn:
+            update = {**observations[0], "status": "amended"}
+            txn.put(StoredVersion("Observation", "o3", 2, "2026-11-02T00:00:00.000Z", "PUT", update),
+                    index_values(update))
+        assert store.search(parse_criteria("Observation?status=amended")).ids == ["o3"]
+        assert db.execute("SELECT key FROM resources WHERE rid = 'o3'").fetchone()[0] == 2  # the update kept it
     finally:
         store.close()
