@@ -19,8 +19,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..search.query import IndexRow, SearchQuery
-from . import sqlite_search
+from . import journal, sqlite_search
 from .base import HistoryPage, OutboxEvent, SearchResult, StoredVersion, VersionConflict
+from .journal import Journal
 
 SCHEMA = [
     # key: what index rows name a resource by. An INTEGER PRIMARY KEY, so VACUUM keeps it, and an
@@ -46,9 +47,6 @@ SCHEMA = [
     "CREATE INDEX IF NOT EXISTS outbox_claimable ON outbox (lease_until, seq)",
     "CREATE TABLE IF NOT EXISTS kv (tbl TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (tbl, key))",
 ]
-_OUTBOX_SCHEMA = [statement for statement in SCHEMA if "outbox" in statement]
-# Ids of events claimed from the spool file (outbox_enqueue) start with this; the main file's are numbers.
-_SPOOLED = "s"
 
 _VERSION_COLUMNS = "rtype, rid, version, last_updated, method, deleted, body"
 # An upsert keeps the row, and so its key, where INSERT OR REPLACE would delete it and add a new one.
@@ -195,6 +193,27 @@ def _key_index_rows(conn: sqlite3.Connection) -> None:
     conn.execute("DROP TABLE resources_by_rid")
 
 
+def _adopt_spool(path: str, target: Journal) -> None:
+    """Move the events of ``<db>-spool`` (where audit facts waited before the journal) to the journal.
+
+    Called under the main file's writer lock at start, so one process does it.
+    """
+    spool = f"{path}-spool"
+    if not os.path.exists(spool):
+        return
+    conn = sqlite3.connect(spool, isolation_level=None)
+    try:
+        payloads = [json.loads(p) for (p,) in conn.execute("SELECT payload FROM outbox ORDER BY seq")]
+    except sqlite3.OperationalError:  # no outbox table: nothing was ever spooled
+        payloads = []
+    finally:
+        conn.close()
+    target.append(payloads)
+    for suffix in ("", "-wal", "-shm", "-writer.lock"):
+        if os.path.exists(spool + suffix):
+            os.unlink(spool + suffix)
+
+
 def _current(conn: sqlite3.Connection, resource_type: str, id: str) -> StoredVersion | None:
     row = conn.execute(
         "SELECT rtype, rid, version, last_updated, '', deleted, body FROM resources WHERE rtype=? AND rid=?",
@@ -247,7 +266,7 @@ class SQLiteStore:
 
     supports_transactions = True
 
-    def __init__(self, url: str, spool: bool = True):
+    def __init__(self, url: str):
         path, _, options = url.removeprefix("sqlite:///").partition("?")
         settings = dict(part.partition("=")[::2] for part in options.split("&") if part)
         self.synchronous = settings.get("synchronous", "full").upper()
@@ -272,16 +291,16 @@ class SQLiteStore:
             # Kept in the file once set. Under the writer lock: gunicorn's workers open a new file at
             # the same moment, and a second process switching it to WAL got "database is locked".
             conn.execute("PRAGMA journal_mode=WAL")
+        # Events not tied to a resource write (the AuditEvent facts of every request) are appended
+        # to files of their own (journal.py): a read's audit entry takes no writer lock at all.
+        # An in-memory database keeps them in its outbox table.
+        self._journal = None if path == ":memory:" else Journal(f"{path}-spool.d", self._requeue)
         with self._write() as conn:
-            if spool:
-                _key_index_rows(conn)
-            for statement in SCHEMA + sqlite_search.DDL if spool else _OUTBOX_SCHEMA:
+            _key_index_rows(conn)
+            for statement in SCHEMA + sqlite_search.DDL:
                 conn.execute(statement)
-        # Events not tied to a resource write (the AuditEvent facts of every request) wait in a file
-        # of their own, with its own writer lock: a read's audit entry never queues behind the
-        # dispatcher's batch writes or a transaction Bundle holding the main file's lock.
-        spool_path = path if path == ":memory:" else f"{path}-spool"
-        self._spool = SQLiteStore(f"sqlite:///{spool_path}", spool=False) if spool else None
+            if self._journal is not None:
+                _adopt_spool(path, self._journal)
 
     def _conn(self) -> sqlite3.Connection:
         """This thread's connection, for reads outside a write transaction."""
@@ -463,18 +482,18 @@ class SQLiteStore:
         return [row[-1] for row in self._conn().execute("EXPLAIN QUERY PLAN " + sql, params)]
 
     def outbox_enqueue(self, payloads: list[dict]) -> None:
-        """Events not tied to a resource write, in the spool file: a process crash loses none, a power cut may."""
-        if payloads:
-            assert self._spool is not None
-            with self._spool.transaction(durable=False) as txn:
+        """Events not tied to a resource write, in the journal: a process crash loses none, a power cut may."""
+        if self._journal is not None:
+            self._journal.append(payloads)
+        elif payloads:
+            with self.transaction(durable=False) as txn:
                 for payload in payloads:
                     txn.outbox_append(payload)
 
     def outbox_claim(self, worker: str, lease_s: float, limit: int) -> list[OutboxEvent]:
         events = self._claim(worker, lease_s, limit)
-        if self._spool is not None:
-            events += [OutboxEvent(_SPOOLED + e.id, e.payload, e.attempts)
-                       for e in self._spool.outbox_claim(worker, lease_s, limit)]
+        if self._journal is not None:
+            events += self._journal.claim(lease_s, limit)
         return events
 
     def _claim(self, worker: str, lease_s: float, limit: int) -> list[OutboxEvent]:
@@ -494,24 +513,33 @@ class SQLiteStore:
                 )
         return [OutboxEvent(str(seq), json.loads(payload), attempts + 1) for seq, payload, attempts in rows]
 
-    def _spooled(self, event_ids: list[str]) -> tuple[list[str], list[str]]:
-        """``event_ids`` split into the main file's and the spool's (prefix removed)."""
-        spooled = [i.removeprefix(_SPOOLED) for i in event_ids if i.startswith(_SPOOLED)]
-        return [i for i in event_ids if not i.startswith(_SPOOLED)], spooled
+    def _journaled(self, event_ids: list[str]) -> tuple[list[str], list[str]]:
+        """``event_ids`` split into the main file's and the journal's."""
+        journaled = [i for i in event_ids if i.startswith(journal.PREFIX)]
+        return [i for i in event_ids if not i.startswith(journal.PREFIX)], journaled
+
+    def _requeue(self, released: list[tuple[dict, int, float]]) -> None:
+        """Journal events given back: they wait out their delay in the outbox table, not in the journal's line."""
+        now = time.time()
+        with self._write(durable=False) as conn:
+            conn.executemany(
+                "INSERT INTO outbox (payload, created, lease_until, attempts) VALUES (?, ?, ?, ?)",
+                [(_dumps(payload), now, now + delay_s, attempts) for payload, attempts, delay_s in released],
+            )
 
     def outbox_done(self, event_ids: list[str]) -> None:
-        main, spooled = self._spooled(event_ids)
-        if spooled and self._spool is not None:
-            self._spool.outbox_done(spooled)
+        main, journaled = self._journaled(event_ids)
+        if journaled and self._journal is not None:
+            self._journal.done(journaled)
         if main:
             # Losing this at a power cut only redelivers events, which handlers must tolerate anyway.
             with self._write(durable=False) as conn:
                 conn.executemany("DELETE FROM outbox WHERE seq=?", [(int(i),) for i in main])
 
     def outbox_release(self, event_ids: list[str], delay_s: float) -> None:
-        main, spooled = self._spooled(event_ids)
-        if spooled and self._spool is not None:
-            self._spool.outbox_release(spooled, delay_s)
+        main, journaled = self._journaled(event_ids)
+        if journaled and self._journal is not None:
+            self._journal.release(journaled, delay_s)
         if main:
             with self._write() as conn:
                 conn.executemany(
@@ -520,8 +548,8 @@ class SQLiteStore:
                 )
 
     def outbox_pending(self) -> int:
-        spooled = self._spool.outbox_pending() if self._spool is not None else 0
-        return self._conn().execute("SELECT count(*) FROM outbox").fetchone()[0] + spooled
+        journaled = self._journal.pending() if self._journal is not None else 0
+        return self._conn().execute("SELECT count(*) FROM outbox").fetchone()[0] + journaled
 
     def optimize(self) -> None:
         """Refresh the planner's statistics (sampled, a few ms); without them SQLite picks covering scans.
@@ -535,8 +563,6 @@ class SQLiteStore:
     def checkpoint(self) -> None:
         """Copy the WAL into the database without blocking writers (a scheduler job, off the request path)."""
         self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
-        if self._spool is not None:
-            self._spool.checkpoint()
 
     def kv_put(self, table: str, key: str, doc: dict, durable: bool = True) -> None:
         with self._write(durable) as conn:
@@ -570,8 +596,8 @@ class SQLiteStore:
         }
 
     def close(self) -> None:
-        if self._spool is not None:
-            self._spool.close()
+        if self._journal is not None:
+            self._journal.close()
         with self._lock:
             for conn in self._all:
                 try:
