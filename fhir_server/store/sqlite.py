@@ -25,10 +25,12 @@ from .journal import Journal
 
 SCHEMA = [
     # key: what index rows name a resource by. An INTEGER PRIMARY KEY, so VACUUM keeps it, and an
-    # update keeps it (an upsert, not a replace, in SQLiteTransaction.put).
+    # update keeps it (an upsert, not a replace, in SQLiteTransaction.put). updated_low/high: the
+    # _lastUpdated index row's range, kept here instead of in search_index (sqlite_search.FROM_RESOURCES).
     """CREATE TABLE IF NOT EXISTS resources (
         key INTEGER PRIMARY KEY, rtype TEXT NOT NULL, rid TEXT NOT NULL, version INTEGER NOT NULL,
-        last_updated TEXT NOT NULL, deleted INTEGER NOT NULL, body TEXT, UNIQUE (rtype, rid))""",
+        last_updated TEXT NOT NULL, deleted INTEGER NOT NULL, body TEXT, updated_low REAL, updated_high REAL,
+        UNIQUE (rtype, rid))""",
     """CREATE TABLE IF NOT EXISTS history (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, rtype TEXT NOT NULL, rid TEXT NOT NULL, version INTEGER NOT NULL,
         last_updated TEXT NOT NULL, method TEXT NOT NULL, deleted INTEGER NOT NULL, body TEXT,
@@ -51,9 +53,11 @@ SCHEMA = [
 _VERSION_COLUMNS = "rtype, rid, version, last_updated, method, deleted, body"
 # An upsert keeps the row, and so its key, where INSERT OR REPLACE would delete it and add a new one.
 _UPSERT = (
-    "INSERT INTO resources (rtype, rid, version, last_updated, deleted, body) VALUES (?,?,?,?,?,?)"
+    "INSERT INTO resources (rtype, rid, version, last_updated, deleted, body, updated_low, updated_high)"
+    " VALUES (?,?,?,?,?,?,?,?)"
     " ON CONFLICT (rtype, rid) DO UPDATE SET version=excluded.version, last_updated=excluded.last_updated,"
-    " deleted=excluded.deleted, body=excluded.body RETURNING key"
+    " deleted=excluded.deleted, body=excluded.body, updated_low=excluded.updated_low,"
+    " updated_high=excluded.updated_high RETURNING key"
 )
 
 
@@ -101,8 +105,9 @@ class SQLiteTransaction:
             )
         except sqlite3.IntegrityError:
             raise VersionConflict(f"{key[0]}/{key[1]} version {version.version} exists") from None
+        span = next(((row.low, row.high) for row in index if row.param == "_lastUpdated"), (None, None))
         (resource_key,) = self.conn.execute(_UPSERT, (*key, version.version, version.last_updated,
-                                                      int(version.deleted), body)).fetchone()
+                                                      int(version.deleted), body, *span)).fetchone()
         if version.version == 1:
             # History took version 1, so this resource had no version before and has no rows to replace.
             if not version.deleted:
@@ -186,11 +191,28 @@ def _key_index_rows(conn: sqlite3.Connection) -> None:
         "INSERT INTO search_index (rtype, key, param, kind, system, code, text, low, high)"
         " SELECT s.rtype, r.key, s.param, s.kind, s.system, s.code, s.text, s.low, s.high"
         " FROM search_index_by_rid s JOIN resources r ON r.rtype = s.rtype AND r.rid = s.rid"
-        " WHERE s.param NOT IN (" + ",".join(f"'{p}'" for p in sqlite_search.FROM_RESOURCES) + ")"
-        " ORDER BY s.rowid"
+        " WHERE s.param != '_id' ORDER BY s.rowid"  # _lastUpdated rows: _move_last_updated
     )
     conn.execute("DROP TABLE search_index_by_rid")
     conn.execute("DROP TABLE resources_by_rid")
+
+
+def _add_updated_columns(conn: sqlite3.Connection) -> None:
+    """Give a ``resources`` table written before updated_low/high its two columns (filled by _move_last_updated)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(resources)")}
+    if columns and "updated_low" not in columns:
+        conn.execute("ALTER TABLE resources ADD COLUMN updated_low REAL")
+        conn.execute("ALTER TABLE resources ADD COLUMN updated_high REAL")
+
+
+def _move_last_updated(conn: sqlite3.Connection) -> None:
+    """Move _lastUpdated index rows written before updated_low/high into ``resources`` (a look-up when none)."""
+    for (rtype,) in conn.execute("SELECT DISTINCT rtype FROM resources").fetchall():
+        rows = "SELECT key, low, high FROM search_index WHERE rtype = ? AND param = '_lastUpdated'"
+        if conn.execute(rows + " LIMIT 1", (rtype,)).fetchone():
+            conn.execute(f"UPDATE resources SET updated_low = s.low, updated_high = s.high FROM ({rows}) AS s"
+                         " WHERE resources.key = s.key", (rtype,))
+            conn.execute("DELETE FROM search_index WHERE rtype = ? AND param = '_lastUpdated'", (rtype,))
 
 
 def _adopt_spool(path: str, target: Journal) -> None:
@@ -296,9 +318,12 @@ class SQLiteStore:
         # An in-memory database keeps them in its outbox table.
         self._journal = None if path == ":memory:" else Journal(f"{path}-spool.d", self._requeue)
         with self._write() as conn:
+            # Databases written by earlier versions: each step does nothing on one already brought up.
             _key_index_rows(conn)
+            _add_updated_columns(conn)
             for statement in SCHEMA + sqlite_search.DDL:
                 conn.execute(statement)
+            _move_last_updated(conn)
             if self._journal is not None:
                 _adopt_spool(path, self._journal)
 
@@ -421,7 +446,7 @@ class SQLiteStore:
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             # "+deleted": without statistics (a new database, before the first ANALYZE) the planner
-            # takes resources_live (rtype, deleted) and scans every live resource of the type.
+            # takes resources_recent (rtype, deleted) and scans every live resource of the type.
             for row in self._conn().execute(
                 f"SELECT rtype, rid, version, last_updated, '', deleted, body FROM resources"
                 f" WHERE rtype=? AND +deleted=0 AND rid IN ({marks})",

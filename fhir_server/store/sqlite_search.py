@@ -33,8 +33,8 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS si_ranged ON search_index (rtype, param, low, high, kind, key) WHERE " + RANGED,
     # Probes of one resource's values (other clauses, sort keys) by (key, param).
     "CREATE INDEX IF NOT EXISTS si_probe ON search_index (key, param, kind, low, high, code, system)",
-    # Newest-first listings and counts of a type read this index only.
-    "CREATE INDEX IF NOT EXISTS resources_live ON resources (rtype, deleted, last_updated)",
+    # Counts of a type, _lastUpdated ranges and sorts read this index only.
+    "CREATE INDEX IF NOT EXISTS resources_recent ON resources (rtype, deleted, updated_low)",
     # Superseded: the foundation's placeholder, and earlier names of the indexes above.
     "DROP INDEX IF EXISTS search_index_token",
     "DROP INDEX IF EXISTS si_token",
@@ -44,10 +44,13 @@ DDL = [
     "DROP INDEX IF EXISTS si_range",
     "DROP INDEX IF EXISTS si_coded",
     "DROP INDEX IF EXISTS si_bounds",
+    "DROP INDEX IF EXISTS resources_live",
 ]
 
-def _id_condition(p: Predicate, column: str, args: list) -> str:
-    """``p`` on ``_id`` as a condition on ``column`` (a rid), as the matcher reads an _id row (no system)."""
+def _id_condition(p: Predicate, alias: str, args: list) -> str:
+    """``p`` on ``_id`` as a condition on ``resources`` (``alias``: "" or "r."), as the matcher reads an _id
+    row (no system)."""
+    column = alias + "rid"
     if p.op == "missing":
         return "0" if p.values[0] else "1"
     if p.op in ("eq", "not"):
@@ -66,12 +69,22 @@ def _id_condition(p: Predicate, column: str, args: list) -> str:
     return f"NOT ({sql})" if p.op == "not" else sql
 
 
-# Parameters answered from ``resources`` itself, each with its condition on a rid column: their rows
-# are not stored (sqlite.py drops them). Every resource had an _id row, three B-tree entries for what
-# the primary key (rtype, rid) holds. Over HTTP, 4 interleaved rounds: server CPU a read (and its
-# AuditEvent) 1.21 -> 1.11 ms, reads 1,264 -> 1,384/s; creates unchanged within the noise. Rows
-# stored before stay until the next update of their resource; nothing reads them.
-FROM_RESOURCES = {"_id": _id_condition}
+def _last_updated_condition(p: Predicate, alias: str, args: list) -> str:
+    """``p`` on ``_lastUpdated`` as a condition on the range ``resources`` keeps (updated_low/high)."""
+    low, high = alias + "updated_low", alias + "updated_high"
+    if p.op == "missing":
+        return f"{low} IS NULL" if p.values[0] else f"{low} IS NOT NULL"
+    # deleted: so that a driving list walks resources_recent (rtype, deleted, updated_low).
+    return f"{alias}deleted = 0 AND " + _date_cond(p.op, p.values[0], p.values[1], args, low, high)
+
+
+# Parameters answered from ``resources`` itself, each with its condition on its columns: their rows
+# are not stored (sqlite.py drops them). Every resource had an _id and a _lastUpdated row, three or
+# four B-tree entries each for what ``resources`` holds. _id alone, over HTTP, 4 interleaved rounds:
+# server CPU a read (and its AuditEvent) 1.21 -> 1.11 ms, reads 1,264 -> 1,384/s. _id rows stored
+# before stay until the next update of their resource (nothing reads them); _lastUpdated rows are
+# moved into ``resources`` at start (sqlite._move_last_updated).
+FROM_RESOURCES = {"_id": _id_condition, "_lastUpdated": _last_updated_condition}
 
 
 # The top of the code point range: every string starting with p sorts between p and p + MAX_CHAR.
@@ -101,38 +114,38 @@ def _system(system: str | None, args: list, column: str = "system") -> str:
     return f" AND {column} = ?"
 
 
-def _date_cond(op: str, slo: float, shi: float, args: list) -> str:
+def _date_cond(op: str, slo: float, shi: float, args: list, low: str = "low", high: str = "high") -> str:
     # Stored ranges have low <= high, so bounds on "low" implied by each rule are added: they make
     # the index range on (param, low) narrow instead of running to the end of the parameter.
-    inside = "(low >= ? AND high <= ?)"
+    inside = f"({low} >= ? AND {high} <= ?)"
     if op == "eq":
         args.extend((slo, shi, shi))
-        return f"({inside} AND low <= ?)"
+        return f"({inside} AND {low} <= ?)"
     if op == "ne":
         args.extend((slo, shi))
         return f"NOT {inside}"
     if op == "gt":
         args.append(shi)
-        return "high > ?"
+        return f"{high} > ?"
     if op == "lt":
         args.append(slo)
-        return "low < ?"
+        return f"{low} < ?"
     if op == "ge":
         args.extend((shi, slo, shi))
-        return f"(high > ? OR {inside})"
+        return f"({high} > ? OR {inside})"
     if op == "le":
         args.extend((slo, slo, shi, shi))
-        return f"((low < ? OR {inside}) AND low <= ?)"
+        return f"(({low} < ? OR {inside}) AND {low} <= ?)"
     if op == "sa":
         args.append(shi)
-        return "low > ?"
+        return f"{low} > ?"
     if op == "eb":
         args.extend((slo, slo))
-        return "(high < ? AND low < ?)"
+        return f"({high} < ? AND {low} < ?)"
     if op == "ap":
         tol = ap_date_tolerance(slo, shi)
         args.extend((shi + tol, slo - tol))
-        return "(low <= ? AND high >= ?)"
+        return f"({low} <= ? AND {high} >= ?)"
     raise SearchError(f"unknown prefix {op!r}")
 
 
@@ -338,7 +351,7 @@ def _driver(p: Predicate, resource_type: str, args: list) -> str:
         )
     if p.param in FROM_RESOURCES:
         args.append(resource_type)
-        return "SELECT key FROM resources WHERE rtype = ? AND " + FROM_RESOURCES[p.param](p, "rid", args)
+        return "SELECT key FROM resources WHERE rtype = ? AND " + FROM_RESOURCES[p.param](p, "", args)
     args.extend((resource_type, p.param))
     return "SELECT key FROM search_index WHERE rtype = ? AND param = ? AND " + _condition(p, args)
 
@@ -356,7 +369,7 @@ def _condition(p: Predicate, args: list) -> str:
 def _probe(p: Predicate, args: list) -> str:
     """``p`` as a correlated test of the current resource (an index probe by key and param)."""
     if p.param in FROM_RESOURCES:
-        return FROM_RESOURCES[p.param](p, "r.rid", args)
+        return FROM_RESOURCES[p.param](p, "r.", args)
     # INDEXED BY: without statistics SQLite may prefer a range on "low" over the key, one scan per row.
     head = "SELECT 1 FROM search_index s INDEXED BY si_probe WHERE s.key = r.key AND s.param = ?"
     args.append(p.param)
@@ -431,7 +444,7 @@ def _order_by(query: SearchQuery, args: list, driven: bool) -> str:
     for name, desc in query.sort:
         direction = "DESC" if desc else "ASC"
         if name == "_lastUpdated":
-            keys.append(f"{plus}r.last_updated {direction}")
+            keys.append(f"{plus}r.updated_low {direction}")
             continue
         if name == "_id":
             keys.append(f"{plus}r.rid {direction}")

@@ -119,8 +119,9 @@ def test_full_segments_rotate_and_drained_ones_go(tmp_path, monkeypatch):
 def test_events_waiting_in_an_older_spool_database_move_to_the_journal(tmp_path):
     path = tmp_path / "r.db"
     old = sqlite3.connect(f"{path}-spool")
-    old.execute("CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT NOT NULL, created REAL"
-                " NOT NULL, lease_owner TEXT, lease_until REAL NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0)")
+    old.execute("CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT NOT NULL,"
+                " created REAL NOT NULL, lease_owner TEXT, lease_until REAL NOT NULL DEFAULT 0,"
+                " attempts INTEGER NOT NULL DEFAULT 0)")
     old.executemany("INSERT INTO outbox (payload, created) VALUES (?, 0)",
                     [(json.dumps({"kind": "audit", "n": n}),) for n in range(2)])
     old.commit()

@@ -1,6 +1,6 @@
 """Query plans of the SQLite store, and the start of a database written under an earlier schema.
 
-A new database has no ANALYZE statistics; the planner then prefers resources_live (rtype, deleted)
+A new database has no ANALYZE statistics; the planner then prefers resources_recent (rtype, deleted)
 over the primary key, and a read of a few ids scans every live resource of the type.
 """
 
@@ -43,7 +43,7 @@ def plans_of(store, call) -> list[str]:
 ])
 def test_reads_by_id_use_the_primary_key(sqlite_store, call):
     for plan in plans_of(sqlite_store, lambda: call(sqlite_store)):
-        assert "resources_live" not in plan
+        assert "resources_recent" not in plan
         assert "rid=?" in plan, plan
 
 
@@ -78,7 +78,8 @@ _SCHEMA_BY_RID = [
 
 
 def test_a_database_written_before_resource_keys_is_keyed_at_start(tmp_path):
-    """Resources keep their order, index rows get their resource's key, and searches answer as before."""
+    """Resources keep their order, index rows get their resource's key, _lastUpdated moves into
+    ``resources``, and searches answer as before."""
     import json
     import sqlite3
 
@@ -98,6 +99,7 @@ def test_a_database_written_before_resource_keys_is_keyed_at_start(tmp_path):
         for i in (3, 1, 2)
     ]
     for resource in [patient, *observations]:
+        resource["meta"] = {"versionId": "1", "lastUpdated": "2026-11-01T00:00:00.000Z"}
         key = (resource["resourceType"], resource["id"])
         conn.execute("INSERT INTO resources VALUES (?,?,1,'2026-11-01T00:00:00.000Z',0,?)",
                      (*key, json.dumps(resource)))
@@ -114,20 +116,26 @@ def test_a_database_written_before_resource_keys_is_keyed_at_start(tmp_path):
         assert "key" in columns and "rid" not in columns
         assert db.execute("SELECT count(*) FROM search_index WHERE param = '_id'").fetchone()[0] == 0
         names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-        assert {"si_code", "si_ranged", "si_probe", "resources_live"} <= names and "si_bounds" not in names
+        assert {"si_code", "si_ranged", "si_probe", "resources_recent"} <= names
+        assert not {"si_bounds", "resources_live"} & names
+        assert db.execute("SELECT count(*) FROM search_index WHERE param = '_lastUpdated'").fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM resources WHERE updated_low IS NULL").fetchone()[0] == 0
         for criteria, ids in [
             ("Observation?code=http://loinc.org|29463-7&_sort=date", ["o1", "o2", "o3"]),
             ("Observation?date=ge2026-02-01&value-quantity=lt73", ["o2"]),
             ("Observation?subject:Patient.identifier=urn:x|42&_sort=-date", ["o3", "o2", "o1"]),
             ("Patient?_has:Observation:subject:date=2026-03-01", ["p1"]),
             ("Observation?_id=o1,o3", ["o3", "o1"]),
+            ("Observation?_lastUpdated=2026-11-01&_lastUpdated=lt2026-11-01T00:00:01Z", ["o3", "o1", "o2"]),
         ]:
             assert store.search(parse_criteria(criteria)).ids == ids, criteria
         with store.transaction() as txn:
-            update = {**observations[0], "status": "amended"}
+            update = {**observations[0], "status": "amended",
+                      "meta": {"versionId": "2", "lastUpdated": "2026-11-02T00:00:00.000Z"}}
             txn.put(StoredVersion("Observation", "o3", 2, "2026-11-02T00:00:00.000Z", "PUT", update),
                     index_values(update))
         assert store.search(parse_criteria("Observation?status=amended")).ids == ["o3"]
+        assert store.search(parse_criteria("Observation?_lastUpdated=2026-11-02")).ids == ["o3"]
         assert db.execute("SELECT key FROM resources WHERE rid = 'o3'").fetchone()[0] == 2  # the update kept it
     finally:
         store.close()
