@@ -164,15 +164,16 @@ def _insert_rows(conn: sqlite3.Connection, rows: list[tuple]) -> None:
         )
 
 
-def _key_index_rows(conn: sqlite3.Connection) -> None:
+def _key_index_rows(conn: sqlite3.Connection) -> bool:
     """Bring a database written before resource keys (index rows naming rtype and rid) to the keyed schema.
 
     One transaction at start: resources are copied in their order (keys follow it), index rows get
     their resource's key, and the old tables go with their indexes. The _id rows go too (see _stored).
+    True if the database was converted.
     """
     columns = {row[1] for row in conn.execute("PRAGMA table_info(search_index)")}
     if "rid" not in columns:
-        return
+        return False
     for (name,) in conn.execute(
         "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name IN ('resources', 'search_index')"
         " AND sql IS NOT NULL"
@@ -195,18 +196,21 @@ def _key_index_rows(conn: sqlite3.Connection) -> None:
     )
     conn.execute("DROP TABLE search_index_by_rid")
     conn.execute("DROP TABLE resources_by_rid")
+    return True
 
 
-def _add_updated_columns(conn: sqlite3.Connection) -> None:
-    """Give a ``resources`` table written before updated_low/high its two columns (filled by _move_last_updated)."""
+def _add_updated_columns(conn: sqlite3.Connection) -> bool:
+    """Give a ``resources`` table written before updated_low/high its two columns; True if it had to."""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(resources)")}
     if columns and "updated_low" not in columns:
         conn.execute("ALTER TABLE resources ADD COLUMN updated_low REAL")
         conn.execute("ALTER TABLE resources ADD COLUMN updated_high REAL")
+        return True
+    return False
 
 
 def _move_last_updated(conn: sqlite3.Connection) -> None:
-    """Move _lastUpdated index rows written before updated_low/high into ``resources`` (a look-up when none)."""
+    """Move _lastUpdated index rows written before updated_low/high into ``resources``."""
     for (rtype,) in conn.execute("SELECT DISTINCT rtype FROM resources").fetchall():
         rows = "SELECT key, low, high FROM search_index WHERE rtype = ? AND param = '_lastUpdated'"
         if conn.execute(rows + " LIMIT 1", (rtype,)).fetchone():
@@ -319,11 +323,12 @@ class SQLiteStore:
         self._journal = None if path == ":memory:" else Journal(f"{path}-spool.d", self._requeue)
         with self._write() as conn:
             # Databases written by earlier versions: each step does nothing on one already brought up.
-            _key_index_rows(conn)
-            _add_updated_columns(conn)
+            rekeyed = _key_index_rows(conn)
+            widened = _add_updated_columns(conn)
             for statement in SCHEMA + sqlite_search.DDL:
                 conn.execute(statement)
-            _move_last_updated(conn)
+            if rekeyed or widened:  # after the DDL: the move reads the rows through si_code
+                _move_last_updated(conn)
             if self._journal is not None:
                 _adopt_spool(path, self._journal)
 

@@ -139,3 +139,40 @@ def test_a_database_written_before_resource_keys_is_keyed_at_start(tmp_path):
         assert db.execute("SELECT key FROM resources WHERE rid = 'o3'").fetchone()[0] == 2  # the update kept it
     finally:
         store.close()
+
+
+def test_a_keyed_database_without_updated_columns_gets_them_at_start(tmp_path):
+    """The step between: index rows keyed, _lastUpdated still a row. The rows move into ``resources``."""
+    import json
+    import sqlite3
+
+    from fhir_server.search.extract import index_values
+    from fhir_server.search.parser import parse_criteria
+
+    path = tmp_path / "keyed.db"
+    conn = sqlite3.connect(path)
+    conn.execute("""CREATE TABLE resources (key INTEGER PRIMARY KEY, rtype TEXT NOT NULL, rid TEXT NOT NULL,
+        version INTEGER NOT NULL, last_updated TEXT NOT NULL, deleted INTEGER NOT NULL, body TEXT,
+        UNIQUE (rtype, rid))""")
+    conn.execute("""CREATE TABLE search_index (rtype TEXT NOT NULL, key INTEGER NOT NULL, param TEXT NOT NULL,
+        kind TEXT NOT NULL, system TEXT, code TEXT, text TEXT, low REAL, high REAL)""")
+    conn.execute("CREATE INDEX resources_live ON resources (rtype, deleted, last_updated)")
+    for day in (1, 2):
+        stamp = f"2026-11-0{day}T00:00:00.000Z"
+        resource = {"resourceType": "Patient", "id": f"p{day}", "meta": {"versionId": "1", "lastUpdated": stamp}}
+        key = conn.execute("INSERT INTO resources (rtype, rid, version, last_updated, deleted, body)"
+                           " VALUES ('Patient', ?, 1, ?, 0, ?)",
+                           (resource["id"], stamp, json.dumps(resource))).lastrowid
+        conn.executemany("INSERT INTO search_index VALUES ('Patient',?,?,?,?,?,?,?,?)",
+                         [(key, *row) for row in index_values(resource) if row.param != "_id"])
+    conn.commit()
+    conn.close()
+
+    store = open_store(f"sqlite:///{path}")
+    try:
+        db = store._conn()
+        assert db.execute("SELECT count(*) FROM search_index WHERE param = '_lastUpdated'").fetchone()[0] == 0
+        assert store.search(parse_criteria("Patient?_lastUpdated=ge2026-11-02")).ids == ["p2"]
+        assert store.search(parse_criteria("Patient?_sort=-_lastUpdated")).ids == ["p2", "p1"]
+    finally:
+        store.close()
