@@ -41,14 +41,14 @@ class _Claim:
     start: int
     end: int
     until: float
-    open: dict[str, tuple[dict, int]] = field(default_factory=dict)  # id -> (payload, attempts)
+    open: dict[str, dict] = field(default_factory=dict)  # id -> payload
 
 
 class Journal:
     """Append-only spool in ``directory``: ``append`` in the request, ``claim``/``done`` in the dispatcher."""
 
-    def __init__(self, directory: str, requeue: Callable[[list[tuple[dict, int, float]]], None]):
-        """``requeue`` takes (payload, attempts, delay_s) of released events: retries wait elsewhere, not in line."""
+    def __init__(self, directory: str, requeue: Callable[[list[tuple[dict, float]]], None]):
+        """``requeue`` takes (payload, delay_s) of released events: retries wait elsewhere, not in line."""
         os.makedirs(directory, exist_ok=True)
         self.directory = directory
         self._requeue = requeue
@@ -134,12 +134,12 @@ class Journal:
                     except ValueError:
                         log.error("journal %s: unreadable event at byte %d skipped: %r", name, start, line[:200])
                         continue
-                    claim.open[event_id] = (payload, 1)
+                    claim.open[event_id] = payload
                     events.append(OutboxEvent(event_id, payload, 1))
-                state.write(offset, claim.until)
                 if claim.open:
+                    state.write(offset, claim.until)
                     self._claims[name] = claim
-                else:
+                else:  # every line unreadable: nothing to hold
                     state.write(claim.end, 0.0)
                 return events
         except FileNotFoundError:
@@ -175,9 +175,9 @@ class Journal:
                 claim = self._claims.get(name)
                 if claim is None or event_id not in claim.open:
                     continue  # the lease ran out: whoever holds the events now finishes them
-                payload, attempts = claim.open.pop(event_id)
+                payload = claim.open.pop(event_id)
                 if requeue is not None:
-                    released.append((payload, attempts, requeue))
+                    released.append((payload, requeue))
                 if not claim.open:
                     del self._claims[name]
                     try:
@@ -205,8 +205,7 @@ class Journal:
         return count
 
     def close(self) -> None:
-        with self._lock:
-            self._close_active()
+        self._close_active()
 
 
 class _State:

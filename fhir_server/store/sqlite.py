@@ -150,7 +150,7 @@ def _replace_rows(conn: sqlite3.Connection, resource_type: str, key: int, index:
 
 
 def _stored(index: list[IndexRow]) -> list[IndexRow]:
-    """The rows of ``index`` this backend keeps: distinct, without those ``resources`` answers (``_id``)."""
+    """The rows of ``index`` this backend keeps: distinct, without those ``resources`` answers (_id, _lastUpdated)."""
     return [row for row in dict.fromkeys(index) if row.param not in sqlite_search.FROM_RESOURCES]
 
 
@@ -548,13 +548,14 @@ class SQLiteStore:
         journaled = [i for i in event_ids if i.startswith(journal.PREFIX)]
         return [i for i in event_ids if not i.startswith(journal.PREFIX)], journaled
 
-    def _requeue(self, released: list[tuple[dict, int, float]]) -> None:
+    def _requeue(self, released: list[tuple[dict, float]]) -> None:
         """Journal events given back: they wait out their delay in the outbox table, not in the journal's line."""
         now = time.time()
         with self._write(durable=False) as conn:
+            # attempts 1: a journal event is claimed once before it comes here.
             conn.executemany(
-                "INSERT INTO outbox (payload, created, lease_until, attempts) VALUES (?, ?, ?, ?)",
-                [(_dumps(payload), now, now + delay_s, attempts) for payload, attempts, delay_s in released],
+                "INSERT INTO outbox (payload, created, lease_until, attempts) VALUES (?, ?, ?, 1)",
+                [(_dumps(payload), now, now + delay_s) for payload, delay_s in released],
             )
 
     def outbox_done(self, event_ids: list[str]) -> None:

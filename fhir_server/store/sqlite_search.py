@@ -47,6 +47,7 @@ DDL = [
     "DROP INDEX IF EXISTS resources_live",
 ]
 
+
 def _id_condition(p: Predicate, alias: str, args: list) -> str:
     """``p`` on ``_id`` as a condition on ``resources`` (``alias``: "" or "r."), as the matcher reads an _id
     row (no system)."""
