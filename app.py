@@ -12,7 +12,7 @@ import auth
 from auth import audit
 from fhir_server import api
 from fhir_server.config import Config, load_config
-from fhir_server.outbox import EXTENSION as OUTBOX
+from fhir_server.outbox import EXTENSION as OUTBOX_EXTENSION
 from fhir_server.outbox import Outbox
 from fhir_server.resources import SUPPORTED_TYPES
 from fhir_server.search import custom
@@ -38,7 +38,7 @@ def create_app(config: Config | None = None, store: Store | None = None, **overr
     auth.init_app(app, store, config)
     api.register(app)
     hl7v2.install(app, store, config)  # POST /hl7v2, and the MLLP listener when RELAIS_MLLP_PORT is set
-    app.extensions[OUTBOX] = outbox_handlers(config)
+    app.extensions[OUTBOX_EXTENSION] = outbox_handlers(config)
     if config.scheduler:
         from fhir_server.scheduler import start_scheduler
 

@@ -89,6 +89,3 @@ def main(argv: list[str] | None = None) -> None:
 
 
 __all__ = ["main"]
-
-if __name__ == "__main__":
-    main()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from ..config import Config
 
 
 @dataclass(frozen=True)
@@ -16,7 +17,7 @@ class Settings:
     allowed_endpoints: tuple[str, ...] = ()
 
 
-def from_config(config: Any) -> Settings:
+def from_config(config: Config) -> Settings:
     """The settings an app's configuration gives its subscription handlers."""
     return Settings(auth=bool(config.auth), server_base=config.base_url.rstrip("/"),
                     allowed_endpoints=tuple(config.resthook_allow))
