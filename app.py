@@ -1,21 +1,25 @@
-"""Relais: create_app() wires config, store, auth, the FHIR API and the scheduler."""
+"""Relais: create_app() wires config -> store -> auth -> blueprints -> outbox handlers -> scheduler."""
 
 from __future__ import annotations
 
 import gc
-import logging
+from functools import partial
 from typing import Any
 
 from flask import Flask
 
 import auth
+from auth import audit
 from fhir_server import api
 from fhir_server.config import Config, load_config
+from fhir_server.outbox import EXTENSION as OUTBOX_EXTENSION
+from fhir_server.outbox import Outbox
 from fhir_server.resources import SUPPORTED_TYPES
 from fhir_server.search import custom
 from fhir_server.search.extract import warm_up
 from fhir_server.store import Store, open_store
-from fhir_server.subscriptions import settings as subscriptions
+from fhir_server.subscriptions import notify, resthook
+from fhir_server.subscriptions import settings as subscription_settings
 from mappers import hl7v2
 
 
@@ -32,15 +36,27 @@ def create_app(config: Config | None = None, store: Store | None = None, **overr
     warm_up(SUPPORTED_TYPES)
     custom.load(store)  # custom SearchParameters stored by any process
     auth.init_app(app, store, config)
-    subscriptions.install(store, config)  # match and deliver Subscriptions from this process's dispatcher
     api.register(app)
     hl7v2.install(app, store, config)  # POST /hl7v2, and the MLLP listener when RELAIS_MLLP_PORT is set
+    app.extensions[OUTBOX_EXTENSION] = outbox_handlers(config)
     if config.scheduler:
         from fhir_server.scheduler import start_scheduler
 
         start_scheduler(app, store, config)
     _freeze_startup_objects()
     return app
+
+
+def outbox_handlers(config: Config) -> Outbox:
+    """This app's outbox: the one handler of each kind of event, bound to this app's settings."""
+    outbox = Outbox()
+    outbox.register(audit.OUTBOX_KIND, audit.store_audit_events)
+    # Subscriptions: match each written resource, then deliver what matched (rest-hook).
+    subscriptions = subscription_settings.from_config(config)
+    outbox.register(notify.RESOURCE_KIND, partial(notify.queue_deliveries, subscriptions))
+    outbox.register(resthook.OUTBOX_KIND, partial(resthook.deliver, subscriptions))
+    outbox.register_dead_letter(resthook.OUTBOX_KIND, resthook.mark_error)
+    return outbox
 
 
 _frozen = False
@@ -60,7 +76,6 @@ def _freeze_startup_objects() -> None:
 
 
 if __name__ == "__main__":
-    from fhir_server.cli import main
+    from fhir_server.serve import main
 
-    logging.basicConfig(level=logging.INFO)
-    main(["serve"])
+    main(create_app)

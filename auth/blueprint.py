@@ -21,13 +21,11 @@ from . import compartment
 from .access import AccessDenied, Caller
 from .assertion import ALGORITHMS, PrivateKeyJWT, RemoteJWKS
 from .audit import (
-    OUTBOX_KIND,
     Decision,
     RequestAudit,
     append_events,
     classify,
     now_instant,
-    store_audit_events,
 )
 from .clients import CLIENT_SECRET_BASIC, PRIVATE_KEY_JWT, Client, ClientRegistry
 from .keys import KeyRing
@@ -425,9 +423,6 @@ def init_app(app: Any, store: Any, config: Any) -> None:
     app.extensions.setdefault("relais_capability_extra", {})["security"] = state.capability_security()
     app.register_blueprint(_blueprint(state))
     app.after_request(_after_request)
-    from fhir_server.subscriptions.dispatcher import register_handler
-
-    register_handler(OUTBOX_KIND, store_audit_events)
 
 
 def startup_help(config: Any) -> str:

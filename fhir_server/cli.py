@@ -3,54 +3,29 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import logging
-import os
 import sys
 
 from .config import ConfigError, load_config
+from .outbox import dead_letters
+from .serve import configure_logging, serve
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from werkzeug.serving import make_server
-
     from app import create_app
 
-    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    config = load_config(**overrides)
-    if not os.environ.get("RELAIS_BASE_URL"):
-        # Without an explicit public URL, links point at where this process listens.
-        config = dataclasses.replace(config, base_url=f"http://{config.host}:{config.port}/fhir")
-    app = create_app(config)
-    server = make_server(config.host, config.port, app, threaded=True)
-    print(f"Relais serving the FHIR API at {config.base_url} (store: {config.store})", flush=True)
-    if config.auth:
-        import auth
-
-        print(auth.startup_help(config), flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return serve(create_app, args.host, args.port)
 
 
 def _outbox(args: argparse.Namespace, store) -> int:
     """Print the outbox's backlog and its dead letters (one JSON line each); --retry requeues them."""
-    from .subscriptions.dispatcher import DEAD_LETTERS
-
-    dead = list(store.kv_list(DEAD_LETTERS))
+    dead = dead_letters.listed(store)
     if args.retry:
         chosen = [(key, doc) for key, doc in dead if args.retry in ("all", key)]
         if not chosen:
             print(f"relais: no failed event {args.retry!r}", file=sys.stderr)
             return 1
-        for key, doc in chosen:
-            with store.transaction() as txn:
-                txn.outbox_append(doc["payload"])
-            store.kv_delete(DEAD_LETTERS, key)
-        print(f"{len(chosen)} event(s) back in the outbox")
+        print(f"{dead_letters.requeue(store, chosen)} event(s) back in the outbox")
         return 0
     print(f"pending: {store.outbox_pending()}; failed: {len(dead)}")
     for key, doc in dead:
@@ -94,8 +69,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script; exits non-zero with one line on a configuration error."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every run of every job at INFO
+    configure_logging()
     args = _parser().parse_args(argv)
     try:
         if hasattr(args, "run"):

@@ -12,17 +12,16 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import Config
 from .export.runner import start_export_jobs
+from .outbox import Outbox, outbox_of
 from .search import paging
 from .store.base import Store
-from .subscriptions.dispatcher import dispatch_once
 
 log = logging.getLogger("relais.scheduler")
 
 
-def _drain(store: Store) -> None:
+def _drain(outbox: Outbox, store: Store) -> None:
     try:
-        while dispatch_once(store):
-            pass
+        outbox.drain(store)
     except Exception:
         log.exception("dispatcher run failed")
 
@@ -48,9 +47,9 @@ def _in(seconds: float) -> datetime:
 
 
 def start_scheduler(app: Any, store: Store, config: Config) -> BackgroundScheduler:
-    """Start the background jobs of this process; stopped at exit."""
+    """Start the background jobs of this process (the dispatcher drains ``app``'s outbox); stopped at exit."""
     scheduler = BackgroundScheduler(daemon=True)
-    scheduler.add_job(_drain, "interval", args=[store], seconds=config.dispatcher_interval_s,
+    scheduler.add_job(_drain, "interval", args=[outbox_of(app), store], seconds=config.dispatcher_interval_s,
                       max_instances=1, coalesce=True, id="outbox-dispatcher")
     # Store upkeep where the backend has it (SQLite): WAL checkpoints, planner statistics.
     for task, seconds, first_in in (("checkpoint", 2, 2), ("optimize", 600, 30)):

@@ -16,6 +16,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from app import create_app
 from fhir_server.config import load_config
+from fhir_server.outbox import outbox_of
 from fhir_server.store import open_store
 
 # The team's shared material sits beside the repository (in CI too); RELAIS_SHARED overrides.
@@ -96,6 +97,11 @@ def serve(store, **overrides) -> LiveServer:
     port = free_port()
     settings = {"auth": False, "scheduler": False, "base_url": f"http://127.0.0.1:{port}/fhir", **overrides}
     return LiveServer(create_app(load_config(environ={}, **settings), store=store), port)
+
+
+def drain(app) -> int:
+    """Run ``app``'s outbox dispatcher until a claim completes nothing (as its scheduler would); events completed."""
+    return outbox_of(app).drain(app.extensions["relais_store"])
 
 
 def observation(value: float = 72.0, patient: str = "Patient/p1", code: str = "29463-7") -> dict:

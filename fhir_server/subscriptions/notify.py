@@ -16,10 +16,11 @@ from ..search.matcher import Find, Resolve, matches
 from ..search.query import SearchQuery
 from . import index as subscription_index
 from .index import Active
-from .settings import settings_for
+from .settings import Settings
 
 log = logging.getLogger("relais.subscriptions")
 
+RESOURCE_KIND = "resource"  # the events the write path appends, one per write
 DELIVERY_KIND = "rest-hook"
 _WRITES = ("POST", "PUT", "PATCH")  # R4 notifies creates and updates; a deletion has no resource to match
 
@@ -86,11 +87,11 @@ def store_lookups(store: Any) -> tuple[Resolve, Find]:
     return resolve, find
 
 
-def queue_deliveries(store: Any, payloads: list[dict]) -> None:
-    """Handler of ``resource`` events: the deliveries they call for, appended in one transaction."""
-    settings = settings_for(store)
+def queue_deliveries(settings: Settings, store: Any, payloads: list[dict]) -> None:
+    """Handler of ``resource`` events (bind ``settings`` to register it): the deliveries they call for,
+    appended in one transaction."""
     writes = [p for p in payloads if p.get("method") in _WRITES]
-    if settings is None or not writes:
+    if not writes:
         return
     index = subscription_index.current(store)
     now = time.time()

@@ -19,10 +19,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..ids import new_id
+from ..outbox import PartialFailure
 from .acceptance import delivers, end_of, endpoint_allowed, owner_of, parse_header
 from .hook import server_write
 from .notify import DELIVERY_KIND, may_receive, owner_reader
-from .settings import settings_for
+from .settings import Settings
 
 log = logging.getLogger("relais.subscriptions")
 
@@ -204,15 +205,11 @@ def audit_facts(item: _Planned, server_base: str, recorded: str) -> dict:
     )
 
 
-def deliver(store: Any, payloads: list[dict]) -> None:
-    """Handler of ``rest-hook`` events: send them; PartialFailure names those to retry."""
+def deliver(settings: Settings, store: Any, payloads: list[dict]) -> None:
+    """Handler of ``rest-hook`` events (bind ``settings`` to register it): send them; PartialFailure
+    names those to retry."""
     from auth.audit import append_events, now_instant
 
-    from .dispatcher import PartialFailure
-
-    settings = settings_for(store)
-    if settings is None:
-        raise RuntimeError("no app serves this store in this process: deliveries wait for one that does")
     planned = _plan(store, payloads, settings.auth, settings.allowed_endpoints)
     _send_all(planned, BATCH_BUDGET_S)
     recorded = now_instant()

@@ -1,11 +1,10 @@
-"""What the subscription handlers need to know of the app serving a store (they are given the store only)."""
+"""What the subscription handlers need to know of the app they deliver for: bound to them at registration."""
 
 from __future__ import annotations
 
-import threading
-import weakref
 from dataclasses import dataclass
-from typing import Any
+
+from ..config import Config
 
 
 @dataclass(frozen=True)
@@ -18,24 +17,7 @@ class Settings:
     allowed_endpoints: tuple[str, ...] = ()
 
 
-_settings: weakref.WeakKeyDictionary[Any, Settings] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
-
-
-def install(store: Any, config: Any) -> None:
-    """Make this process match and deliver Subscriptions of ``store`` (create_app calls it)."""
-    from . import notify, resthook
-    from .dispatcher import register_dead_letter_handler, register_handler
-
-    with _lock:
-        _settings[store] = Settings(auth=bool(config.auth), server_base=config.base_url.rstrip("/"),
-                                    allowed_endpoints=tuple(config.resthook_allow))
-    register_handler("resource", notify.queue_deliveries)
-    register_handler(resthook.OUTBOX_KIND, resthook.deliver)
-    register_dead_letter_handler(resthook.OUTBOX_KIND, resthook.mark_error)
-
-
-def settings_for(store: Any) -> Settings | None:
-    """The settings of the app on ``store``; None when no app installed subscriptions on it."""
-    with _lock:
-        return _settings.get(store)
+def from_config(config: Config) -> Settings:
+    """The settings an app's configuration gives its subscription handlers."""
+    return Settings(auth=bool(config.auth), server_base=config.base_url.rstrip("/"),
+                    allowed_endpoints=tuple(config.resthook_allow))

@@ -13,8 +13,7 @@ import pytest
 from serving import make_store
 
 from fhir_server import cli
-from fhir_server.subscriptions import dispatcher
-from fhir_server.subscriptions.dispatcher import DEAD_LETTERS, MAX_ATTEMPTS, dispatch_once
+from fhir_server.outbox import DEAD_LETTERS, MAX_ATTEMPTS, dispatcher, outbox_of
 from tests.access.authkit import AuthServer, free_port, observation
 from tests.subscriptions.hookkit import Receiver, subscription
 
@@ -42,11 +41,11 @@ def _rest_hook_pending(store) -> int:
     return sum(1 for e in events if e.payload.get("kind") == "rest-hook")
 
 
-def _dispatch(store, rounds: int = 1) -> None:
+def _dispatch(live: AuthServer, rounds: int = 1) -> None:
+    outbox = outbox_of(live.app)
     for _ in range(rounds):
-        while dispatch_once(store):
-            pass
-        dispatch_once(store)  # one more claim: failed events were released, due at once
+        outbox.drain(live.store)
+        outbox.dispatch_once(live.store)  # one more claim: failed events were released, due at once
 
 
 def _set_up(live: AuthServer, endpoint: str) -> tuple[str, str, dict]:
@@ -61,12 +60,12 @@ def test_a_dead_endpoint_is_retried_until_it_answers(live):
     port = free_port()
     _, b, _ = _set_up(live, f"http://127.0.0.1:{port}/hook")
     created = live.request("POST", "Observation", b, json=observation("p1")).json()
-    _dispatch(live.store, rounds=3)  # matched, queued, then refused connections three times
+    _dispatch(live, rounds=3)  # matched, queued, then refused connections three times
     assert _rest_hook_pending(live.store) == 1
     assert list(live.store.kv_list(DEAD_LETTERS)) == []
     receiver = Receiver(port=port)
     try:
-        _dispatch(live.store)
+        _dispatch(live)
         got = receiver.snapshot()
         assert [r.path for r in got] == [f"/hook/Observation/{created['id']}"]
         assert _rest_hook_pending(live.store) == 0 and live.store.outbox_pending() == 0
@@ -80,7 +79,7 @@ def test_an_endpoint_answering_503_gets_the_notification_again_and_once(live):
         _, b, _ = _set_up(live, receiver.url)
         for _ in range(3):
             live.request("POST", "Observation", b, json=observation("p1"))
-        _dispatch(live.store, rounds=4)
+        _dispatch(live, rounds=4)
         # the first request got 503; the endpoint's other deliveries in that batch waited for the retry
         assert receiver.refused == 2
         assert len(receiver.snapshot()) == 3 and len({r.path for r in receiver.snapshot()}) == 3
@@ -93,7 +92,7 @@ def test_a_delivery_that_keeps_failing_is_a_dead_letter_and_its_subscription_err
     port = free_port()
     a, b, sub = _set_up(live, f"http://127.0.0.1:{port}/hook")
     created = live.request("POST", "Observation", b, json=observation("p1")).json()
-    _dispatch(live.store, rounds=MAX_ATTEMPTS + 2)
+    _dispatch(live, rounds=MAX_ATTEMPTS + 2)
     dead = [doc for _, doc in live.store.kv_list(DEAD_LETTERS)]
     assert [d["payload"]["kind"] for d in dead] == ["rest-hook"]
     assert dead[0]["payload"]["id"] == created["id"] and "cannot connect" in dead[0]["error"]
@@ -101,14 +100,14 @@ def test_a_delivery_that_keeps_failing_is_a_dead_letter_and_its_subscription_err
     assert stored["status"] == "error" and created["id"] in stored["error"]
     # in error, new matches are not queued; the client turns it back on (PUT status requested)
     live.request("POST", "Observation", b, json=observation("p2"))
-    _dispatch(live.store)
+    _dispatch(live)
     assert _rest_hook_pending(live.store) == 0
     receiver = Receiver(port=port)
     try:
         stored["status"] = "requested"
         assert live.request("PUT", f"Subscription/{sub['id']}", a, json=stored).json()["status"] == "active"
         third = live.request("POST", "Observation", b, json=observation("p3")).json()
-        _dispatch(live.store)
+        _dispatch(live)
         assert [r.path.rsplit("/", 1)[1] for r in receiver.snapshot()] == [third["id"]]
         # nothing lost: the operator puts the dead letter back, and it is delivered
         if hasattr(live.store, "path"):  # SQLite: the operator command, on the same file
@@ -121,7 +120,7 @@ def test_a_delivery_that_keeps_failing_is_a_dead_letter_and_its_subscription_err
                 with live.store.transaction() as txn:
                     txn.outbox_append(doc["payload"])
                 live.store.kv_delete(DEAD_LETTERS, key)
-        _dispatch(live.store)
+        _dispatch(live)
         assert sorted(r.path.rsplit("/", 1)[1] for r in receiver.snapshot()) == sorted([third["id"], created["id"]])
         assert json.loads(receiver.snapshot()[-1].body)["id"] == created["id"]
     finally:
@@ -142,7 +141,7 @@ def test_chained_criteria_follow_references_through_the_store(live):
             {"system": system, "value": value}]}).json()["id"]
         theirs = live.request("POST", "Patient", b, json={"resourceType": "Patient"}).json()["id"]
         sent = [live.request("POST", "Observation", b, json=observation(p)).json()["id"] for p in (theirs, ours)]
-        _dispatch(live.store)
+        _dispatch(live)
         assert [r.path.rsplit("/", 1)[1] for r in receiver.snapshot()] == [sent[1]]
     finally:
         receiver.close()

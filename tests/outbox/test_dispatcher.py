@@ -8,12 +8,16 @@ import uuid
 import pytest
 
 from fhir_server import cli
+from fhir_server.outbox import DEAD_LETTERS, MAX_ATTEMPTS, Outbox, PartialFailure, dispatcher, payloads_of
 from fhir_server.store import open_store
-from fhir_server.subscriptions import dispatcher
-from fhir_server.subscriptions.dispatcher import DEAD_LETTERS, MAX_ATTEMPTS, dispatch_once, register_handler
 
 
-def _kind_with_poison() -> tuple[str, list[str]]:
+@pytest.fixture
+def outbox() -> Outbox:
+    return Outbox()
+
+
+def _kind_with_poison(outbox: Outbox) -> tuple[str, list[str]]:
     """A fresh event kind whose handler fails a whole batch when one payload says poison."""
     kind, handled = f"test-{uuid.uuid4().hex[:8]}", []
 
@@ -22,7 +26,7 @@ def _kind_with_poison() -> tuple[str, list[str]]:
             raise ValueError("cannot handle this one")
         handled.extend(p["name"] for p in payloads)
 
-    register_handler(kind, handler)
+    outbox.register(kind, handler)
     return kind, handled
 
 
@@ -32,12 +36,12 @@ def _append(store, *payloads: dict) -> None:
             txn.outbox_append(payload)
 
 
-def _drain_until_dead(store) -> None:
+def _drain_until_dead(outbox: Outbox, store) -> None:
     """Dispatch until the failing event leaves the outbox (retries are due at once: RETRY_CAP_S is 0)."""
     for _ in range(MAX_ATTEMPTS + 2):
         if store.outbox_pending() == 0:
             return
-        dispatch_once(store)
+        outbox.dispatch_once(store)
     raise AssertionError("the failing event never left the outbox")
 
 
@@ -46,14 +50,14 @@ def retries_due_at_once(monkeypatch):
     monkeypatch.setattr(dispatcher, "RETRY_CAP_S", 0.0)
 
 
-def test_a_failing_event_does_not_hold_back_the_others_then_goes_to_the_dead_letters(store):
-    kind, handled = _kind_with_poison()
+def test_a_failing_event_does_not_hold_back_the_others_then_goes_to_the_dead_letters(outbox, store):
+    kind, handled = _kind_with_poison(outbox)
     _append(store, {"kind": kind, "name": "a"}, {"kind": kind, "name": "bad", "poison": True},
             {"kind": kind, "name": "b"})
-    assert dispatch_once(store) == 2
+    assert outbox.dispatch_once(store) == 2
     assert handled == ["a", "b"] and store.outbox_pending() == 1
     assert list(store.kv_list(DEAD_LETTERS)) == []
-    _drain_until_dead(store)
+    _drain_until_dead(outbox, store)
     dead = list(store.kv_list(DEAD_LETTERS))
     assert len(dead) == 1 and handled == ["a", "b"]
     _, doc = dead[0]
@@ -61,12 +65,12 @@ def test_a_failing_event_does_not_hold_back_the_others_then_goes_to_the_dead_let
     assert doc["attempts"] >= MAX_ATTEMPTS
 
 
-def test_relais_outbox_lists_failed_events_and_puts_them_back(tmp_path, monkeypatch, capsys):
+def test_relais_outbox_lists_failed_events_and_puts_them_back(outbox, tmp_path, monkeypatch, capsys):
     url = f"sqlite:///{tmp_path / 'relais.db'}"
     store = open_store(url)
-    kind, _ = _kind_with_poison()
+    kind, _ = _kind_with_poison(outbox)
     _append(store, {"kind": kind, "name": "bad", "poison": True})
-    _drain_until_dead(store)
+    _drain_until_dead(outbox, store)
     store.close()
     monkeypatch.setenv("RELAIS_STORE", url)
 
@@ -84,36 +88,36 @@ def test_relais_outbox_lists_failed_events_and_puts_them_back(tmp_path, monkeypa
     with pytest.raises(SystemExit) as unknown:
         cli.main(["outbox", "--retry", "nope"])
     assert unknown.value.code == 1
-    assert dispatcher.DEAD_LETTERS == DEAD_LETTERS
+    assert dispatcher.dead_letters.DEAD_LETTERS == DEAD_LETTERS
 
 
-def test_a_partial_failure_completes_the_others_without_running_them_again(store):
+def test_a_partial_failure_completes_the_others_without_running_them_again(outbox, store):
     kind, calls, dead = f"test-{uuid.uuid4().hex[:8]}", [], []
 
     def handler(_store, payloads: list[dict]) -> None:
         calls.append([p["name"] for p in payloads])
         failures = {i: ValueError(f"{p['name']} refused") for i, p in enumerate(payloads) if p.get("poison")}
         if failures:
-            raise dispatcher.PartialFailure(failures)
+            raise PartialFailure(failures)
 
-    register_handler(kind, handler)
-    dispatcher.register_dead_letter_handler(kind, lambda _store, payload, error: dead.append((payload, error)))
+    outbox.register(kind, handler)
+    outbox.register_dead_letter(kind, lambda _store, payload, error: dead.append((payload, error)))
     _append(store, {"kind": kind, "name": "a"}, {"kind": kind, "name": "bad", "poison": True},
             {"kind": kind, "name": "b"})
-    assert dispatch_once(store) == 2
+    assert outbox.dispatch_once(store) == 2
     assert calls == [["a", "bad", "b"]] and store.outbox_pending() == 1  # no one-by-one rerun of a and b
-    _drain_until_dead(store)
+    _drain_until_dead(outbox, store)
     assert all(names == ["bad"] for names in calls[1:]) and len(calls) == 1 + MAX_ATTEMPTS - 1
     assert [(payload["name"], "bad refused" in error) for payload, error in dead] == [("bad", True)]
 
 
-def test_an_event_with_items_hands_each_item_to_the_handler_and_is_retried_whole(store):
-    kind, handled = _kind_with_poison()
+def test_an_event_with_items_hands_each_item_to_the_handler_and_is_retried_whole(outbox, store):
+    kind, handled = _kind_with_poison(outbox)
     _append(store, {"kind": kind, "items": [{"name": "a"}, {"name": "b"}]},
             {"kind": kind, "items": [{"name": "c"}, {"name": "bad", "poison": True}]})
-    assert dispatch_once(store) == 1  # the batch failed, then each event alone: the first one is done
+    assert outbox.dispatch_once(store) == 1  # the batch failed, then each event alone: the first one is done
     assert handled == ["a", "b"] and store.outbox_pending() == 1
-    _drain_until_dead(store)
+    _drain_until_dead(outbox, store)
     assert handled == ["a", "b"]  # c went with its event's poison, every time
     (_, doc), = store.kv_list(DEAD_LETTERS)
     assert [item["name"] for item in doc["payload"]["items"]] == ["c", "bad"]
@@ -129,5 +133,5 @@ def test_one_write_is_one_outbox_event_naming_each_version(store):
     assert [(i["type"], i["id"], i["version"], i["method"]) for i in event.payload["items"]] == [
         ("Observation", r.id, 1, "POST") for r in results
     ]
-    assert [p["id"] for p in dispatcher.payloads_of(event.payload)] == [r.id for r in results]
-    assert all(p["kind"] == "resource" for p in dispatcher.payloads_of(event.payload))
+    assert [p["id"] for p in payloads_of(event.payload)] == [r.id for r in results]
+    assert all(p["kind"] == "resource" for p in payloads_of(event.payload))

@@ -1,0 +1,79 @@
+"""Import cycles among the project's modules, function-level imports included (they are imports too)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("app.py", "fhir_server", "auth", "mappers", "rules")
+# Rooms whose modules must stand in no cycle (the outbox, Subscriptions, the wiring and the command line).
+NO_CYCLE = ("app", "fhir_server.cli", "fhir_server.serve", "fhir_server.scheduler", "fhir_server.outbox",
+            "fhir_server.subscriptions.notify", "fhir_server.subscriptions.resthook",
+            "fhir_server.subscriptions.settings", "fhir_server.subscriptions.index")
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for top in PACKAGES:
+        for path in [ROOT / top] if top.endswith(".py") else sorted((ROOT / top).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The project modules ``name`` imports anywhere in its file."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    targets = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            for alias in node.names:
+                submodule = f"{module}.{alias.name}"
+                targets.add(submodule if submodule in modules else module)
+    return {target for target in targets if target in modules and target != name}
+
+
+def cycles() -> list[set[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    modules = _modules()
+    graph = {name: _imports(name, path, modules) for name, path in modules.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[set[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in graph[node]:
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = set()
+            while True:
+                member = stack.pop()
+                component.add(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(component)
+
+    for name in graph:
+        if name not in index:
+            visit(name)
+    return found
+
+
+def test_the_outbox_subscriptions_wiring_and_cli_stand_in_no_import_cycle():
+    caught = [sorted(c) for c in cycles() if any(m == room or m.startswith(room + ".") for m in c for room in NO_CYCLE)]
+    assert caught == []
