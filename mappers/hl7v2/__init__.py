@@ -14,7 +14,7 @@ def install(app, store, config) -> None:
     if config.mllp_port:
         from . import mllp
 
-        app.extensions["relais_mllp"] = mllp.start(app, store, config)
+        app.extensions["relais_mllp"] = mllp.start(store, config)
 
 
 __all__ = ["Mapped", "Problem", "install", "map_message"]
