@@ -12,7 +12,7 @@ from mappers import feed
 from mappers.feed import Outcome, Source
 
 from .ack import acknowledge
-from .er7 import Header, first_header
+from .er7 import Header, msh_header
 from .mapper import map_message
 from .problems import as_hl7
 
@@ -37,7 +37,7 @@ def answering(header: Header | None) -> feed.Answering:
 
 def identify(text: str) -> feed.Identity:
     """The sender (MSH-3, MSH-4) and control id (MSH-10) of ``text``, read from its MSH alone."""
-    head = first_header(text)
+    head = msh_header(text)
     return feed.Identity(
         sender=head.sender if head else None,
         key=head.control_id if head else None,
