@@ -1,4 +1,5 @@
-"""The HL7 v2 feed: a pure mapper (ER7 in, changes and ACK out), and its transports (HTTP, MLLP)."""
+"""The HL7 v2 feed: a pure mapper (ER7 in, changes and ACK out) on the shared ingest (mappers/feed.py), and its
+transports (HTTP, MLLP)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,8 @@ from .problems import as_hl7
 
 TABLE = "hl7v2_messages"
 
-__all__ = ["FEED", "TABLE", "Outcome", "Source", "audit_refused", "decode", "identify", "receive", "records"]
+__all__ = ["FEED", "TABLE", "Outcome", "Source", "audit_refused", "decode", "identify", "receive", "records",
+           "refuse_oversized"]
 
 decode = feed.decode_text  # UTF-8 (IHE PAM France's UNICODE UTF-8), else Latin-1 (8859/1)
 
@@ -57,6 +58,11 @@ FEED = feed.FeedMapper(name="hl7v2", label="HL7 v2", table=TABLE, identify=ident
 def receive(store, raw: bytes, caller: auth.Caller | None, source: Source, base_url: str) -> Outcome:
     """Process one message and return its ACK (``outcome.answer``); the record is durably stored first."""
     return feed.ingest(store, FEED, raw, caller, source, base_url)
+
+
+def refuse_oversized(store, start: bytes, source: Source, base_url: str, problem: feed.Problem) -> Outcome:
+    """The AR of a message too large to read whole: its start is kept with the reason, and audited (413)."""
+    return feed.refuse_unread(store, FEED, start, source, base_url, problem, 413)
 
 
 def audit_refused(store, source: Source, base_url: str, status: int, message: str) -> None:

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import auth
 from auth.clients import ClientRegistry
 from fhir_server.config import Config, ConfigError, check_mllp
-from mappers import feed as ingest
 
 from . import feed
 from .problems import Problem
@@ -99,8 +98,8 @@ class Listener:
         """The AR for a frame past RELAIS_MLLP_MAX_BYTES; its start is kept with the reason."""
         problem = Problem(100, f"the message is larger than RELAIS_MLLP_MAX_BYTES ({self.settings.max_bytes} bytes)",
                           "", "AR")
-        outcome = ingest.refuse_unread(self.store, feed.FEED, head[: 64 * 1024], self.source(address),
-                                       self.config.base_url, problem, 413)
+        outcome = feed.refuse_oversized(self.store, head[: 64 * 1024], self.source(address), self.config.base_url,
+                                        problem)
         return START + outcome.answer.encode("utf-8") + END
 
 
