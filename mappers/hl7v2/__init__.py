@@ -1,4 +1,5 @@
-"""The HL7 v2 feed: a pure mapper (ER7 in, changes and ACK out), and its transports (HTTP, MLLP)."""
+"""The HL7 v2 feed: a pure mapper (ER7 in, changes and ACK out) on the shared ingest (mappers/feed.py), and its
+transports (HTTP, MLLP)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def install(app, store, config) -> None:
     if config.mllp_port:
         from . import mllp
 
-        app.extensions["relais_mllp"] = mllp.start(app, store, config)
+        app.extensions["relais_mllp"] = mllp.start(store, config)
 
 
 __all__ = ["Mapped", "Problem", "install", "map_message"]

@@ -15,6 +15,8 @@ BATCH_SEGMENTS = ("FHS", "BHS", "BTS", "FTS")
 _SEPARATORS = re.compile(r"\r\n|\n|\r")
 # HL7 escape sequences (v2.5 2.7.4); hl7apy escapes on output but hands values back escaped
 _ESCAPE = re.compile(r"\\(F|S|T|R|E|\.br|X[0-9A-Fa-f]*|H|N|Z[^\\]*)\\")
+# what makes a field of MSH worth hl7apy's reading: escapes, repetitions, subcomponents, quotes, edge spaces
+_SPECIAL = re.compile(r'[\\~&"]|^\s|\s$|\^\s|\s\^')
 _PLAIN = {"F": "|", "S": "^", "T": "&", "R": "~", "E": "\\", ".br": "\n", "H": "", "N": ""}
 
 
@@ -65,6 +67,40 @@ def first_header(text: str) -> Header | None:
             except (HL7apyException, ValueError, IndexError, KeyError, AttributeError, TypeError):
                 return None
     return None
+
+
+def msh_header(text: str) -> Header | None:
+    """What ``first_header`` reads, in microseconds instead of hl7apy's milliseconds: the MSH line split
+    on its separators. A field this split might read otherwise than hl7apy (escapes, repetitions, a
+    version hl7apy does not know, other encoding characters) is left to ``first_header``."""
+    line = next((item for item in segments_of(text.lstrip("\ufeff")) if item.startswith("MSH")), None)
+    if line is None:
+        return None
+    fields = line.split("|")
+    if len(fields) < 12 or fields[1] != "^~\\&":
+        return first_header(text)
+    wanted = [fields[n - 1] for n in (3, 4, 5, 6, 9, 10, 11, 12)]
+    if any(_SPECIAL.search(value) for value in wanted) or "^" in fields[9]:
+        return first_header(text)
+
+    def part(number: int, component: int) -> str:
+        parts = fields[number - 1].split("^")
+        return parts[component - 1].strip() if component <= len(parts) else ""
+
+    version = part(12, 1)
+    if version not in SUPPORTED_VERSIONS:
+        return first_header(text)
+    return Header(
+        sending_application=fields[2].rstrip("^"),
+        sending_facility=fields[3].rstrip("^"),
+        receiving_application=fields[4].rstrip("^"),
+        receiving_facility=fields[5].rstrip("^"),
+        control_id=fields[9].strip(),
+        message_code=part(9, 1),
+        trigger=part(9, 2),
+        processing_id=part(11, 1),
+        version=version,
+    )
 
 
 def unescape(value: str) -> str:

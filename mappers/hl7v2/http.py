@@ -32,4 +32,4 @@ def receive() -> Response:
         feed.audit_refused(store, source, base_url, 415, f"HL7 v2 over http refused: {message}")
         raise FHIRError(415, message, code="not-supported")
     outcome = feed.receive(store, request.get_data(), caller, source, base_url)
-    return Response(outcome.ack, 200, content_type=f"{ER7}; charset=utf-8")
+    return Response(outcome.answer, 200, content_type=f"{ER7}; charset=utf-8")

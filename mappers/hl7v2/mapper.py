@@ -9,7 +9,7 @@ updates instead of duplicating.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import quote
 
@@ -19,6 +19,7 @@ from fhir_server import write
 from fhir_server.errors import FHIRError
 from fhir_server.resources import validate
 from fhir_server.search.parser import SearchError, parse
+from mappers import partner
 
 from . import er7
 from .ack import acknowledge
@@ -26,7 +27,7 @@ from .datatypes import LOCAL_SYSTEM, V2_0203, authority_system, codeable_concept
 from .er7 import Header, Unreadable
 from .obx import observation
 from .pid import patient
-from .problems import Problem
+from .problems import Problem, as_hl7
 from .pv1 import encounter
 
 ADT_TRIGGERS = ("A01", "A02", "A03", "A04", "A05", "A06", "A07", "A08", "A11", "A13", "A28", "A31")
@@ -36,23 +37,22 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Mapped:
-    """What a message asks for: ``changes`` (all or none written), or the ``problem`` that stops it."""
+class Mapped(partner.Mapped):
+    """What a message asks for: ``changes`` (all or none written), or the ``problem`` that stops it; and its
+    MSH (``header``), which the ACK answers."""
 
-    header: Header | None
-    changes: list[write.Change] = field(default_factory=list)
-    sources: list[str] = field(default_factory=list)  # the segment each change comes from (OBX^2)
-    problem: Problem | None = None
+    header: Header | None = None
 
     @property
     def code(self) -> str:
         """The ACK code if the changes are stored: AA, or the problem's AE/AR."""
-        return self.problem.ack if self.problem else "AA"
+        problem = as_hl7(self.problem)
+        return problem.ack if problem else "AA"
 
-    def ack(self, problem: Problem | None = None, *, ack_id: str, now: datetime | None = None) -> str:
+    def ack(self, problem: partner.Problem | None = None, *, ack_id: str, now: datetime | None = None) -> str:
         """The ACK to send: ``problem`` is what storing ran into (access, store), else the mapping's own."""
-        problem = problem or self.problem
-        return acknowledge(self.header, problem.ack if problem else "AA", problem, ack_id=ack_id, now=now)
+        found = as_hl7(problem or self.problem)
+        return acknowledge(self.header, found.ack if found else "AA", found, ack_id=ack_id, now=now)
 
 
 def map_message(text: str) -> Mapped:
@@ -60,22 +60,23 @@ def map_message(text: str) -> Mapped:
     try:
         message = er7.read(text)
     except Unreadable as exc:
-        return Mapped(er7.first_header(text), problem=Problem(exc.code, exc.text, exc.location, "AR"))
+        return Mapped(header=er7.first_header(text), problem=Problem(exc.code, exc.text, exc.location, "AR"))
     try:
         head = er7.header(message)
     except HL7apyException as exc:
-        return Mapped(None, problem=Problem(100, f"unreadable MSH: {exc}"[:200], "MSH^1", "AR"))
+        return Mapped(problem=Problem(100, f"unreadable MSH: {exc}"[:200], "MSH^1", "AR"))
     try:
         changes, sources = _changes(message, head)
         _validate(changes, sources)
     except Problem as problem:
-        return Mapped(head, problem=problem)
+        return Mapped(header=head, problem=problem)
     except HL7apyException as exc:
-        return Mapped(head, problem=Problem(100, f"unreadable message: {exc}"[:200], "", "AR"))
+        return Mapped(header=head, problem=Problem(100, f"unreadable message: {exc}"[:200], "", "AR"))
     except Exception:  # a message this mapper did not foresee is an AE to look at, never a crash
         log.exception("HL7 v2 message %s could not be mapped", head.control_id)
-        return Mapped(head, problem=Problem(207, "the message could not be mapped (see the server log)", "", "AE"))
-    return Mapped(head, changes, sources)
+        return Mapped(header=head, problem=Problem(207, "the message could not be mapped (see the server log)", "",
+                                                   "AE"))
+    return Mapped(changes, sources, header=head)
 
 
 def _changes(message, head: Header) -> tuple[list[write.Change], list[str]]:

@@ -21,7 +21,6 @@ from auth.clients import ClientRegistry
 from fhir_server.config import Config, ConfigError, check_mllp
 
 from . import feed
-from .mapper import Mapped
 from .problems import Problem
 
 START, END = b"\x0b", b"\x1c\x0d"
@@ -40,9 +39,8 @@ class _Settings:
 class Listener:
     """A TCP server thread; ``close()`` stops it and its connections."""
 
-    def __init__(self, app, store, config: Config):
+    def __init__(self, store, config: Config):
         check_mllp(config)
-        self.app = app
         self.store = store
         self.config = config
         self.allow = tuple(ipaddress.ip_network(item, strict=False) for item in config.mllp_allow)
@@ -93,25 +91,16 @@ class Listener:
         return feed.Source("mllp", address, self.config.mllp_client or None)
 
     def process(self, frame: bytes, address: str) -> bytes:
-        outcome = feed.receive(self.store, frame, self.caller(), self.source(address), self.config.base_url,
-                               app=self.app)
-        return START + outcome.ack.encode("utf-8") + END
+        outcome = feed.receive(self.store, frame, self.caller(), self.source(address), self.config.base_url)
+        return START + outcome.answer.encode("utf-8") + END
 
     def refuse_oversized(self, head: bytes, address: str) -> bytes:
         """The AR for a frame past RELAIS_MLLP_MAX_BYTES; its start is kept with the reason."""
-        text = feed.decode(head[: 64 * 1024])
-        from .er7 import first_header
-
-        mapped = Mapped(first_header(text))
         problem = Problem(100, f"the message is larger than RELAIS_MLLP_MAX_BYTES ({self.settings.max_bytes} bytes)",
                           "", "AR")
-        received = feed.now_instant()
-        record = {"received": received, "transport": "mllp", "source": address,
-                  "client_id": self.config.mllp_client or None, "sender": None, "control_id": None, "type": None,
-                  "raw": text, "truncated": True}
-        outcome = feed.answer(self.store, feed.record_key(None, received), record, mapped, problem)
-        feed.audit_refused(self.store, self.source(address), self.config.base_url, 413, problem.text)
-        return START + outcome.ack.encode("utf-8") + END
+        outcome = feed.refuse_oversized(self.store, head[: 64 * 1024], self.source(address), self.config.base_url,
+                                        problem)
+        return START + outcome.answer.encode("utf-8") + END
 
 
 class _Server(socketserver.ThreadingTCPServer):
@@ -199,6 +188,6 @@ class _Connection(socketserver.BaseRequestHandler):
                 sock.sendall(listener.process(frame, address))
 
 
-def start(app, store, config: Config) -> Listener:
-    """Start the listener of ``config`` (RELAIS_MLLP_PORT) for ``app``."""
-    return Listener(app, store, config).start()
+def start(store, config: Config) -> Listener:
+    """Start the listener of ``config`` (RELAIS_MLLP_PORT) on ``store``: it needs no Flask app."""
+    return Listener(store, config).start()

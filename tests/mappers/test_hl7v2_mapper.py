@@ -195,3 +195,20 @@ def test_a_v23_admission_with_explicit_nulls():
     [encounter] = _resources(mapped, "Encounter")
     assert encounter["status"] == "in-progress" and "end" not in encounter["period"]
     assert ack_fields(mapped.ack(ack_id="V23"))["code"] == "AA"
+
+
+_MSH = "MSH|^~\\&|LABSYS|LAB-Y|RELAIS|HUB|20261120081500||ORU^R01^ORU_R01|LAB0001|P|2.5"
+_MSH_VARIANTS = [
+    ("LABSYS", "LAB^^"), ("LAB-Y", "^1.2.3^ISO"), ("LAB-Y", "FAC^^ISO^"), ("|P|2.5", "|P^T|2.5.1^FRA^"),
+    ("|2.5", "|2.9"), ("|2.5", "|"), ("LAB0001", "  X "), ("LAB0001", ""), ("ORU^R01^ORU_R01", "ORU"),
+    ("ORU^R01^ORU_R01", "ORU^ R01"), ("|P|", "||"), ("LABSYS", "A&B"), ("LABSYS", "L\\F\\X"), ("LAB0001", "L1 L2"),
+    ("LABSYS", " LAB"), ("LABSYS", "LAB SYS^x y"), ("|P|", "|P^^|"), ("RELAIS|HUB", "|"), ("LAB0001", "ÉÀ1"),
+    ("LAB0001", "A~B"), ("LAB0001", '""'), ("^~\\&", "^~\\&#"), ("|2.5", "|2.5|||||"),
+]
+
+
+@pytest.mark.parametrize("text", [read(p).decode("utf-8", "replace") for p in PAM + ORU + PYTHON_HL7 +
+                                  LINUXFORHEALTH_ADT] + [_MSH.replace(*v) for v in _MSH_VARIANTS])
+def test_the_quick_msh_reading_is_hl7apys(text):
+    """The feed keys a message by its MSH before mapping it, read by a split that must agree with hl7apy."""
+    assert er7.msh_header(text) == er7.first_header(text)

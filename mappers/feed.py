@@ -1,0 +1,433 @@
+"""The shared feed ingest: what every partner feed does with one received payload, around its pure mapper.
+
+1. keep the raw payload with its sender and key (``FeedMapper.identify``) before anything can fail;
+2. a resend of a key already accepted gets the same answer and writes nothing; another payload under
+   that key is kept apart and refused; a key another attempt is still processing is answered "busy";
+3. map it (pure), resolve conditional ids, decide every change with the caller's scopes, write all of
+   it in one call to the write path;
+4. record the outcome, the reason and the versions written (durably), audit, and only then answer.
+
+A record is accepted exactly when its ``reason`` is None. The partner's part is in mappers/partner.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import auth
+from auth.audit import append_events, now_instant
+from fhir_server import write
+from fhir_server.errors import FHIRError
+from fhir_server.ids import new_id
+from fhir_server.resources import rewrite_references
+
+from .partner import (
+    AMBIGUOUS,
+    BUSY,
+    FORBIDDEN,
+    INTERNAL,
+    KEY_REUSED,
+    NOT_STORED,
+    REASSIGNED,
+    Answer,
+    Answering,
+    FeedMapper,
+    Identity,
+    Mapped,
+    Problem,
+    decode_text,
+    verdict,
+)
+
+IN_PROGRESS_S = 60.0  # a record still "processing" after this is a crashed attempt: the resend takes over
+_WRITE_ATTEMPTS = 2  # a second try re-resolves ids another writer created in between
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "AMBIGUOUS", "BUSY", "FORBIDDEN", "INTERNAL", "KEY_REUSED", "NOT_STORED", "REASSIGNED", "Answer", "Answering",
+    "FeedMapper",
+    "Identity", "Mapped", "Outcome", "Problem", "Source", "audit_refused", "decode_text", "ingest", "records",
+    "refuse_unread", "verdict",
+]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a payload came from: the transport, the peer's address, the OAuth client it acts for."""
+
+    transport: str  # mllp | http
+    address: str | None
+    client_id: str | None = None
+
+
+@dataclass
+class Outcome:
+    """What ``ingest`` did: the answer to send and the record kept for it."""
+
+    answer: Any
+    record: dict
+
+
+@dataclass(frozen=True)
+class _Context:
+    """One payload being ingested: the feed, the caller, where it came from, and what it says it is."""
+
+    store: Any
+    feed: FeedMapper
+    actor: auth.Caller | None
+    source: Source
+    base_url: str
+    identity: Identity
+
+
+def ingest(store, feed: FeedMapper, raw: bytes, actor: auth.Caller | None, source: Source,
+           base_url: str) -> Outcome:
+    """Process one payload of ``feed`` and return its answer; the record is durably stored before this returns.
+
+    ``actor`` is the caller whose scopes decide every change (None: authentication is off).
+    """
+    received = now_instant()
+    text = feed.decode(raw)
+    ctx = _Context(store, feed, actor, source, base_url, _identify(feed, text))
+    identity = ctx.identity
+    key = _record_key(identity, received)
+    record = {
+        "received": received,
+        "transport": source.transport,
+        "source": source.address,
+        "client_id": source.client_id,
+        "sender": identity.sender,
+        **identity.facts,
+        "state": "processing",
+        "attempts": 1,
+        "raw": text,
+    }
+    earlier = store.kv_get(feed.table, key) if identity.key else None
+    if earlier is not None:
+        again = _again(ctx, key, earlier, record)
+        if again is not None:
+            return again
+        record["attempts"] = int(earlier.get("attempts", 1)) + 1
+        if earlier.get("state") == "done":
+            # the refused attempt stays where an operator finds it; the new one takes the key
+            store.kv_put(feed.table, f"{key}|attempt|{earlier.get('received', new_id())}", earlier, durable=False)
+        store.kv_put(feed.table, key, record, durable=False)
+    elif not store.kv_insert(feed.table, key, record, durable=False):
+        # the same payload on another connection at this very moment: that one will answer for it
+        return _busy(ctx, key, record)
+    # not durable yet: until it is answered the sender keeps the payload, so a power cut here loses nothing
+    mapped = Mapped()
+    decisions: list[tuple] = []
+    results: list[write.Result] = []
+    try:
+        mapped = _map(ctx, text, key)
+        problem = mapped.problem
+        if problem is None:
+            problem, decisions, results = _store(ctx, mapped)
+    except Exception:  # a store failure: answer "retry later" with the payload kept, if the store can
+        log.exception("%s message %s could not be stored", feed.label, key)
+        problem = Problem(INTERNAL, "internal error while storing the message; send it again later", retry=True)
+    record["written"] = [f"{r.resource_type}/{r.id}/_history/{r.version.version}" for r in results if r.version]
+    outcome = _answer(ctx, key, record, mapped.answer or identity.answer, problem)
+    _audit(ctx, outcome.record, mapped.changes, problem, decisions, results)
+    return outcome
+
+
+def _identify(feed: FeedMapper, text: str) -> Identity:
+    try:
+        return feed.identify(text)
+    except Exception:  # identify must not raise; if it does, the payload is kept unkeyed all the same
+        log.exception("%s: the sender and key of a message could not be read", feed.label)
+        return feed.identify("")
+
+
+def _map(ctx: _Context, text: str, key: str) -> Mapped:
+    try:
+        return ctx.feed.map(text)
+    except Exception:  # a payload this mapper did not foresee is a failure to look at, never a crash
+        log.exception("%s message %s could not be mapped", ctx.feed.label, key)
+        return Mapped(problem=Problem(INTERNAL, "the message could not be mapped (see the server log)", retry=True))
+
+
+def _record_key(identity: Identity, received: str) -> str:
+    """The key of a record: its sender and key (unique per sender), or a fresh one when it has none."""
+    if identity.key:
+        return f"{identity.sender}|{identity.key}"
+    return f"unkeyed|{received}|{new_id()}"
+
+
+def _again(ctx: _Context, key: str, earlier: dict, record: dict) -> Outcome | None:
+    """The answer to a key seen before, or None when the payload should be processed again."""
+    if earlier.get("state") == "processing":
+        age = _age_s(earlier.get("received", ""))
+        if age is not None and age < IN_PROGRESS_S:
+            return _busy(ctx, key, record)
+        return None  # a crashed attempt: nothing was answered, take it over
+    if earlier.get("reason") is not None:
+        return None  # refused or failed before: nothing was written, so trying again cannot write twice
+    if earlier.get("raw") != record["raw"]:
+        # a key is unique per sender: another payload under it is a second message, kept apart
+        problem = Problem(KEY_REUSED, f"key {ctx.identity.key!r} was already used by another message of this"
+                                      " sender", status=400)
+        outcome = _answer(ctx, f"{key}|duplicate|{new_id()}", record, ctx.identity.answer, problem)
+        _audit(ctx, outcome.record, [], problem, [], [])
+        return outcome
+    # the stored answer is an answer about writes: a caller who may not make them gets a refusal of its own
+    mapped = _map(ctx, record["raw"], key)
+    problem, decisions = _decide_all(ctx.actor, mapped.changes, mapped.sources, [None] * len(mapped.changes))
+    if problem is not None:
+        outcome = _answer(ctx, f"{key}|refused|{new_id()}", record, mapped.answer or ctx.identity.answer, problem)
+        _audit(ctx, outcome.record, mapped.changes, problem, decisions, [])
+        return outcome
+    _append(ctx, [_facts(ctx, interaction=_interaction(ctx.feed), status=200,
+                         message=f"{_summary(ctx.feed, earlier)} (sent again: stored answer returned, nothing"
+                                 " written)")])
+    return Outcome(earlier["ack"], earlier)
+
+
+def _busy(ctx: _Context, key: str, record: dict) -> Outcome:
+    """"Retry later" for a payload whose first attempt is still running: that attempt keeps and answers it."""
+    busy = Problem(BUSY, "the same message is being processed; resend later", retry=True)
+    outcome = _answer(ctx, key, record, ctx.identity.answer, busy, store_it=False)
+    _audit(ctx, outcome.record, [], busy, [], [])
+    return outcome
+
+
+def _age_s(instant: str) -> float | None:
+    try:
+        moment = datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (datetime.now(UTC) - moment).total_seconds()
+
+
+# ---- decide and write: the two calls into auth and the write path ------------------------------------
+
+
+def _decide(actor: auth.Caller | None, change: write.Change, current: dict | None) -> str | None:
+    """Why ``actor`` may not make ``change`` (None: it may); ``current`` is the version it would replace.
+
+    Today's ``auth.decide`` checks an update against the version it replaces only inside a Flask app
+    context (it reads the store itself); the ingest has none, so that second check is made here with
+    ``current``, as ``auth.access._check_replaced`` does. With a pure decide that takes ``current``, this
+    body becomes that one call.
+    """
+    try:
+        auth.decide(actor, change.action, change.resource_type, change.resource)
+        if current is not None and change.action == write.UPDATE and actor is not None \
+                and not auth.sees_all(actor, change.resource_type):
+            try:
+                auth.decide(actor, change.action, change.resource_type, current)
+            except auth.AccessDenied:
+                return f"scope does not permit update of {change.resource_type}/{change.id} as it stands" \
+                       " (outside the caller's reach)"
+    except auth.AccessDenied as exc:
+        return exc.message
+    return None
+
+
+def _write(store, changes: list[write.Change], actor: auth.Caller | None) -> list[write.Result]:
+    """All of a message's changes in one call to the write path (which takes no actor yet)."""
+    return write.write(store, changes)
+
+
+def _decide_all(actor: auth.Caller | None, changes: list[write.Change], sources: list[str],
+                currents: list[dict | None]) -> tuple[Problem | None, list[tuple]]:
+    """Every change decided before anything is written; the first refusal stops the message."""
+    decisions = []
+    for change, source, current in zip(changes, sources, currents, strict=True):
+        refusal = _decide(actor, change, current)
+        decisions.append((change.action, change.resource_type, refusal))
+        if refusal is not None:
+            return Problem(FORBIDDEN, f"not authorized to {change.action} {change.resource_type}: {refusal}",
+                           source), decisions
+    return None, decisions
+
+
+def _store(ctx: _Context, mapped: Mapped) -> tuple[Problem | None, list[tuple], list[write.Result]]:
+    """Resolve, decide, then write all of the message's changes in one call to the write path, or none.
+
+    Decisions see the resolved ids, so an update is checked against the resource it would replace.
+    """
+    for attempt in range(_WRITE_ATTEMPTS):
+        try:
+            changes, currents = _resolved(ctx.store, mapped)
+        except Problem as problem:
+            return problem, [], []
+        problem, decisions = _decide_all(ctx.actor, changes, mapped.sources, currents)
+        if problem is not None:
+            return problem, decisions, []
+        try:
+            return None, decisions, _write(ctx.store, changes, ctx.actor)
+        except FHIRError as exc:
+            index = getattr(exc, "change_index", None)
+            raced = exc.status == 400 and "differs from the match" in exc.diagnostics
+            if raced and attempt + 1 < _WRITE_ATTEMPTS:
+                continue  # another message created the same Patient or Encounter meanwhile: resolve again
+            source = mapped.sources[index] if isinstance(index, int) and index < len(mapped.sources) else ""
+            retry = exc.status == 409 or exc.status >= 500  # too many concurrent writers: not the message's fault
+            return Problem(NOT_STORED, f"could not be stored: {exc.diagnostics}"[:250], source, retry), decisions, []
+    raise AssertionError("unreachable")
+
+
+def _resolved(store, mapped: Mapped) -> tuple[list[write.Change], list[dict | None]]:
+    """The changes with each conditional one's provisional id replaced by the stored match (or a new id),
+    and the version each would replace (None for a new resource).
+
+    The write path checks the match again inside its transaction, so a race is caught, not written.
+    """
+    changes = [dataclasses.replace(c, resource=copy.deepcopy(c.resource)) for c in mapped.changes]
+    currents: list[dict | None] = []
+    renamed: dict[str, str] = {}
+    for change, source in zip(changes, mapped.sources, strict=True):
+        if change.condition is None:
+            replaced = change.action != write.CREATE and change.id is not None
+            currents.append(_current(store, change.resource_type, change.id) if replaced else None)
+            continue
+        ids = write.condition_matches(store, change.condition)
+        if len(ids) > 1:
+            raise Problem(AMBIGUOUS, f"several {change.resource_type} resources have the identifier of {source}:"
+                                     " an operator must merge them first", source, retry=True)
+        target = ids[0] if ids else new_id()
+        current = _current(store, change.resource_type, target) if ids else None
+        if current is not None:
+            _same_subject(change, current, target, renamed, source)
+        currents.append(current)
+        renamed[f"{change.resource_type}/{change.id}"] = f"{change.resource_type}/{target}"
+        change.id = target
+        assert change.resource is not None
+        change.resource["id"] = target
+    for change in changes:
+        rewrite_references(change.resource, lambda reference: renamed.get(reference, reference))
+    return changes, currents
+
+
+def _current(store, resource_type: str, id: str | None) -> dict | None:
+    stored = store.read(resource_type, id) if id else None
+    return stored.resource if stored is not None and not stored.deleted else None
+
+
+def _same_subject(change: write.Change, current: dict, target: str, renamed: dict[str, str], source: str) -> None:
+    """A resource found by its identifier stays with its subject: a reused identifier must not move it."""
+    subject = ((change.resource or {}).get("subject") or {}).get("reference")
+    if subject is None:
+        return
+    stored = (current.get("subject") or {}).get("reference")
+    if stored is not None and stored != renamed.get(subject, subject):
+        raise Problem(REASSIGNED, f"{change.resource_type}/{target} has the identifier of {source} but another"
+                                  f" subject ({stored}): the identifier was reused", source)
+
+
+def _answer(ctx: _Context, key: str, record: dict, answering: Answering, problem: Problem | None,
+            store_it: bool = True) -> Outcome:
+    """The answer, with the record completed and durably stored before it is returned."""
+    answer = answering(problem)
+    record = dict(record)
+    record.update(
+        state="done",
+        outcome=answer.outcome,
+        reason=None if problem is None else answer.reason or problem.as_dict(),
+        answered=now_instant(),
+        ack=answer.body,
+    )
+    record.setdefault("written", [])
+    if store_it:
+        ctx.store.kv_put(ctx.feed.table, key, record)
+    return Outcome(answer.body, record)
+
+
+def refuse_unread(store, feed: FeedMapper, start: bytes, source: Source, base_url: str, problem: Problem,
+                  status: int) -> Outcome:
+    """Keep the start of a payload refused before it was read whole (too large) with its answer, and audit it.
+
+    Not read whole, it is not identified: its record names no sender and takes no key.
+    """
+    received = now_instant()
+    text = feed.decode(start)
+    identity = _identify(feed, text)
+    ctx = _Context(store, feed, None, source, base_url, identity)
+    record = {"received": received, "transport": source.transport, "source": source.address,
+              "client_id": source.client_id, "sender": None, **dict.fromkeys(identity.facts), "raw": text,
+              "truncated": True}
+    outcome = _answer(ctx, f"unkeyed|{received}|{new_id()}", record, identity.answer, problem)
+    audit_refused(store, feed, source, base_url, status, problem.text)
+    return outcome
+
+
+def records(store, feed: FeedMapper, rejected_only: bool = False) -> list[tuple[str, dict]]:
+    """The stored records of ``feed``, oldest first (``rejected_only``: those refused or failed)."""
+    found = [(key, doc) for key, doc in store.kv_list(feed.table)
+             if not rejected_only or doc.get("reason") is not None]
+    return sorted(found, key=lambda item: item[1].get("received", ""))
+
+
+# ---- audit -----------------------------------------------------------------------------------------
+
+
+def _interaction(feed: FeedMapper) -> str:
+    return f"operation:{feed.name}"
+
+
+def _facts(ctx: _Context, **facts) -> dict:
+    return _source_facts(ctx.feed, ctx.source, ctx.base_url, **facts)
+
+
+def _source_facts(feed: FeedMapper, source: Source, base_url: str, **facts) -> dict:
+    return dict(recorded=now_instant(), server_base=base_url, client_id=source.client_id,
+                client_label=f"{feed.label} over {source.transport}", client_address=source.address,
+                event_id=new_id(), **facts)
+
+
+def _summary(feed: FeedMapper, record: dict) -> str:
+    return f"{feed.label} {feed.describe(record)}: {record.get('outcome')}"
+
+
+def _audit(ctx: _Context, record: dict, changes: list[write.Change], problem: Problem | None,
+           decisions: list[tuple], results: list[write.Result]) -> None:
+    """The AuditEvents of one message: what it wrote (by interaction), what was refused, or why it was not."""
+    events = []
+    summary = _summary(ctx.feed, record)
+    patients = sorted({r.id for r in results if r.resource_type == "Patient" and r.id})
+    refused = [d for d in decisions if d[2] is not None]
+    if results:
+        by_interaction: dict[str, list[write.Result]] = {}
+        for result, change in zip(results, changes, strict=False):
+            by_interaction.setdefault(change.action, []).append(result)
+        for interaction, group in by_interaction.items():
+            targets = [(r.resource_type, r.id, str(r.version.version) if r.version else None) for r in group]
+            first, rest = targets[0], targets[1:]
+            events.append(_facts(ctx, interaction=interaction, status=201 if interaction == write.CREATE else 200,
+                                 resource_type=first[0], resource_id=first[1], version=first[2], targets=rest,
+                                 patients=patients, message=summary))
+    elif refused:
+        interaction, rtype, message = refused[0]
+        events.append(_facts(ctx, interaction=interaction, status=403, resource_type=rtype,
+                             message=f"{summary}: {message}"))
+    else:
+        status = 200 if problem is None else problem.status
+        text = f"{summary}: {problem.text}" if problem is not None else summary
+        events.append(_facts(ctx, interaction=_interaction(ctx.feed), status=status, message=text))
+    _append(ctx, events)
+
+
+def audit_refused(store, feed: FeedMapper, source: Source, base_url: str, status: int, message: str) -> None:
+    """One AuditEvent for a message or a connection refused before it was read (401, 403, 413, 415)."""
+    _append_to(store, feed, [_source_facts(feed, source, base_url, interaction=_interaction(feed), status=status,
+                                           message=message)])
+
+
+def _append(ctx: _Context, events: list[dict]) -> None:
+    _append_to(ctx.store, ctx.feed, events)
+
+
+def _append_to(store, feed: FeedMapper, events: list[dict]) -> None:
+    try:
+        append_events(store, events)
+    except Exception:  # the message is stored and its answer is due: a failed audit append must not lose it
+        log.exception("could not queue the AuditEvents of a %s message", feed.label)
