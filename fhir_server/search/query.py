@@ -33,6 +33,15 @@ class IndexRow(NamedTuple):
     high: float | None = None
 
 
+class SortKey(NamedTuple):
+    """One ``_sort`` key: the parameter, its direction, and its kind (``date``, ``token``...), which tells a
+    backend how to order the values of the parameter's rows without looking the parameter up."""
+
+    param: str
+    descending: bool = False
+    kind: str = "string"
+
+
 @dataclass(frozen=True)
 class Predicate:
     """One test on one search parameter.
@@ -56,7 +65,7 @@ class SearchQuery:
 
     resource_type: str
     clauses: tuple[tuple[Predicate, ...], ...] = ()
-    sort: tuple[tuple[str, bool], ...] = ()  # (param, descending)
+    sort: tuple[SortKey, ...] = ()
     count: int = 20
     offset: int = 0
     total: str = "accurate"  # accurate | none | estimate

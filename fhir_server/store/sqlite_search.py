@@ -436,13 +436,10 @@ _SORT_KEY = {
 
 
 def _order_by(query: SearchQuery, args: list, driven: bool) -> str:
-    from ..search.registry import get_registry  # noqa: PLC0415 - the registry is loaded once anyway
-
-    params = get_registry().params_for(query.resource_type)
     # With a driving clause, sorting its few matches beats walking an index in order ("+" hides it).
     plus = "+" if driven else ""
     keys = []
-    for name, desc in query.sort:
+    for name, desc, kind in query.sort:
         direction = "DESC" if desc else "ASC"
         if name == "_lastUpdated":
             keys.append(f"{plus}r.updated_low {direction}")
@@ -450,8 +447,6 @@ def _order_by(query: SearchQuery, args: list, driven: bool) -> str:
         if name == "_id":
             keys.append(f"{plus}r.rid {direction}")
             continue
-        sp = params.get(name)
-        kind = sp.type if sp else "string"
         asc_expr, desc_expr = _SORT_KEY.get(kind, ("min(code)", "max(code)"))
         expr = desc_expr if desc else asc_expr
         args.append(name)

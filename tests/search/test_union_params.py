@@ -17,6 +17,7 @@ from fhir_server.api.search import run_search
 from fhir_server.search.extract import index_values
 from fhir_server.search.matcher import matches
 from fhir_server.search.parser import SearchError, parse
+from fhir_server.search.query import SortKey
 from fhir_server.search.registry import get_registry
 from fhir_server.store import open_store
 from fhir_server.store.base import StoredVersion
@@ -120,7 +121,7 @@ def test_a_parameter_with_the_same_values_as_another_is_searched_and_sorted_thro
                 if any(part.lower().startswith(family[:3].lower()) for n in r["name"] for part in parts(n))}
     query = parse("Practitioner", [("phonetic", family[:3])], default_count=1000, strict=True)
     assert set(run_search(store, query).ids) == expected and 0 < len(expected) < len(practitioners)
-    assert parse("Practitioner", [("_sort", "-phonetic")], strict=True).sort == (("name", True),)
+    assert parse("Practitioner", [("_sort", "-phonetic")], strict=True).sort == (SortKey("name", True, "string"),)
     store.close()
 
 
