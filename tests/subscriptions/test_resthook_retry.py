@@ -10,12 +10,13 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from serving import make_store
+from kit.ports import free_port
+from kit.stores import make_store
 
 from fhir_server import cli
 from fhir_server.subscriptions import dispatcher
 from fhir_server.subscriptions.dispatcher import DEAD_LETTERS, MAX_ATTEMPTS, dispatch_once
-from tests.access.authkit import AuthServer, free_port, observation
+from tests.access.authkit import AuthServer, observation
 from tests.subscriptions.hookkit import Receiver, subscription
 
 CRITERIA = "Observation?code=http://loinc.org|29463-7"
