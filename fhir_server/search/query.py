@@ -21,7 +21,7 @@ class IndexRow(NamedTuple):
     quantity:  low = high = value, system (unit system), code (unit code)
     number:    low = high = value
     uri:       code
-    composite: parameter-specific use of the same fields (see extract.py)
+    composite: parameter-specific use of the same fields (see extract/cache.py, Extractor)
     """
 
     param: str
