@@ -27,9 +27,10 @@ from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # kit/: free ports
 
+from kit.ports import free_port  # noqa: E402
 from served import start_gunicorn  # noqa: E402
-from serving import free_port  # noqa: E402
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 

@@ -27,9 +27,10 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # kit/: server processes
 
+from kit.processes import stop_server  # noqa: E402
 from served import await_idle, cpu_seconds, exchange, start_gunicorn  # noqa: E402
-from serving import stop_server  # noqa: E402
 
 from fhir_server.resources import is_supported, validate  # noqa: E402
 

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, quote
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))  # serving.py: spawn a server that dies with this process
+sys.path.insert(0, str(ROOT / "tests"))  # kit/processes.py: spawn a server that dies with this process
 
 FAMILIES = ["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy", "Moreau",
             "Simon", "Laurent", "Lefèbvre", "Michel", "Garcia", "David", "Bertrand", "Roux", "Vincent", "Fournier",
@@ -104,8 +104,8 @@ def main() -> None:
     parser.add_argument("--per-patient", type=int, default=100)
     parser.add_argument("--runs", type=int, default=200, help="timed requests per query")
     args = parser.parse_args()
+    from kit.processes import stop_server
     from served import start_gunicorn
-    from serving import stop_server
 
     from fhir_server.search.parser import parse
     from fhir_server.store import open_store

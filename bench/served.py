@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))  # serving.py: spawn a server that dies with this process
+sys.path.insert(0, str(ROOT / "tests"))  # kit/processes.py: spawn a server that dies with this process
 
 
 def start_gunicorn(
@@ -18,7 +18,8 @@ def start_gunicorn(
 ) -> tuple[subprocess.Popen, int]:
     """gunicorn -w ``workers`` on ``store_url`` (auth off, scheduler on unless ``env`` says otherwise),
     answering on ``port`` (a free one by default)."""
-    from serving import free_port, spawn_server
+    from kit.ports import free_port
+    from kit.processes import spawn_server
 
     port = port or free_port()
     environment = {**os.environ, "RELAIS_STORE": store_url, "RELAIS_AUTH": "off",

@@ -1,4 +1,4 @@
-"""Fixtures: a store on each backend, and the real app served on a loopback port."""
+"""Fixtures: a store on each backend, and the real app served on a loopback port (helpers: ``kit/``)."""
 
 from __future__ import annotations
 
@@ -6,16 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serving import (  # noqa: F401  (re-exported for test modules that import from conftest)
-    BACKENDS,
-    EXAMPLES,
-    SHARED,
-    LiveServer,
-    free_port,
-    make_store,
-    observation,
-    serve,
-)
+from kit.live import LiveServer, serve
+from kit.shared import SHARED
+from kit.stores import BACKENDS, close_store, make_store
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -36,9 +29,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def store(request: pytest.FixtureRequest, tmp_path: Path):
     s = make_store(request.param, tmp_path)
     yield s
-    if request.param == "mongodb":
-        s.client.drop_database(s.db.name)
-    s.close()
+    close_store(s)
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from serving import free_port, spawn_server, stop_server
+from kit.ports import free_port
+from kit.processes import spawn_server, stop_server
 
 from fhir_server.config import ConfigError, load_config
 

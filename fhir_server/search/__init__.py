@@ -4,7 +4,7 @@ from .errors import SearchError
 from .extract import index_values, warm_up
 from .matcher import matches
 from .parser import parse, parse_criteria
-from .query import IndexRow, Predicate, SearchQuery
+from .query import IndexRow, Predicate, SearchQuery, SortKey
 from .registry import get_registry
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "Predicate",
     "SearchError",
     "SearchQuery",
+    "SortKey",
     "get_registry",
     "index_values",
     "matches",

@@ -26,7 +26,8 @@ from decimal import Decimal, InvalidOperation
 
 from .dates import DateFormatError, date_range
 from .errors import SearchError
-from .query import Predicate, SearchQuery
+from .query import Predicate, SearchQuery, SortKey
+from .references import TYPE_ID
 from .registry import Registry, SearchParam, get_registry
 from .text import normalize
 from .units import CANONICAL, UCUM, affine
@@ -139,17 +140,16 @@ def _quantity_value(raw: str) -> tuple[str, tuple]:
 
 
 _ABSOLUTE = re.compile(r"^[a-z][a-z0-9+.\-]*://", re.I)
-_TYPE_ID = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
 
 
 def _reference_value(raw: str, type_modifier: str | None) -> tuple:
     value = unescape(raw)
     if _ABSOLUTE.match(value) or value.startswith("urn:"):
-        m = _TYPE_ID.search(value)
+        m = TYPE_ID.search(value)
         if m:
             return (m.group(1), m.group(2), value)
         return (None, None, value)
-    m = _TYPE_ID.fullmatch(value) if "/" in value else None
+    m = TYPE_ID.fullmatch(value) if "/" in value else None
     if m:
         if type_modifier and m.group(1) != type_modifier:
             raise SearchError(f"reference {value!r} does not match the modifier :{type_modifier}")
@@ -330,7 +330,7 @@ class _Parser:
         max_count: int = 1000,
     ) -> SearchQuery:
         clauses: list[tuple[Predicate, ...]] = []
-        sort: list[tuple[str, bool]] = []
+        sort: list[SortKey] = []
         count, offset, total = default_count, 0, "accurate"
         summary: str | None = None
         elements: list[str] = []
@@ -396,7 +396,7 @@ class _Parser:
             raise SearchError(f"{name} takes a non-negative integer below 10^9, got {value!r}")
         return int(value)
 
-    def sort(self, resource_type: str, value: str) -> list[tuple[str, bool]]:
+    def sort(self, resource_type: str, value: str) -> list[SortKey]:
         out = []
         for key in value.split(","):
             key = key.strip()
@@ -415,7 +415,7 @@ class _Parser:
             elif sp.union_of:
                 self.warn_or_raise(f"cannot sort on {pname!r}: sort on one of {', '.join(sp.union_of)}")
                 continue
-            out.append((pname, desc))
+            out.append(SortKey(pname, desc, sp.type))
         return out
 
     def include(self, resource_type: str, value: str, reverse: bool) -> str:

@@ -21,7 +21,7 @@ class IndexRow(NamedTuple):
     quantity:  low = high = value, system (unit system), code (unit code)
     number:    low = high = value
     uri:       code
-    composite: parameter-specific use of the same fields (see extract.py)
+    composite: parameter-specific use of the same fields (see extract/cache.py, Extractor)
     """
 
     param: str
@@ -31,6 +31,15 @@ class IndexRow(NamedTuple):
     text: str | None = None
     low: float | None = None
     high: float | None = None
+
+
+class SortKey(NamedTuple):
+    """One ``_sort`` key: the parameter, its direction, and its kind (``date``, ``token``...), which tells a
+    backend how to order the values of the parameter's rows without looking the parameter up."""
+
+    param: str
+    descending: bool = False
+    kind: str = "string"
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,7 @@ class SearchQuery:
 
     resource_type: str
     clauses: tuple[tuple[Predicate, ...], ...] = ()
-    sort: tuple[tuple[str, bool], ...] = ()  # (param, descending)
+    sort: tuple[SortKey, ...] = ()
     count: int = 20
     offset: int = 0
     total: str = "accurate"  # accurate | none | estimate

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import re
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -105,6 +106,7 @@ class Registry:
         self._by_type: dict[str, dict[str, dict]] = {}  # type -> code -> raw definition
         self._common: dict[str, dict] = {}
         self._built: dict[str, dict[str, SearchParam]] = {}
+        self._listeners: list[Callable[[Sequence[str]], None]] = []
         # Only the specification's own parameters are made aliases of one another: a custom definition
         # keeps its rows, so what is stored never depends on which other custom ones a process knows.
         self._spec = list(definitions)
@@ -120,6 +122,11 @@ class Registry:
                 self._common[d["code"]] = d
             else:
                 self._by_type.setdefault(base, {})[d["code"]] = d
+
+    def on_change(self, listener: Callable[[Sequence[str]], None]) -> None:
+        """Call ``listener(base types)`` after each ``add``: caches built from the definitions (compiled
+        extraction) learn that theirs are stale without the registry knowing them."""
+        self._listeners.append(listener)
 
     def resource_types(self) -> list[str]:
         """Types with at least one specific search parameter."""
@@ -207,9 +214,8 @@ class Registry:
             else:
                 for base in d["base"]:
                     self._built.pop(base, None)
-        from . import extract  # noqa: PLC0415 - extraction caches compiled paths per parameter
-
-        extract.forget(d["base"])
+        for listener in list(self._listeners):
+            listener(d["base"])
         return made
 
 

@@ -13,8 +13,7 @@ from typing import Any
 
 from ..search.errors import SearchError
 from ..search.matcher import ap_date_tolerance, ap_number_tolerance, composite_row_kind
-from ..search.query import Predicate, SearchQuery
-from ..search.registry import get_registry
+from ..search.query import Predicate, SearchQuery, SortKey
 from ..search.resolve import has_chains, inline_chains
 from ..search.text import normalize
 from ..search.units import CANONICAL
@@ -267,20 +266,20 @@ _NATIVE_SORT = {"_id": "rid", "_lastUpdated": "last_updated"}
 def compile_sort(query: SearchQuery) -> list[tuple[str, int]]:
     """A find() sort; only top-level fields sort natively (``search`` handles the others)."""
     keys = []
-    for name, desc in query.sort:
+    for name, desc, _kind in query.sort:
         if name not in _NATIVE_SORT:
             raise NotImplementedError(f"sorting by {name!r} needs fhir_server.store.mongodb_search.search")
         keys.append((_NATIVE_SORT[name], -1 if desc else 1))
     return [*keys, ("_id", 1)]
 
 
-def _sort_key(doc: dict, sort: tuple[tuple[str, bool], ...], kinds: dict[str, str]) -> tuple:
+def _sort_key(doc: dict, sort: tuple[SortKey, ...]) -> tuple:
     key: list = []
-    for name, desc in sort:
+    for name, desc, kind in sort:
         if name in _NATIVE_SORT:
             v = doc.get(_NATIVE_SORT[name])
         else:
-            numeric = kinds.get(name) in ("date", "number", "quantity")
+            numeric = kind in ("date", "number", "quantity")
             field = ("hi" if desc else "lo") if numeric else "c"
             values = [i.get(field) for i in doc.get("idx") or () if i.get("p") == name and i.get(field) is not None]
             v = (max(values) if desc else min(values)) if values else None
@@ -323,15 +322,14 @@ def search(collection: Any, query: SearchQuery, session: Any = None) -> SearchRe
 
         query = inline_chains(query, lambda q: _all_ids(collection, q, session), read_many)
     flt = compile_filter(query)
-    if all(name in _NATIVE_SORT for name, _ in query.sort):
+    if all(key.param in _NATIVE_SORT for key in query.sort):
         cursor = collection.find(flt, {"rid": 1}, session=session).sort(compile_sort(query))
         ids = [d["rid"] for d in cursor.skip(query.offset).limit(query.count)] if query.count else []
     else:
         # find() cannot order by one parameter's values inside idx: sort the matches here.
-        kinds = {n: p.type for n, p in get_registry().params_for(query.resource_type).items()}
         projection = {"rid": 1, "last_updated": 1, "idx": 1}
         docs = list(collection.find(flt, projection, session=session))
-        docs.sort(key=lambda d: _sort_key(d, query.sort, kinds))
+        docs.sort(key=lambda d: _sort_key(d, query.sort))
         ids = [d["rid"] for d in docs[query.offset : query.offset + query.count]]
     total = None
     if query.total != "none":

@@ -19,36 +19,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..search.query import IndexRow, SearchQuery
-from . import journal, sqlite_search
+from . import journal, sqlite_migrations, sqlite_search
 from .base import HistoryPage, OutboxEvent, SearchResult, StoredVersion, VersionConflict
 from .journal import Journal
-
-SCHEMA = [
-    # key: what index rows name a resource by. An INTEGER PRIMARY KEY, so VACUUM keeps it, and an
-    # update keeps it (an upsert, not a replace, in SQLiteTransaction.put). updated_low/high: the
-    # _lastUpdated index row's range, kept here instead of in search_index (sqlite_search.FROM_RESOURCES).
-    """CREATE TABLE IF NOT EXISTS resources (
-        key INTEGER PRIMARY KEY, rtype TEXT NOT NULL, rid TEXT NOT NULL, version INTEGER NOT NULL,
-        last_updated TEXT NOT NULL, deleted INTEGER NOT NULL, body TEXT, updated_low REAL, updated_high REAL,
-        UNIQUE (rtype, rid))""",
-    """CREATE TABLE IF NOT EXISTS history (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT, rtype TEXT NOT NULL, rid TEXT NOT NULL, version INTEGER NOT NULL,
-        last_updated TEXT NOT NULL, method TEXT NOT NULL, deleted INTEGER NOT NULL, body TEXT,
-        UNIQUE (rtype, rid, version))""",
-    "CREATE INDEX IF NOT EXISTS history_by_type ON history (rtype, seq)",
-    "CREATE INDEX IF NOT EXISTS history_by_time ON history (last_updated)",
-    # A row names its resource by key, not by (rtype, rid): 36 characters less in the table and in
-    # each of its three indexes. Rows of one resource are found through si_probe (key, param, ...).
-    """CREATE TABLE IF NOT EXISTS search_index (
-        rtype TEXT NOT NULL, key INTEGER NOT NULL, param TEXT NOT NULL, kind TEXT NOT NULL,
-        system TEXT, code TEXT, text TEXT, low REAL, high REAL)""",
-    "DROP INDEX IF EXISTS search_index_by_resource",
-    """CREATE TABLE IF NOT EXISTS outbox (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT, payload TEXT NOT NULL, created REAL NOT NULL,
-        lease_owner TEXT, lease_until REAL NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0)""",
-    "CREATE INDEX IF NOT EXISTS outbox_claimable ON outbox (lease_until, seq)",
-    "CREATE TABLE IF NOT EXISTS kv (tbl TEXT NOT NULL, key TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (tbl, key))",
-]
 
 _VERSION_COLUMNS = "rtype, rid, version, last_updated, method, deleted, body"
 # An upsert keeps the row, and so its key, where INSERT OR REPLACE would delete it and add a new one.
@@ -164,82 +137,6 @@ def _insert_rows(conn: sqlite3.Connection, rows: list[tuple]) -> None:
         )
 
 
-def _key_index_rows(conn: sqlite3.Connection) -> bool:
-    """Bring a database written before resource keys (index rows naming rtype and rid) to the keyed schema.
-
-    One transaction at start: resources are copied in their order (keys follow it), index rows get
-    their resource's key, and the old tables go with their indexes. The _id rows go too (see _stored).
-    True if the database was converted.
-    """
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(search_index)")}
-    if "rid" not in columns:
-        return False
-    for (name,) in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name IN ('resources', 'search_index')"
-        " AND sql IS NOT NULL"
-    ).fetchall():
-        conn.execute(f'DROP INDEX "{name}"')
-    conn.execute("ALTER TABLE resources RENAME TO resources_by_rid")
-    conn.execute("ALTER TABLE search_index RENAME TO search_index_by_rid")
-    for statement in SCHEMA:
-        if statement.startswith(("CREATE TABLE IF NOT EXISTS resources", "CREATE TABLE IF NOT EXISTS search_index")):
-            conn.execute(statement)
-    conn.execute(
-        "INSERT INTO resources (rtype, rid, version, last_updated, deleted, body)"
-        " SELECT rtype, rid, version, last_updated, deleted, body FROM resources_by_rid ORDER BY rowid"
-    )
-    conn.execute(
-        "INSERT INTO search_index (rtype, key, param, kind, system, code, text, low, high)"
-        " SELECT s.rtype, r.key, s.param, s.kind, s.system, s.code, s.text, s.low, s.high"
-        " FROM search_index_by_rid s JOIN resources r ON r.rtype = s.rtype AND r.rid = s.rid"
-        " WHERE s.param != '_id' ORDER BY s.rowid"  # _lastUpdated rows: _move_last_updated
-    )
-    conn.execute("DROP TABLE search_index_by_rid")
-    conn.execute("DROP TABLE resources_by_rid")
-    return True
-
-
-def _add_updated_columns(conn: sqlite3.Connection) -> bool:
-    """Give a ``resources`` table written before updated_low/high its two columns; True if it had to."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(resources)")}
-    if columns and "updated_low" not in columns:
-        conn.execute("ALTER TABLE resources ADD COLUMN updated_low REAL")
-        conn.execute("ALTER TABLE resources ADD COLUMN updated_high REAL")
-        return True
-    return False
-
-
-def _move_last_updated(conn: sqlite3.Connection) -> None:
-    """Move _lastUpdated index rows written before updated_low/high into ``resources``."""
-    for (rtype,) in conn.execute("SELECT DISTINCT rtype FROM resources").fetchall():
-        rows = "SELECT key, low, high FROM search_index WHERE rtype = ? AND param = '_lastUpdated'"
-        if conn.execute(rows + " LIMIT 1", (rtype,)).fetchone():
-            conn.execute(f"UPDATE resources SET updated_low = s.low, updated_high = s.high FROM ({rows}) AS s"
-                         " WHERE resources.key = s.key", (rtype,))
-            conn.execute("DELETE FROM search_index WHERE rtype = ? AND param = '_lastUpdated'", (rtype,))
-
-
-def _adopt_spool(path: str, target: Journal) -> None:
-    """Move the events of ``<db>-spool`` (where audit facts waited before the journal) to the journal.
-
-    Called under the main file's writer lock at start, so one process does it.
-    """
-    spool = f"{path}-spool"
-    if not os.path.exists(spool):
-        return
-    conn = sqlite3.connect(spool, isolation_level=None)
-    try:
-        payloads = [json.loads(p) for (p,) in conn.execute("SELECT payload FROM outbox ORDER BY seq")]
-    except sqlite3.OperationalError:  # no outbox table: nothing was ever spooled
-        payloads = []
-    finally:
-        conn.close()
-    target.append(payloads)
-    for suffix in ("", "-wal", "-shm", "-writer.lock"):
-        if os.path.exists(spool + suffix):
-            os.unlink(spool + suffix)
-
-
 def _current(conn: sqlite3.Connection, resource_type: str, id: str) -> StoredVersion | None:
     row = conn.execute(
         "SELECT rtype, rid, version, last_updated, '', deleted, body FROM resources WHERE rtype=? AND rid=?",
@@ -322,15 +219,7 @@ class SQLiteStore:
         # An in-memory database keeps them in its outbox table.
         self._journal = None if path == ":memory:" else Journal(f"{path}-spool.d", self._requeue)
         with self._write() as conn:
-            # Databases written by earlier versions: each step does nothing on one already brought up.
-            rekeyed = _key_index_rows(conn)
-            widened = _add_updated_columns(conn)
-            for statement in SCHEMA + sqlite_search.DDL:
-                conn.execute(statement)
-            if rekeyed or widened:  # after the DDL: the move reads the rows through si_code
-                _move_last_updated(conn)
-            if self._journal is not None:
-                _adopt_spool(path, self._journal)
+            sqlite_migrations.bring_up(conn, path, self._journal)
 
     def _conn(self) -> sqlite3.Connection:
         """This thread's connection, for reads outside a write transaction."""

@@ -13,39 +13,7 @@ from ..search.matcher import ap_date_tolerance, ap_number_tolerance, composite_r
 from ..search.query import Predicate, SearchQuery
 from ..search.text import normalize
 from ..search.units import CANONICAL
-
-# The row kinds si_ranged holds. SQLite uses a partial index only when the query repeats its condition.
-RANGED = "kind IN ('date', 'number', 'quantity')"
-
-DDL = [
-    # Covering indexes: a driving subquery answers from the index alone. In si_code, key comes before
-    # high/low: keys grow with each new resource, so a new resource's rows go at the end of each code's
-    # range, on a page already written, instead of at a random place among the code's values (a value,
-    # a date). "code AND value > x" (composites: systolic > 180) scans the code's entries in the index.
-    # WAL frames a Synthea resource, in-process after 62,000: 16.2 -> 12.9; in-lock time -16%.
-    "CREATE INDEX IF NOT EXISTS si_code ON search_index (rtype, param, code, system, kind, key, high, low)",
-    # Range rows that a search may reach without a code first: dates, numbers, and quantities searched
-    # without a unit. Every such condition below starts with RANGED, which lets SQLite use this partial
-    # index. Composite and canonical-UCUM rows are always searched with their code, through si_code:
-    # left out, they no longer each dirty a random page of this index at every write (a value sorts
-    # anywhere). In-process, Synthea transactions after 62,000 resources: in-lock time 351 -> 293 us
-    # a resource, WAL frames 12.8 -> 10.2.
-    "CREATE INDEX IF NOT EXISTS si_ranged ON search_index (rtype, param, low, high, kind, key) WHERE " + RANGED,
-    # Probes of one resource's values (other clauses, sort keys) by (key, param).
-    "CREATE INDEX IF NOT EXISTS si_probe ON search_index (key, param, kind, low, high, code, system)",
-    # Counts of a type, _lastUpdated ranges and sorts read this index only.
-    "CREATE INDEX IF NOT EXISTS resources_recent ON resources (rtype, deleted, updated_low)",
-    # Superseded: the foundation's placeholder, and earlier names of the indexes above.
-    "DROP INDEX IF EXISTS search_index_token",
-    "DROP INDEX IF EXISTS si_token",
-    "DROP INDEX IF EXISTS si_text",
-    "DROP INDEX IF EXISTS si_sort",
-    "DROP INDEX IF EXISTS resources_by_updated",
-    "DROP INDEX IF EXISTS si_range",
-    "DROP INDEX IF EXISTS si_coded",
-    "DROP INDEX IF EXISTS si_bounds",
-    "DROP INDEX IF EXISTS resources_live",
-]
+from .sqlite_schema import RANGED
 
 
 def _id_condition(p: Predicate, alias: str, args: list) -> str:
@@ -84,7 +52,7 @@ def _last_updated_condition(p: Predicate, alias: str, args: list) -> str:
 # four B-tree entries each for what ``resources`` holds. _id alone, over HTTP, 4 interleaved rounds:
 # server CPU a read (and its AuditEvent) 1.21 -> 1.11 ms, reads 1,264 -> 1,384/s. _id rows stored
 # before stay until the next update of their resource (nothing reads them); _lastUpdated rows are
-# moved into ``resources`` at start (sqlite._move_last_updated).
+# moved into ``resources`` at start (sqlite_migrations.move_last_updated).
 FROM_RESOURCES = {"_id": _id_condition, "_lastUpdated": _last_updated_condition}
 
 
@@ -436,13 +404,10 @@ _SORT_KEY = {
 
 
 def _order_by(query: SearchQuery, args: list, driven: bool) -> str:
-    from ..search.registry import get_registry  # noqa: PLC0415 - the registry is loaded once anyway
-
-    params = get_registry().params_for(query.resource_type)
     # With a driving clause, sorting its few matches beats walking an index in order ("+" hides it).
     plus = "+" if driven else ""
     keys = []
-    for name, desc in query.sort:
+    for name, desc, kind in query.sort:
         direction = "DESC" if desc else "ASC"
         if name == "_lastUpdated":
             keys.append(f"{plus}r.updated_low {direction}")
@@ -450,8 +415,6 @@ def _order_by(query: SearchQuery, args: list, driven: bool) -> str:
         if name == "_id":
             keys.append(f"{plus}r.rid {direction}")
             continue
-        sp = params.get(name)
-        kind = sp.type if sp else "string"
         asc_expr, desc_expr = _SORT_KEY.get(kind, ("min(code)", "max(code)"))
         expr = desc_expr if desc else asc_expr
         args.append(name)

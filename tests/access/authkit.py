@@ -6,8 +6,6 @@ import base64
 import hashlib
 import hmac
 import json
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,21 +15,14 @@ import pytest
 import requests
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
-from werkzeug.serving import make_server
+from kit.live import LiveServer, relais_app
+from kit.ports import free_port
+from kit.stores import close_store, make_store
 
-from app import create_app
 from auth.audit import event_from_payload
 from auth.clients import ClientRegistry
-from fhir_server.config import load_config
-from fhir_server.store import open_store
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rsa_key() -> RSAKey:
@@ -57,26 +48,16 @@ def client_assertion(
     return jwt.encode({"alg": alg, "kid": key.kid, "typ": "JWT", **(header or {})}, payload, key, algorithms=[alg])
 
 
-class AuthServer:
+class AuthServer(LiveServer):
     """The real Relais app (authentication on) on 127.0.0.1:<free port>."""
 
     def __init__(self, store, **overrides):
         port = free_port()
-        self.origin = f"http://127.0.0.1:{port}"
-        self.base = self.origin + "/fhir"
+        base = f"http://127.0.0.1:{port}/fhir"
+        # The session asks for nothing by default: token, JWKS and $export-file answers are not FHIR JSON.
+        super().__init__(relais_app(store, base, **{"auth": True, **overrides}), port, accept=None)
         self.token_url = self.origin + "/auth/token"
-        settings = {"auth": True, "scheduler": False, "base_url": self.base, **overrides}
-        self.config = load_config(environ={}, **settings)
-        self.app = create_app(self.config, store=store)
-        self.store = store
         self.clients = ClientRegistry(store)
-        self.server = make_server("127.0.0.1", port, self.app, threaded=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.http = requests.Session()
-
-    def url(self, path: str) -> str:
-        return f"{self.base}/{path.lstrip('/')}"
 
     def token_response(self, client_id: str, key, scope: str | None = None, **kw) -> requests.Response:
         form = {
@@ -117,11 +98,6 @@ class AuthServer:
         self.store.outbox_release([e.id for e in events], 0.0)
         return [event_from_payload(e.payload) for e in events if e.payload.get("kind") == "audit"]
 
-    def close(self) -> None:
-        self.server.shutdown()
-        self.http.close()
-
-
 def observation(patient: str = "p1", **extra) -> dict:
     return {
         "resourceType": "Observation",
@@ -149,26 +125,20 @@ def forged_token(header: dict, claims: dict, hmac_secret: bytes | None = None) -
     return f"{signing_input}.{_b64(signature)}"
 
 
-# Fixtures live here, not in a conftest.py: a second conftest module would shadow the root one that
-# other test packages import by name (``from conftest import free_port``). Test modules import them.
+# Fixtures live here, not in a conftest.py of tests/access: test modules import the ones they use.
 @pytest.fixture(name="sqlite_store")
 def sqlite_store_fixture(tmp_path: Path):
     # these tests are about access, not durability: no fsync per commit
-    store = open_store(f"sqlite:///{tmp_path / 'auth.db'}?synchronous=normal")
+    store = make_store("sqlite", tmp_path, durable=False)
     yield store
     store.close()
 
 
 @pytest.fixture(name="any_store", params=["sqlite", "mongomock"])
 def any_store_fixture(request: pytest.FixtureRequest, tmp_path: Path):
-    if request.param == "sqlite":
-        store = open_store(f"sqlite:///{tmp_path / 'auth.db'}?synchronous=normal")
-    else:
-        import mongomock
-
-        store = open_store("mongodb://localhost/relais_auth_test", client=mongomock.MongoClient())
+    store = make_store(request.param, tmp_path, durable=False)
     yield store
-    store.close()
+    close_store(store)
 
 
 @pytest.fixture(name="live")

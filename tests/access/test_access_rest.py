@@ -191,7 +191,7 @@ def test_auth_off_refuses_to_listen_beyond_loopback(sqlite_store):
 
 
 def test_audit_events_reach_the_store_through_the_dispatcher_and_regulators_search_them(live):
-    from serving import drain
+    from kit.outbox import drain
 
     token = live.client_token("system/Observation.cruds")
     oid = live.request("POST", "Observation", token, json=observation("p7")).json()["id"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 
@@ -14,7 +13,6 @@ from authkit import (
     client_assertion,
     ec_key,
     forged_token,
-    free_port,
     live_fixture,  # noqa: F401 (fixture)
     observation,
     public_jwks,
@@ -23,7 +21,7 @@ from authkit import (
 )
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
-from werkzeug.serving import make_server
+from kit.live import LiveServer
 from werkzeug.wrappers import Request, Response
 
 from auth.keys import KeyRing
@@ -180,8 +178,6 @@ class _JWKSHost:
     def __init__(self, jwks: dict):
         self.jwks = jwks
         self.hits = 0
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}/.well-known/jwks.json"
 
         @Request.application
         def app(request: Request) -> Response:
@@ -190,11 +186,11 @@ class _JWKSHost:
 
             return Response(json.dumps(self.jwks), mimetype="application/json")
 
-        self.server = make_server("127.0.0.1", port, app)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.served = LiveServer(app)
+        self.url = f"{self.served.origin}/.well-known/jwks.json"
 
     def close(self) -> None:
-        self.server.shutdown()
+        self.served.close()
 
 
 def test_jku_on_the_allow_list(sqlite_store):

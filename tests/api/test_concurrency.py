@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from serving import free_port, spawn_server, stop_server
+from kit.ports import free_port
+from kit.processes import spawn_server, stop_server
 
 from fhir_server.store import open_store
 from fhir_server.write import UPDATE, Change, write

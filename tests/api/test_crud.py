@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from email.utils import parsedate_to_datetime
 
-from serving import observation
+from kit.samples import observation
 
 OID_INS = "urn:oid:1.2.250.1.213.1.4.8"
 
@@ -235,7 +235,7 @@ def test_capability_statement_claims_what_is_implemented(server):
 
 
 def test_body_over_the_limit_gets_413(store):
-    from conftest import serve
+    from kit.live import serve
 
     live = serve(store, max_body_bytes=2048)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from serving import EXAMPLES
+from kit.shared import EXAMPLES
 
 from fhir_server.resources import is_supported
 

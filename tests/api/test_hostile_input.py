@@ -6,7 +6,7 @@ import copy
 import json
 import random
 
-from serving import observation
+from kit.samples import observation
 
 HOSTILE_VALUES = [
     None, True, 0, -1, 1e308, "", " ", "\x00", "\ud7ff", "💉" * 50, "x" * 100_000, [], {}, [[[]]],

@@ -8,7 +8,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from serving import SHARED, observation, serve
+from kit.live import serve
+from kit.samples import observation
+from kit.shared import SHARED
 
 from fhir_server.resources import is_supported
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from serving import observation
+from kit.samples import observation
 
 from fhir_server.store.base import StoredVersion
 from fhir_server.write import now_instant

@@ -6,7 +6,9 @@ import json
 import time
 
 import pytest
-from serving import make_store, observation, serve
+from kit.live import serve
+from kit.samples import observation
+from kit.stores import make_store
 
 from fhir_server.export import jobs
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message
-from serving import SHARED
+from kit.shared import SHARED
 
 HL7V2 = SHARED / "fixtures" / "hl7v2"
 PAM = sorted((HL7V2 / "ans-pam-fr").glob("*.er7"))

@@ -6,12 +6,13 @@ import threading
 import time
 
 import pytest
-from serving import make_store
+from kit.ports import free_port
+from kit.stores import make_store
 
 from auth.clients import ClientRegistry
 from fhir_server.config import ConfigError, load_config
 from mappers.hl7v2 import feed
-from tests.access.authkit import AuthServer, ec_key, free_port, public_jwks
+from tests.access.authkit import AuthServer, ec_key, public_jwks
 from tests.mappers.hl7v2_samples import FULL_SCOPES, INS_NIR, ORU, PAM, ack_fields, lab_result, read
 from tests.mappers.mllpkit import Sender
 

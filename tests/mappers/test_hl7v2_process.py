@@ -9,7 +9,8 @@ import time
 from pathlib import Path
 
 import requests
-from serving import free_port, spawn_server, stop_server
+from kit.ports import free_port
+from kit.processes import spawn_server, stop_server
 
 from auth.clients import ClientRegistry
 from fhir_server.store import open_store

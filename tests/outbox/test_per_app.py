@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from serving import drain, make_store
+from kit.outbox import drain
+from kit.stores import make_store
 
 from app import create_app
 from auth import audit

@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from serving import EXAMPLES, SHARED
+from kit.shared import EXAMPLES, SHARED
 
 # UCUM conversion needs ucumvert; until every machine has it, its tests skip rather than fail.
 needs_ucum = pytest.mark.skipif(importlib.util.find_spec("ucumvert") is None, reason="ucumvert is not installed")

@@ -17,7 +17,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from serving import free_port, make_store, observation, serve, spawn_relais, stop_server
+from kit.live import serve
+from kit.ports import free_port
+from kit.processes import spawn_relais, stop_server
+from kit.samples import observation
+from kit.stores import make_store
 
 from fhir_server.scheduler import purge_search_snapshots
 from fhir_server.search import custom, paging

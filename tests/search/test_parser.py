@@ -8,7 +8,7 @@ from search_fixtures import needs_ucum
 from fhir_server.search.dates import date_range
 from fhir_server.search.errors import SearchError
 from fhir_server.search.parser import PREFIXES, number_range, parse, parse_criteria, split_escaped, unescape
-from fhir_server.search.query import Predicate
+from fhir_server.search.query import Predicate, SortKey
 from fhir_server.search.units import CANONICAL
 
 
@@ -289,7 +289,9 @@ def test_sort_total_summary_elements() -> None:
             ("_elements", "code,status"),
         ],
     )
-    assert q.sort == (("date", True), ("code", False), ("_lastUpdated", False))
+    # Each key carries its parameter's kind: the backends order by it without the registry.
+    assert q.sort == (SortKey("date", True, "date"), SortKey("code", False, "token"),
+                      SortKey("_lastUpdated", False, "date"))
     assert (q.total, q.summary, q.elements) == ("none", "count", ("code", "status"))
     for name, bad in (("_total", "all"), ("_summary", "maybe")):
         with pytest.raises(SearchError):

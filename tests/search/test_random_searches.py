@@ -10,6 +10,7 @@ import random
 from pathlib import Path
 
 import pytest
+from kit.stores import close_store, make_store, put_all
 from search_fixtures import synthea_linked
 
 from fhir_server.api.search import run_search
@@ -20,8 +21,6 @@ from fhir_server.search.matcher import matches
 from fhir_server.search.parser import parse
 from fhir_server.search.query import SearchQuery
 from fhir_server.search.registry import SearchParam, get_registry
-from fhir_server.store import open_store
-from fhir_server.store.base import StoredVersion
 
 PREFIXES = ["", "", "eq", "ne", "lt", "gt", "le", "ge", "sa", "eb", "ap"]
 
@@ -88,21 +87,13 @@ QUERIES = _queries(150, seed=20261123)
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory: pytest.TempPathFactory):
-    import mongomock
-
     tmp: Path = tmp_path_factory.mktemp("random")
-    made = {
-        "sqlite": open_store(f"sqlite:///{tmp / 'r.db'}"),
-        "mongomock": open_store("mongodb://localhost/relais_random", client=mongomock.MongoClient()),
-    }
+    made = {kind: make_store(kind, tmp) for kind in ("sqlite", "mongomock")}
     for st in made.values():
-        with st.transaction() as txn:
-            for r in synthea_linked():
-                version = StoredVersion(r["resourceType"], r["id"], 1, r["meta"]["lastUpdated"], "PUT", r)
-                txn.put(version, index_values(r))
+        put_all(st, synthea_linked())
     yield made
     for st in made.values():
-        st.close()
+        close_store(st)
 
 
 def _expected(query: SearchQuery) -> list[str]:

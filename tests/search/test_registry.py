@@ -9,6 +9,7 @@ import pytest
 from fhir_server.search.extract import index_values
 from fhir_server.search.matcher import matches
 from fhir_server.search.parser import parse
+from fhir_server.search.query import IndexRow
 from fhir_server.search.registry import Registry, expression_for, get_registry, split_union
 
 
@@ -122,3 +123,29 @@ def test_a_failing_expression_loses_its_values_not_the_write() -> None:
     rows = index_values(two)
     assert not [r for r in rows if r.param == "test-only-given"]
     assert any(r.param == "given" for r in rows)
+
+
+def test_a_parameter_added_after_extraction_was_compiled_gets_rows_at_once() -> None:
+    """The registry tells the extraction cache (its listener) that a type's definitions changed."""
+    linkage = {"resourceType": "Linkage", "id": "c", "active": True}
+    assert not [r for r in index_values(linkage) if r.param == "test-only-active"]  # compiled now
+    get_registry().add(
+        {
+            "resourceType": "SearchParameter",
+            "code": "test-only-active",
+            "base": ["Linkage"],
+            "type": "token",
+            "expression": "Linkage.active",
+        }
+    )
+    rows = [r for r in index_values(linkage) if r.param == "test-only-active"]
+    assert rows == [IndexRow("test-only-active", "token", None, "true")]
+
+
+def test_listeners_hear_the_base_types_of_each_added_parameter() -> None:
+    registry = Registry([])
+    heard: list[list[str]] = []
+    registry.on_change(lambda bases: heard.append(list(bases)))
+    registry.add({"resourceType": "SearchParameter", "code": "x", "base": ["Patient", "Group"], "type": "string",
+                  "expression": "Patient.name | Group.name"})
+    assert heard == [["Patient", "Group"]]

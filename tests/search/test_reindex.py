@@ -6,7 +6,9 @@ import os
 import uuid
 
 import requests
-from serving import free_port, serve, spawn_relais, stop_server
+from kit.live import serve
+from kit.ports import free_port
+from kit.processes import spawn_relais, stop_server
 
 from fhir_server.store import open_store
 

@@ -12,13 +12,12 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from kit.live import relais_app
+from kit.stores import close_store, make_store
 from search_fixtures import synthea_linked
 
-from app import create_app
-from fhir_server.config import load_config
 from fhir_server.resources import is_supported
 from fhir_server.search.parser import parse
-from fhir_server.store import open_store
 
 BASE = "http://relais.test/fhir"
 LIZ = "ee9f8dd8-72d2-4769-8020-89e504b1504b"
@@ -64,22 +63,15 @@ class Client:
 
 @pytest.fixture(scope="module", params=["sqlite", "mongomock"])
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
-    tmp: Path = tmp_path_factory.mktemp(request.param)
-    if request.param == "sqlite":
-        store = open_store(f"sqlite:///{tmp / 'api.db'}")
-    else:
-        import mongomock
-
-        store = open_store("mongodb://localhost/relais_api", client=mongomock.MongoClient())
-    app = create_app(load_config(environ={}, auth=False, scheduler=False, base_url=BASE), store=store)
-    client = Client(app)
+    store = make_store(request.param, tmp_path_factory.mktemp(request.param))
+    client = Client(relais_app(store, BASE))
     for r in loaded_resources():
         resp = client.http.put(
             f"/fhir/{r['resourceType']}/{r['id']}", json=r, headers={"Content-Type": "application/fhir+json"}
         )
         assert resp.status_code in (200, 201), resp.get_json()
     yield client
-    store.close()
+    close_store(store)
 
 
 def ids(entries: list[dict], mode: str = "match") -> set[str]:
@@ -297,7 +289,7 @@ SELECTIVE = [
     ],
 )
 def test_selective_searches_use_indexes(tmp_path: Path, url: str) -> None:
-    store = open_store(f"sqlite:///{tmp_path / 'plan.db'}")
+    store = make_store("sqlite", tmp_path)
     try:
         rtype, _, qs = url.partition("?")
         plan = store.explain(parse(rtype, parse_qsl(qs)))
@@ -323,16 +315,13 @@ def _stages(plan: dict | list) -> list[str]:
                     reason="explain() needs a real MongoDB (mongomock has none): set RELAIS_TEST_MONGODB_URI")
 @pytest.mark.parametrize("url", SELECTIVE)
 def test_selective_searches_use_indexes_on_mongodb(url: str) -> None:
-    from serving import make_store
-
     store = make_store("mongodb", Path("."))
     try:
         rtype, _, qs = url.partition("?")
         stages = _stages(store.explain(parse(rtype, parse_qsl(qs)))["queryPlanner"]["winningPlan"])
         assert "COLLSCAN" not in stages and "IXSCAN" in stages, stages
     finally:
-        store.client.drop_database(store.db.name)
-        store.close()
+        close_store(store)
 
 
 def test_updates_and_deletes_change_what_is_found(api: Client) -> None:

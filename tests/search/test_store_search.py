@@ -7,19 +7,16 @@ is what the REST layer calls (on MongoDB it runs chains and _has ahead, and sort
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import parse_qsl
 
 import pytest
+from kit.stores import close_store, make_store, put_all
 from search_fixtures import synthea_linked
 
 from fhir_server.api.search import run_search
-from fhir_server.search.extract import index_values
 from fhir_server.search.matcher import matches
 from fhir_server.search.parser import parse
 from fhir_server.search.query import SearchQuery
-from fhir_server.store import open_store
-from fhir_server.store.base import StoredVersion
 
 PATIENT_BUSTER = "e4531916-b162-4f4b-90c2-ce37e132b8d4"
 
@@ -144,19 +141,10 @@ def _query(url: str) -> SearchQuery:
 
 @pytest.fixture(scope="module", params=["sqlite", "mongomock"])
 def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    tmp: Path = tmp_path_factory.mktemp(request.param)
-    if request.param == "sqlite":
-        store = open_store(f"sqlite:///{tmp / 'search.db'}")
-    else:
-        import mongomock
-
-        store = open_store("mongodb://localhost/relais_search", client=mongomock.MongoClient())
-    resources = synthea_linked()
-    with store.transaction() as txn:
-        for r in resources:
-            txn.put(StoredVersion(r["resourceType"], r["id"], 1, r["meta"]["lastUpdated"], "PUT", r), index_values(r))
+    store = make_store(request.param, tmp_path_factory.mktemp(request.param))
+    put_all(store, synthea_linked())
     yield request.param, store
-    store.close()
+    close_store(store)
 
 
 def _expected(query: SearchQuery) -> list[str]:

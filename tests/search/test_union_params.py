@@ -11,15 +11,15 @@ from urllib.parse import parse_qsl
 import fhirpathpy
 import pytest
 from fhirpathpy.models import models
+from kit.stores import close_store, make_store, put_all
 from search_fixtures import example, synthea_linked
 
 from fhir_server.api.search import run_search
 from fhir_server.search.extract import index_values
 from fhir_server.search.matcher import matches
 from fhir_server.search.parser import SearchError, parse
+from fhir_server.search.query import SortKey
 from fhir_server.search.registry import get_registry
-from fhir_server.store import open_store
-from fhir_server.store.base import StoredVersion
 
 
 def _codings(resource: dict, expression: str) -> set[tuple[str | None, str | None]]:
@@ -61,18 +61,11 @@ CASES = {
 
 @pytest.fixture(scope="module", params=["sqlite", "mongomock"])
 def observations(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    if request.param == "sqlite":
-        store = open_store(f"sqlite:///{tmp_path_factory.mktemp('union') / 'u.db'}")
-    else:
-        import mongomock
-
-        store = open_store("mongodb://localhost/relais_union", client=mongomock.MongoClient())
+    store = make_store(request.param, tmp_path_factory.mktemp("union"))
     resources = [r for r in synthea_linked() if r["resourceType"] == "Observation"]
-    with store.transaction() as txn:
-        for r in resources:
-            txn.put(StoredVersion("Observation", r["id"], 1, r["meta"]["lastUpdated"], "PUT", r), index_values(r))
+    put_all(store, resources)
     yield store, resources
-    store.close()
+    close_store(store)
 
 
 def test_combo_parameters_are_unions_with_no_rows_of_their_own():
@@ -108,10 +101,8 @@ def test_a_parameter_with_the_same_values_as_another_is_searched_and_sorted_thro
     assert get_registry().params_for("Practitioner")["name"].union_of == ()
     practitioners = [r for r in synthea_linked() if r["resourceType"] == "Practitioner"]
     assert not [row for r in practitioners for row in index_values(r) if row.param == "phonetic"]
-    store = open_store(f"sqlite:///{tmp_path / 'p.db'}")
-    with store.transaction() as txn:
-        for r in practitioners:
-            txn.put(StoredVersion("Practitioner", r["id"], 1, r["meta"]["lastUpdated"], "PUT", r), index_values(r))
+    store = make_store("sqlite", tmp_path)
+    put_all(store, practitioners)
     family = practitioners[0]["name"][0]["family"]
     def parts(name: dict) -> list[str]:
         return [name.get("family", ""), *name.get("given", []), *name.get("prefix", []), *name.get("suffix", [])]
@@ -120,7 +111,7 @@ def test_a_parameter_with_the_same_values_as_another_is_searched_and_sorted_thro
                 if any(part.lower().startswith(family[:3].lower()) for n in r["name"] for part in parts(n))}
     query = parse("Practitioner", [("phonetic", family[:3])], default_count=1000, strict=True)
     assert set(run_search(store, query).ids) == expected and 0 < len(expected) < len(practitioners)
-    assert parse("Practitioner", [("_sort", "-phonetic")], strict=True).sort == (("name", True),)
+    assert parse("Practitioner", [("_sort", "-phonetic")], strict=True).sort == (SortKey("name", True, "string"),)
     store.close()
 
 

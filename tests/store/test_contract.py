@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from fhir_server.search.query import IndexRow, Predicate, SearchQuery
+from fhir_server.search.query import IndexRow, Predicate, SearchQuery, SortKey
 from fhir_server.store.base import StoredVersion, VersionConflict
 
 
@@ -111,6 +111,20 @@ def test_search_by_token_pages_and_counts(store):
     assert store.search(with_system).ids == ["p5"]
     wrong_system = SearchQuery("Patient", ((Predicate("identifier", "token", "eq", ("urn:x", "other5")),),))
     assert store.search(wrong_system).ids == []
+
+
+@pytest.mark.parametrize(("kind", "ascending"), [("number", ["p-b", "p-c", "p-a"]), ("string", ["p-c", "p-a", "p-b"])])
+def test_a_sort_orders_by_the_kind_the_query_carries(store, kind, ascending):
+    """The backend orders by the kind each sort key of the IR carries: ``x-score`` is in no registry.
+    Numbers by value (9 < 10 < 11), strings by code ("10" < "11" < "9"); never by id (p-a, p-b, p-c)."""
+    for rid, value in (("p-a", 11.0), ("p-b", 9.0), ("p-c", 10.0)):
+        code = str(int(value))
+        row = (IndexRow("x-score", "number", low=value, high=value) if kind == "number"
+               else IndexRow("x-score", "string", None, code, code))
+        with store.transaction() as txn:
+            txn.put(version(rid, 1), [row])
+    assert store.search(SearchQuery("Patient", sort=(SortKey("x-score", False, kind),))).ids == ascending
+    assert store.search(SearchQuery("Patient", sort=(SortKey("x-score", True, kind),))).ids == ascending[::-1]
 
 
 def test_reindexing_replaces_old_values(store):

@@ -7,7 +7,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from kit.live import LiveServer
+from werkzeug.wrappers import Request, Response
 
 
 @dataclass
@@ -23,40 +25,30 @@ class Received:
 
 
 class Receiver:
-    """An HTTP server on 127.0.0.1 recording every request; the first ``fail_first`` get 503."""
+    """A loopback HTTP endpoint recording every POST and PUT; the first ``fail_first`` get 503."""
 
-    def __init__(self, port: int = 0, fail_first: int = 0):
+    def __init__(self, port: int | None = None, fail_first: int = 0):
         self.received: list[Received] = []
         self.refused = 0
         self.fail_first = fail_first
         self._lock = threading.Lock()
-        receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def _record(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                with receiver._lock:
-                    if receiver.refused < receiver.fail_first:
-                        receiver.refused += 1
-                        status = 503
-                    else:
-                        receiver.received.append(Received(self.command, self.path, dict(self.headers), body,
-                                                          time.monotonic()))
-                        status = 200
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+        @Request.application
+        def app(request: Request) -> Response:
+            if request.method not in ("POST", "PUT"):
+                return Response(status=405)
+            body = request.get_data()
+            query = request.query_string.decode()
+            with self._lock:
+                if self.refused < self.fail_first:
+                    self.refused += 1
+                    return Response(status=503)
+                path = request.path + (f"?{query}" if query else "")
+                self.received.append(Received(request.method, path, dict(request.headers), body, time.monotonic()))
+            return Response(status=200)
 
-            do_POST = do_PUT = _record
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
+        self.served = LiveServer(app, port)
+        self.url = f"{self.served.origin}/hook"
 
     def snapshot(self) -> list[Received]:
         with self._lock:
@@ -67,8 +59,7 @@ class Receiver:
         return poll(lambda: len(self.snapshot()) >= count, timeout_s, f"{count} notification(s)") and self.snapshot()
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.served.close()
 
 
 def poll(condition: Callable[[], object], timeout_s: float, what: str) -> object:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from serving import serve
+from kit.live import serve
 
 from tests.subscriptions.hookkit import subscription
 

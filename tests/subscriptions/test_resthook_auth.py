@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from serving import make_store
+from kit.stores import make_store
 
 from fhir_server.subscriptions.acceptance import OWNER_URL, owner_of
 from tests.access.authkit import AuthServer, observation

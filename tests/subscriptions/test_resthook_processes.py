@@ -6,7 +6,10 @@ from __future__ import annotations
 import os
 
 import requests
-from serving import free_port, observation, serve, spawn_relais, stop_server
+from kit.live import serve
+from kit.ports import free_port
+from kit.processes import spawn_relais, stop_server
+from kit.samples import observation
 
 from fhir_server.store import open_store
 from tests.subscriptions.hookkit import Receiver, poll, subscription

@@ -10,11 +10,12 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from serving import make_store
+from kit.ports import free_port
+from kit.stores import make_store
 
 from fhir_server import cli
 from fhir_server.outbox import DEAD_LETTERS, MAX_ATTEMPTS, dispatcher, outbox_of
-from tests.access.authkit import AuthServer, free_port, observation
+from tests.access.authkit import AuthServer, observation
 from tests.subscriptions.hookkit import Receiver, subscription
 
 CRITERIA = "Observation?code=http://loinc.org|29463-7"
