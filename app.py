@@ -12,8 +12,8 @@ import auth
 from fhir_server import api
 from fhir_server.config import Config, load_config
 from fhir_server.resources import SUPPORTED_TYPES
-from fhir_server.search import custom
 from fhir_server.search.extract import warm_up
+from fhir_server.searching import custom
 from fhir_server.store import Store, open_store
 from fhir_server.subscriptions import settings as subscriptions
 from mappers import hl7v2

@@ -12,7 +12,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import Config
 from .export.runner import start_export_jobs
-from .search import paging
+from .searching import paging
 from .store.base import Store
 from .subscriptions.dispatcher import dispatch_once
 

@@ -20,7 +20,7 @@ import requests
 from serving import free_port, make_store, observation, serve, spawn_relais, stop_server
 
 from fhir_server.scheduler import purge_search_snapshots
-from fhir_server.search import custom, paging
+from fhir_server.searching import custom, paging
 from fhir_server.store import open_store
 from fhir_server.write import Change, write
 
