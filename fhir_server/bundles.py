@@ -47,10 +47,14 @@ class Options:
     max_count: int = 1000
     prefer_return: str = "minimal"  # minimal | representation | OperationOutcome
     allow: Allow = field(default=lambda interaction, rtype, resource: None)
-    # What search entries show, as REST search would: the caller's access and the snapshot settings.
-    access: Access = field(default_factory=Access)
+    # What search entries show, as REST search would: the caller's access (None: decided by ``allow``
+    # alone, every resource readable) and the snapshot settings.
+    access: Access | None = None
     snapshot_max: int = 10_000
     snapshot_lifetime_s: int = 3600
+
+    def search_access(self) -> Access:
+        return self.access if self.access is not None else Access(decide=self.allow)
 
     def search_settings(self) -> Settings:
         return Settings(self.base, self.default_count, self.max_count, self.snapshot_max, self.snapshot_lifetime_s)
@@ -302,7 +306,8 @@ def _read_entry(store: Store, entry: _Entry, options: Options) -> dict:
 
 def _search_entry(store: Store, entry: _Entry, options: Options) -> dict:
     """A search entry is answered by the one search service, as ``GET [type]?...`` would be."""
-    bundle = searchset(store, options.access, entry.resource_type, entry.query or [], options.search_settings())
+    pairs = entry.query or []
+    bundle = searchset(store, options.search_access(), entry.resource_type, pairs, options.search_settings())
     return {"resource": bundle, "response": {"status": _status(200)}}
 
 
