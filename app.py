@@ -15,8 +15,8 @@ from fhir_server.config import Config, load_config
 from fhir_server.outbox import EXTENSION as OUTBOX_EXTENSION
 from fhir_server.outbox import Outbox
 from fhir_server.resources import SUPPORTED_TYPES
-from fhir_server.search import custom
 from fhir_server.search.extract import warm_up
+from fhir_server.searching import custom
 from fhir_server.store import Store, open_store
 from fhir_server.subscriptions import notify, resthook
 from fhir_server.subscriptions import settings as subscription_settings

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from . import compartment
-from .scopes import Scope, parse_scopes, permission_for
+from fhir_server import compartment
+
+from .scopes import SHARED_TYPES, Scope, parse_scopes, permission_for
 
 # Operations: the permission they need on their type (all types when system-level). Unknown
 # operations need create and update: they are assumed to write until they are listed here.
@@ -101,7 +102,7 @@ def _patient_scope_allows(
     """A patient/ scope reaches only its patient's compartment (and reads shared reference types)."""
     if not caller.patient or resource_type is None:
         return False  # system-wide interactions are not for a patient-bound caller
-    if resource_type in compartment.SHARED_TYPES:
+    if resource_type in SHARED_TYPES:
         return permission in "rs"
     if not compartment.has_compartment(resource_type):
         return False

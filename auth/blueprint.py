@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 import flask
 from flask import Blueprint, g, jsonify, request
 
+from fhir_server import compartment
 from fhir_server.ids import new_id
 
-from . import compartment
 from .access import AccessDenied, Caller
 from .assertion import ALGORITHMS, PrivateKeyJWT, RemoteJWKS
 from .audit import (

@@ -150,3 +150,9 @@ def scopes_supported() -> list[str]:
         "patient/*.rs",
         "patient/*.read",
     ]
+
+
+# An access policy, not the compartment: types in no patient's compartment that a patient/ scope still
+# needs to make sense of its own (who performed, which ward). patient/ scopes may read and search these,
+# never write them.
+SHARED_TYPES = frozenset({"Practitioner", "PractitionerRole", "Organization", "Location", "Medication"})

@@ -149,7 +149,7 @@ def main() -> None:
         finally:
             stop_server(proc)
 
-        from fhir_server.api.search import compartment_params
+        from fhir_server.compartment import params as compartment_params
         from fhir_server.resources import SUPPORTED_TYPES
         from fhir_server.search.query import Predicate, SearchQuery
 

@@ -24,8 +24,9 @@ from . import write as w
 from .errors import FHIRError, gone, issue, not_found, operation_outcome
 from .ids import new_id
 from .resources import is_supported, rewrite_references, valid_id, validate
-from .search.parser import SearchError, parse
 from .search.query import SearchQuery
+from .searching import Access, Settings, conditional_criteria
+from .searching import search as searchset
 from .store.base import Store, StoredVersion
 
 BATCH, TRANSACTION = "batch", "transaction"
@@ -46,7 +47,17 @@ class Options:
     max_count: int = 1000
     prefer_return: str = "minimal"  # minimal | representation | OperationOutcome
     allow: Allow = field(default=lambda interaction, rtype, resource: None)
-    can_read: Callable[[dict], bool] = field(default=lambda resource: True)
+    # What search entries show, as REST search would: the caller's access (None: decided by ``allow``
+    # alone, every resource readable) and the snapshot settings.
+    access: Access | None = None
+    snapshot_max: int = 10_000
+    snapshot_lifetime_s: int = 3600
+
+    def search_access(self) -> Access:
+        return self.access if self.access is not None else Access(decide=self.allow)
+
+    def search_settings(self) -> Settings:
+        return Settings(self.base, self.default_count, self.max_count, self.snapshot_max, self.snapshot_lifetime_s)
 
 
 @dataclass
@@ -144,18 +155,6 @@ def _patch_operations(entry: _Entry) -> list:
 # ---- searches (conditional references, ifNoneExist, conditional PUT, GET entries) ----------------
 
 
-def _criteria(resource_type: str, pairs: list[tuple[str, str]], where: str) -> SearchQuery:
-    pairs = [(k, v) for k, v in pairs if k not in ("_format", "_pretty")]
-    try:
-        query = parse(resource_type, pairs, strict=True) if pairs else None
-    except SearchError as exc:
-        raise FHIRError(400, f"{where}: {exc}", code="invalid", expression=[where]) from None
-    if query is None or not query.clauses:
-        raise FHIRError(412, f"{where}: a conditional interaction needs search criteria", code="invalid",
-                        expression=[where])
-    return query
-
-
 def _matches(store: Store, query: SearchQuery, where: str) -> list[str]:
     try:
         return w.condition_matches(store, query)
@@ -168,7 +167,7 @@ def _resolve_conditional_reference(store: Store, reference: str, where: str) -> 
     if not is_supported(rtype):
         raise FHIRError(400, f"{where}: conditional reference {reference!r} names no supported type", code="invalid",
                         expression=[where])
-    ids = _matches(store, _criteria(rtype, parse_qsl(query, keep_blank_values=True), where), where)
+    ids = _matches(store, conditional_criteria(rtype, parse_qsl(query, keep_blank_values=True), where), where)
     if len(ids) != 1:
         found = "no" if not ids else "several"
         raise FHIRError(412, f"{where}: conditional reference {reference!r} matches {found} {rtype} resources",
@@ -306,24 +305,10 @@ def _read_entry(store: Store, entry: _Entry, options: Options) -> dict:
 
 
 def _search_entry(store: Store, entry: _Entry, options: Options) -> dict:
-    options.allow("search", entry.resource_type, None)
+    """A search entry is answered by the one search service, as ``GET [type]?...`` would be."""
     pairs = entry.query or []
-    try:
-        query = parse(entry.resource_type, pairs, default_count=options.default_count, max_count=options.max_count)
-        found = store.search(query)
-    except SearchError as exc:
-        raise FHIRError(400, str(exc), code="invalid") from None
-    except NotImplementedError as exc:
-        raise FHIRError(400, str(exc), code="not-supported") from None
-    versions = [v for v in store.read_many(entry.resource_type, found.ids) if options.can_read(v.resource or {})]
-    searchset: dict = {"resourceType": "Bundle", "type": "searchset"}
-    if found.total is not None:
-        searchset["total"] = found.total
-    searchset["entry"] = [
-        {"fullUrl": f"{options.base}/{v.resource_type}/{v.id}", "resource": v.resource, "search": {"mode": "match"}}
-        for v in versions
-    ]
-    return {"resource": searchset, "response": {"status": _status(200)}}
+    bundle = searchset(store, options.search_access(), entry.resource_type, pairs, options.search_settings())
+    return {"resource": bundle, "response": {"status": _status(200)}}
 
 
 def _get_entry(store: Store, entry: _Entry, options: Options) -> dict:
@@ -351,14 +336,14 @@ def _change(entry: _Entry, assigned: dict[int, str]) -> w.Change:
         return w.Change(w.CREATE, rtype, id=assigned.get(entry.index), resource=entry.resource)
     if entry.method == "PUT":
         if entry.query:
-            condition = _criteria(rtype, entry.query, f"{entry.where}.request.url")
+            condition = conditional_criteria(rtype, entry.query, f"{entry.where}.request.url")
             return w.Change(w.UPDATE, rtype, resource=entry.resource, condition=condition, if_match=_if_match(entry))
         return w.Change(w.UPDATE, rtype, id=entry.id, resource=entry.resource, if_match=_if_match(entry))
     if entry.method == "PATCH":
-        condition = _criteria(rtype, entry.query, f"{entry.where}.request.url") if entry.query else None
+        condition = conditional_criteria(rtype, entry.query, f"{entry.where}.request.url") if entry.query else None
         return w.Change(w.PATCH, rtype, id=entry.id, patch=_patch_operations(entry), condition=condition,
                         if_match=_if_match(entry))
-    condition = _criteria(rtype, entry.query, f"{entry.where}.request.url") if entry.query else None
+    condition = conditional_criteria(rtype, entry.query, f"{entry.where}.request.url") if entry.query else None
     return w.Change(w.DELETE, rtype, id=entry.id, condition=condition, if_match=_if_match(entry))
 
 
@@ -370,8 +355,8 @@ def _conditional_create(store: Store, entry: _Entry) -> str | None:
     if not isinstance(raw, str):
         raise _entry_error(entry.index, 400, "ifNoneExist is a query string", "invalid", ".request.ifNoneExist")
     where = f"{entry.where}.request.ifNoneExist"
-    ids = _matches(store, _criteria(entry.resource_type, parse_qsl(raw.lstrip("?"), keep_blank_values=True), where),
-                   where)
+    criteria = conditional_criteria(entry.resource_type, parse_qsl(raw.lstrip("?"), keep_blank_values=True), where)
+    ids = _matches(store, criteria, where)
     if len(ids) > 1:
         raise FHIRError(412, f"{where}: the condition matches several {entry.resource_type} resources",
                         code="duplicate", expression=[where])
@@ -475,8 +460,8 @@ def _transaction(store: Store, raw: list, options: Options) -> list[dict]:
             if entry.id is not None:
                 mapping[entry.full_url] = f"{entry.resource_type}/{entry.id}"
             else:
-                ids = _matches(store, _criteria(entry.resource_type, entry.query or [], f"{entry.where}.request.url"),
-                               f"{entry.where}.request.url")
+                where = f"{entry.where}.request.url"
+                ids = _matches(store, conditional_criteria(entry.resource_type, entry.query or [], where), where)
                 if len(ids) > 1:
                     raise _entry_error(entry.index, 412, f"the condition matches several {entry.resource_type}",
                                        "duplicate", ".request.url")

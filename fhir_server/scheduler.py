@@ -13,7 +13,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from .config import Config
 from .export.runner import start_export_jobs
 from .outbox import Outbox, outbox_of
-from .search import paging
+from .searching import paging
 from .store.base import Store
 
 log = logging.getLogger("relais.scheduler")

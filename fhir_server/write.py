@@ -113,7 +113,7 @@ def _register_search_parameters(results: list[Result]) -> None:
     for result in results:
         stored = result.version
         if result.resource_type == "SearchParameter" and stored and stored.resource:
-            from .search import custom
+            from .searching import custom
 
             custom.register(stored.resource)
 

@@ -12,6 +12,7 @@ import auth
 from ..errors import FHIRError
 from .bundle import bundle
 from .capability import capability
+from .everything import everything
 from .export import export
 from .http import error_response, negotiate, outcome_response
 from .operations import operations
@@ -25,7 +26,7 @@ _ISSUE_CODE = {404: "not-found", 405: "not-supported", 413: "too-costly", 400: "
 
 def register(app: Flask) -> None:
     """Mount the FHIR API at /fhir and make every error an OperationOutcome."""
-    for blueprint in (capability, bundle, operations, export, search, rest):
+    for blueprint in (capability, bundle, operations, export, everything, search, rest):
         app.register_blueprint(blueprint, url_prefix="/fhir")
 
     @app.before_request

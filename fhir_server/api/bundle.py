@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, request
-
-import auth
+from flask import Blueprint, Response, request
 
 from .. import bundles
 from ..errors import FHIRError
 from .http import base_url, fhir_response, json_body, prefer
 from .operations import add_capability
 from .rest import allow, config, store
+from .search import search_access
 
 bundle = Blueprint("fhir_bundle", __name__)
 
@@ -26,7 +25,6 @@ def batch_or_transaction() -> Response:
     wanted = prefer(request).get("return", "minimal")
     if wanted not in ("minimal", "representation", "OperationOutcome"):
         raise FHIRError(400, f"Prefer: return={wanted} is not minimal, representation or OperationOutcome")
-    caller = g.get("caller")
     options = bundles.Options(
         base=base_url(),
         max_entries=cfg.max_bundle_entries,
@@ -34,7 +32,9 @@ def batch_or_transaction() -> Response:
         max_count=cfg.max_count,
         prefer_return=wanted,
         allow=allow,
-        can_read=lambda resource: auth.can_read(caller, resource),
+        access=search_access(),
+        snapshot_max=cfg.search_snapshot_max,
+        snapshot_lifetime_s=cfg.search_snapshot_lifetime_s,
     )
     return fhir_response(bundles.process(store(), body, options))
 

@@ -13,8 +13,7 @@ from email.utils import formatdate
 
 from flask import Blueprint, Response, current_app, g, request, send_file
 
-from auth.compartment import has_compartment
-
+from ..compartment import has_compartment
 from ..errors import FHIRError, issue, operation_outcome
 from ..export import jobs
 from ..export.runner import KEEP_S, export_dir

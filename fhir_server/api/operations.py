@@ -13,8 +13,8 @@ from flask import Blueprint, Response, request
 from ..errors import FHIRError, issue, operation_outcome
 from ..reindex import reindex
 from ..resources import SUPPORTED_TYPES, validate
-from ..search import custom
 from ..search.query import SearchQuery
+from ..searching import custom
 from ..store.base import Store
 from .http import fhir_response, json_body
 from .rest import allow, check_id, check_type, store

@@ -13,8 +13,7 @@ import auth
 from .. import write as w
 from ..errors import FHIRError, gone, issue, not_found, operation_outcome
 from ..resources import is_supported, valid_id, validate
-from ..search.parser import SearchError, parse
-from ..search.query import SearchQuery
+from ..searching import conditional_criteria
 from ..store.base import Store, StoredVersion
 from .http import (
     base_url,
@@ -56,20 +55,6 @@ def check_id(id: str) -> None:
 
 def allow(interaction: str, resource_type: str | None, resource: dict | None = None) -> None:
     auth.decide(g.get("caller"), interaction, resource_type, resource)
-
-
-def conditional_query(resource_type: str, pairs: list[tuple[str, str]]) -> SearchQuery:
-    """Parse the criteria of a conditional interaction; criteria that select nothing are refused."""
-    pairs = [(k, v) for k, v in pairs if not k.startswith("_format") and k != "_pretty"]
-    if not pairs:
-        raise FHIRError(412, "A conditional interaction needs search criteria", code="invalid")
-    try:
-        query = parse(resource_type, pairs, strict=True)
-    except SearchError as exc:
-        raise FHIRError(400, str(exc), code="invalid") from None
-    if not query.clauses:
-        raise FHIRError(412, "A conditional interaction needs search criteria", code="invalid")
-    return query
 
 
 def resource_url(stored: StoredVersion) -> str:
@@ -115,7 +100,7 @@ def create(resource_type: str) -> Response:
     condition = None
     if_none_exist = request.headers.get("If-None-Exist")
     if if_none_exist is not None:
-        condition = conditional_query(resource_type, query_pairs(if_none_exist))
+        condition = conditional_criteria(resource_type, query_pairs(if_none_exist))
     change = w.Change(w.CREATE, resource_type, resource=body, condition=condition, validated=True)
     return _write_response(_one(change))
 
@@ -123,7 +108,7 @@ def create(resource_type: str) -> Response:
 @rest.put("/<resource_type>")
 def conditional_update(resource_type: str) -> Response:
     check_type(resource_type)
-    condition = conditional_query(resource_type, list(request.args.items(multi=True)))
+    condition = conditional_criteria(resource_type, list(request.args.items(multi=True)))
     body = _resource_body(resource_type)
     allow("update", resource_type, body)
     if_match = parse_etag(request.headers.get("If-Match"), "If-Match")
@@ -135,7 +120,7 @@ def conditional_update(resource_type: str) -> Response:
 @rest.patch("/<resource_type>")
 def conditional_patch(resource_type: str) -> Response:
     check_type(resource_type)
-    condition = conditional_query(resource_type, list(request.args.items(multi=True)))
+    condition = conditional_criteria(resource_type, list(request.args.items(multi=True)))
     allow("patch", resource_type)
     if_match = parse_etag(request.headers.get("If-Match"), "If-Match")
     change = w.Change(w.PATCH, resource_type, patch=_patch_body(), condition=condition, if_match=if_match)
@@ -145,7 +130,7 @@ def conditional_patch(resource_type: str) -> Response:
 @rest.delete("/<resource_type>")
 def conditional_delete(resource_type: str) -> Response:
     check_type(resource_type)
-    condition = conditional_query(resource_type, list(request.args.items(multi=True)))
+    condition = conditional_criteria(resource_type, list(request.args.items(multi=True)))
     allow("delete", resource_type)
     return _delete_response(_one(w.Change(w.DELETE, resource_type, condition=condition)))
 

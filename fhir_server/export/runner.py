@@ -13,8 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from auth.compartment import patient_ids
-
+from ..compartment import patient_ids
 from ..store.base import Store, StoredVersion
 from . import jobs
 

@@ -179,7 +179,7 @@ def _send_all(planned: list[_Planned], budget_s: float) -> None:
 
 def audit_facts(item: _Planned, server_base: str, recorded: str) -> dict:
     """The AuditEvent facts (``build_audit_event`` arguments) of one delivery that reached its endpoint."""
-    from auth import compartment
+    from .. import compartment
 
     payload, subscription = item.payload, item.subscription
     status = item.status if item.status is not None else (item.error.status if item.error else None) or 502

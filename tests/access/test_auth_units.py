@@ -7,8 +7,8 @@ from fhir.resources.R4B.auditevent import AuditEvent
 
 from auth import AccessDenied, Caller, can_read, decide
 from auth.audit import build_audit_event, classify
-from auth.compartment import in_compartment, patient_ids
 from auth.scopes import narrow, parse_scope
+from fhir_server.compartment import in_compartment, patient_ids
 
 
 @pytest.mark.parametrize(
@@ -58,8 +58,11 @@ def test_compartment_follows_the_compartment_definition_only():
            "performer": [{"reference": "http://x/fhir/Patient/p2/_history/3"}]}
     assert patient_ids("Observation", obs) == {"p1", "p2"}
     assert in_compartment("Patient", {"resourceType": "Patient", "id": "p1"}, "p1")
+    # R4's CompartmentDefinition puts a Group in the compartments of its members (Group: member)
     group = {"resourceType": "Group", "member": [{"entity": {"reference": "Patient/p1"}}]}
-    assert not in_compartment("Group", group, "p1")
+    assert in_compartment("Group", group, "p1")
+    assert not in_compartment("Practitioner", {"resourceType": "Practitioner", "id": "x",
+                                               "text": {"div": "Patient/p1"}}, "p1")
     assert not in_compartment("Observation", {"subject": {"reference": "Group/p1"}}, "p1")
 
 

@@ -24,7 +24,7 @@ from kit.samples import observation
 from kit.stores import make_store
 
 from fhir_server.scheduler import purge_search_snapshots
-from fhir_server.search import custom, paging
+from fhir_server.searching import custom, paging
 from fhir_server.store import open_store
 from fhir_server.write import Change, write
 

@@ -13,7 +13,6 @@ import pytest
 from kit.stores import close_store, make_store, put_all
 from search_fixtures import synthea_linked
 
-from fhir_server.api.search import run_search
 from fhir_server.search.dates import format_instant
 from fhir_server.search.errors import SearchError
 from fhir_server.search.extract import index_values
@@ -116,7 +115,7 @@ def test_the_random_searches_are_varied() -> None:
 def test_stores_agree_with_the_matcher(stores, index: int) -> None:
     query = QUERIES[index]
     expected = _expected(query)
-    answers = {name: run_search(st, query).ids for name, st in stores.items()}
+    answers = {name: st.search(query).ids for name, st in stores.items()}
     for name, ids in answers.items():
         assert sorted(ids) == expected, name
     if query.sort:

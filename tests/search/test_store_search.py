@@ -1,7 +1,7 @@
 """Store searches agree with the in-memory matcher, on SQLite and MongoDB (mongomock), over Synthea data.
 
 The matcher is the reference of R4 semantics (its own tests pin them); here each backend's compiled
-query must return exactly the resources the matcher accepts, for a battery of searches. ``run_search``
+query must return exactly the resources the matcher accepts, for a battery of searches. ``store.search``
 is what the REST layer calls (on MongoDB it runs chains and _has ahead, and sorts by any parameter).
 """
 
@@ -13,7 +13,6 @@ import pytest
 from kit.stores import close_store, make_store, put_all
 from search_fixtures import synthea_linked
 
-from fhir_server.api.search import run_search
 from fhir_server.search.matcher import matches
 from fhir_server.search.parser import parse
 from fhir_server.search.query import SearchQuery
@@ -164,7 +163,7 @@ def test_store_agrees_with_matcher(loaded, url: str) -> None:
     _backend, store = loaded
     query = _query(url)
     expected = _expected(query)
-    got = run_search(store, query)
+    got = store.search(query)
     assert sorted(got.ids) == expected
     assert got.total == len(expected)
 

@@ -14,7 +14,6 @@ from fhirpathpy.models import models
 from kit.stores import close_store, make_store, put_all
 from search_fixtures import example, synthea_linked
 
-from fhir_server.api.search import run_search
 from fhir_server.search.extract import index_values
 from fhir_server.search.matcher import matches
 from fhir_server.search.parser import SearchError, parse
@@ -84,7 +83,7 @@ def test_combo_searches_find_what_their_expression_says(observations, query):
     expected = {r["id"] for r in resources if CASES[query](r)}
     parsed = parse("Observation", parse_qsl(query), default_count=1000, max_count=1000, strict=True)
     assert {r["id"] for r in resources if matches(parsed, r)} == expected
-    assert set(run_search(store, parsed).ids) == expected
+    assert set(store.search(parsed).ids) == expected
     # the cases are not vacuous: some Observations match and some do not
     assert 0 < len(expected) < len(resources)
 
@@ -110,7 +109,7 @@ def test_a_parameter_with_the_same_values_as_another_is_searched_and_sorted_thro
     expected = {r["id"] for r in practitioners
                 if any(part.lower().startswith(family[:3].lower()) for n in r["name"] for part in parts(n))}
     query = parse("Practitioner", [("phonetic", family[:3])], default_count=1000, strict=True)
-    assert set(run_search(store, query).ids) == expected and 0 < len(expected) < len(practitioners)
+    assert set(store.search(query).ids) == expected and 0 < len(expected) < len(practitioners)
     assert parse("Practitioner", [("_sort", "-phonetic")], strict=True).sort == (SortKey("name", True, "string"),)
     store.close()
 

@@ -7,8 +7,8 @@ import threading
 import weakref
 from typing import Any
 
+from ..search.registry import get_registry
 from ..store.watch import history_mark, read_all
-from .registry import get_registry
 
 log = logging.getLogger("relais.search")
 

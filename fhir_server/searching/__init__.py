@@ -1,0 +1,14 @@
+"""The one search service, one floor above ``fhir_server/search/`` (which knows no store).
+
+``search`` answers a type's search as the actor may see it (access filtering, ``total``, includes,
+paging snapshots, ``_summary``/``_elements``, warnings); ``page`` answers a paging link;
+``everything`` answers ``Patient/$everything``; ``conditional_criteria`` parses the criteria of
+conditional interactions. ``paging`` keeps snapshots in the store, ``custom`` loads stored
+SearchParameters into the registry.
+"""
+
+from .criteria import conditional_criteria
+from .everything import everything
+from .service import Access, Settings, page, search
+
+__all__ = ["Access", "Settings", "conditional_criteria", "everything", "page", "search"]
