@@ -10,7 +10,7 @@ from .. import bundles
 from ..errors import FHIRError
 from .http import base_url, fhir_response, json_body, prefer
 from .operations import add_capability
-from .rest import allow, config, store
+from .rest import acceptance, allow, config, store
 
 bundle = Blueprint("fhir_bundle", __name__)
 
@@ -35,6 +35,8 @@ def batch_or_transaction() -> Response:
         prefer_return=wanted,
         allow=allow,
         can_read=lambda resource: auth.can_read(caller, resource),
+        actor=caller,
+        acceptance=acceptance(),
     )
     return fhir_response(bundles.process(store(), body, options))
 

@@ -136,7 +136,7 @@ def _again(store, key: str, earlier: dict, record: dict, mapped: Mapped, caller:
         return outcome
     # the stored ACK is an answer about writes: a caller who may not make them gets a refusal of its own
     with app.app_context() if app is not None else nullcontext():
-        problem, decisions = _decide(caller, mapped, mapped.changes)
+        problem, decisions = _decide(caller, mapped, mapped.changes, store)
     if problem is not None:
         outcome = answer(store, f"{key}|refused|{new_id()}", record, mapped, problem)
         _audit(store, outcome.record, mapped, problem, decisions, [], source, base_url)
@@ -162,13 +162,15 @@ def _age_s(instant: str) -> float | None:
 
 
 def _decide(caller: auth.Caller | None, mapped: Mapped,
-            changes: list[write.Change]) -> tuple[Problem | None, list[tuple]]:
+            changes: list[write.Change], store) -> tuple[Problem | None, list[tuple]]:
     """Every change decided before anything is written; the first refusal stops the message (AR)."""
     decisions = []
     for change, source in zip(changes, mapped.sources, strict=True):
         interaction = "update" if change.condition is not None else "create"
         try:
-            auth.decide(caller, interaction, change.resource_type, change.resource)
+            replaced = (write.replaced_body(store, change.resource_type, change.resource)
+                        if auth.needs_replaced(caller, interaction, change.resource_type) else auth.UNREAD)
+            auth.decide(caller, interaction, change.resource_type, change.resource, replaced)
         except auth.AccessDenied as exc:
             decisions.append((interaction, change.resource_type, exc.message))
             return Problem(207, f"not authorized to {interaction} {change.resource_type}: {exc.message}", source,
@@ -189,11 +191,11 @@ def _store(store, mapped: Mapped, caller: auth.Caller | None,
         except Problem as problem:
             return problem, [], []
         with app.app_context() if app is not None else nullcontext():
-            problem, decisions = _decide(caller, mapped, changes)
+            problem, decisions = _decide(caller, mapped, changes, store)
         if problem is not None:
             return problem, decisions, []
         try:
-            return None, decisions, write.write(store, changes)
+            return None, decisions, write.write(store, changes, caller)
         except FHIRError as exc:
             index = getattr(exc, "change_index", None)
             raced = exc.status == 400 and "differs from the match" in exc.diagnostics

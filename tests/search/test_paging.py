@@ -19,6 +19,7 @@ import pytest
 import requests
 from serving import free_port, make_store, observation, serve, spawn_relais, stop_server
 
+from fhir_server.actor import SERVER
 from fhir_server.scheduler import purge_search_snapshots
 from fhir_server.search import custom, paging
 from fhir_server.store import open_store
@@ -382,7 +383,7 @@ def test_custom_parameters_reload_only_after_a_change(store):
         "type": "token", "expression": "Patient.extension.where(url = 'http://relais.example/shoe').value",
     }  # fmt: skip
     # Stored by the write path, as another process would: this process has not loaded it.
-    write(store, [Change("create", "SearchParameter", resource=parameter)])
+    write(store, [Change("create", "SearchParameter", resource=parameter)], SERVER)
     assert custom.refresh(store) is True
     assert custom.refresh(store) is False
 
