@@ -1,33 +1,40 @@
-"""Access control: who is calling (authenticate) and whether they may (decide).
+"""Access control: who is acting (authenticate, the actors of clients) and whether they may (refusal).
 
-The REST layer, bundle entries, feeds and subscription deliveries all go through
-``authenticate`` once per request and ``decide`` once per interaction.
+``refusal`` is the pure decision every way in calls: the REST layer, bundle entries, feeds, jobs and
+subscription deliveries; each records what it decided for its AuditEvents.
 """
 
 from .access import (
+    UNREAD,
     AccessDenied,
     Caller,
-    authenticate,
-    caller_for_client,
     can_read,
-    capability_security,
     decide,
-    init_app,
+    needs_replaced,
+    refusal,
     sees_all,
 )
-from .audit import build_audit_event
-from .blueprint import startup_help
+from .actors import caller_for_client, internal_actor
+from .audit import audit_write, build_audit_event
+from .authentication import authenticate
+from .blueprint import init_app, startup_help
+from .request_audit import record_decision
 
 __all__ = [
+    "UNREAD",
     "AccessDenied",
     "Caller",
+    "audit_write",
     "authenticate",
     "build_audit_event",
     "can_read",
     "caller_for_client",
-    "capability_security",
     "decide",
     "init_app",
+    "internal_actor",
+    "needs_replaced",
+    "record_decision",
+    "refusal",
     "sees_all",
     "startup_help",
 ]

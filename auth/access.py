@@ -1,17 +1,18 @@
-"""The one place that decides whether a caller may perform an interaction on a type.
+"""The one place that decides whether an actor may perform an interaction on a type: pure functions.
 
-``authenticate`` turns the request's bearer token into a Caller (or refuses with 401), ``decide``
-allows an interaction or refuses with 403, ``can_read`` filters what a search, an include or a
-notification would show. Every call is remembered for the request's AuditEvents (see audit.py).
+``refusal`` says why an interaction is refused (None: allowed), ``can_read`` filters what a search, an
+include or a notification would show. They read neither the store nor Flask: an update by a restricted
+actor is decided on the version it replaces, which the caller reads and passes. Recording a decision
+for the AuditEvents is the caller's job (the REST layer's, a feed's, a job's).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any
+from enum import Enum
+from functools import lru_cache
 
 from fhir_server import compartment
+from fhir_server.actor import Actor
 
 from .scopes import SHARED_TYPES, Scope, parse_scopes, permission_for
 
@@ -28,18 +29,22 @@ INSTANCE_INTERACTIONS = frozenset({"read", "vread", "history-instance", "update"
 APPEND_ONLY = {"AuditEvent": frozenset({"update", "patch", "delete"})}
 
 
-@dataclass
-class Caller:
-    """The authenticated client of a request (``None`` is used when authentication is off)."""
+Caller = Actor  # the actor of a request: the client its access token names
 
-    client_id: str
-    scopes: tuple[str, ...] = ()
-    patient: str | None = None
-    claims: dict[str, Any] = field(default_factory=dict)
 
-    @cached_property
-    def parsed_scopes(self) -> list[Scope]:
-        return parse_scopes(self.scopes)
+class Unread(Enum):
+    """The caller did not read the version an update replaces (see ``needs_replaced``)."""
+
+    UNREAD = "unread"
+
+
+UNREAD = Unread.UNREAD
+
+
+@lru_cache(maxsize=1024)
+def _parsed(scopes: tuple[str, ...]) -> tuple[Scope, ...]:
+    # parsed once per distinct grant and process: every decision of a request asks again
+    return tuple(parse_scopes(scopes))
 
 
 class AccessDenied(Exception):
@@ -52,29 +57,12 @@ class AccessDenied(Exception):
         self.code = code
 
 
-def init_app(app: Any, store: Any, config: Any) -> None:
-    """Register the auth endpoints, keys and audit hook on the Flask app; see blueprint.py."""
-    from .blueprint import init_app as _init_app
-
-    _init_app(app, store, config)
-
-
-def authenticate(request: Any) -> Caller | None:
-    """The caller of ``request``; raises AccessDenied(401). None means authentication is off."""
-    from .blueprint import current_state
-
-    state = current_state()
-    if state is None:
-        return None
-    return state.authenticate(request)
-
-
 def _scope_allows(
-    caller: Caller, permission: str, resource_type: str | None, resource: dict | None, interaction: str
+    caller: Actor, permission: str, resource_type: str | None, resource: dict | None, interaction: str
 ) -> bool:
     # resource_type None: a system-level search or history; any scope with the letter lets it run
     # and can_read filters what comes back
-    for scope in caller.parsed_scopes:
+    for scope in _parsed(caller.scopes):
         if permission not in scope.permissions:
             continue
         if resource_type is not None and not scope.covers_type(resource_type):
@@ -97,7 +85,7 @@ def _query_allows(scope: Scope, resource: dict | None, interaction: str) -> bool
 
 
 def _patient_scope_allows(
-    caller: Caller, permission: str, resource_type: str | None, resource: dict | None, interaction: str
+    caller: Actor, permission: str, resource_type: str | None, resource: dict | None, interaction: str
 ) -> bool:
     """A patient/ scope reaches only its patient's compartment (and reads shared reference types)."""
     if not caller.patient or resource_type is None:
@@ -113,8 +101,18 @@ def _patient_scope_allows(
     return compartment.in_compartment(resource_type, resource, caller.patient)
 
 
-def _check(caller: Caller | None, interaction: str, resource_type: str | None, resource: dict | None) -> str | None:
-    """Why ``interaction`` is refused, or None when it is allowed."""
+def refusal(
+    caller: Actor | None,
+    interaction: str,
+    resource_type: str | None,
+    resource: dict | None = None,
+    replaced: dict | None | Unread = UNREAD,
+) -> str | None:
+    """Why ``caller`` may not do ``interaction`` on ``resource_type`` (``resource``), or None when it may.
+
+    ``replaced``: for an update, the stored resource it replaces (None: there is none, a create); an
+    update by a restricted caller (``needs_replaced``) without it is refused.
+    """
     if interaction in APPEND_ONLY.get(resource_type or "", ()):
         return f"{resource_type} resources are append-only: no client may {interaction} them"
     if caller is None or interaction == "capabilities":
@@ -124,7 +122,7 @@ def _check(caller: Caller | None, interaction: str, resource_type: str | None, r
         return None if caller.scopes else "the access token grants no scope"
     if interaction.startswith("operation:"):
         name = interaction.split(":", 1)[1]
-        if name == "export" and caller.patient and all(s.context == "patient" for s in caller.parsed_scopes):
+        if name == "export" and caller.patient and all(s.context == "patient" for s in _parsed(caller.scopes)):
             return "bulk export needs system/ or user/ scopes"
         needed = OPERATION_PERMISSIONS.get(name)
         letters = needed or "cu"
@@ -134,8 +132,8 @@ def _check(caller: Caller | None, interaction: str, resource_type: str | None, r
     if permission is None:
         return f"unknown interaction {interaction!r}"
     if _scope_allows(caller, permission, resource_type, resource, interaction):
-        if interaction == "update" and resource_type and not sees_all(caller, resource_type):
-            return _check_replaced(caller, resource_type, resource)
+        if needs_replaced(caller, interaction, resource_type):
+            return _check_replaced(caller, resource_type, resource, replaced)
         return None
     where = resource_type or "the system"
     if resource is not None and caller.patient:
@@ -143,34 +141,42 @@ def _check(caller: Caller | None, interaction: str, resource_type: str | None, r
     return f"scope does not permit {interaction} on {where} (needs '{permission}')"
 
 
-def _check_replaced(caller: Caller, resource_type: str, resource: dict | None) -> str | None:
+def _check_replaced(
+    caller: Actor, resource_type: str, resource: dict | None, replaced: dict | None | Unread
+) -> str | None:
     """An update by a restricted caller (patient/ or granular scopes) must be allowed on the version it
     replaces too: otherwise a client could take another patient's resource by rewriting its subject."""
-    from .blueprint import current_state
-
-    state = current_state()
     rid = resource.get("id") if isinstance(resource, dict) else None
-    if state is None or not isinstance(rid, str):
+    if not isinstance(rid, str):
         return None
-    current = state.store.read(resource_type, rid)
-    if current is None or current.deleted or current.resource is None:
+    if replaced is UNREAD:
+        return f"the update of {resource_type}/{rid} cannot be decided without the version it replaces"
+    if replaced is None:
         return None  # update as create: the new body was checked
-    if _scope_allows(caller, "u", resource_type, current.resource, "update"):
+    if _scope_allows(caller, "u", resource_type, replaced, "update"):
         return None
     return f"scope does not permit update of {resource_type}/{rid} as it stands (outside the caller's reach)"
 
 
-def decide(caller: Caller | None, interaction: str, resource_type: str | None, resource: dict | None = None) -> None:
-    """Raise AccessDenied(403) unless ``caller`` may do ``interaction`` on ``resource_type``."""
-    from .blueprint import record_decision
-
-    refusal = _check(caller, interaction, resource_type, resource)
-    record_decision(interaction, resource_type, resource, refusal)
-    if refusal is not None:
-        raise AccessDenied(403, refusal, "forbidden")
+def needs_replaced(caller: Actor | None, interaction: str, resource_type: str | None) -> bool:
+    """Whether deciding ``interaction`` needs the version it replaces (an update by a restricted caller)."""
+    return interaction == "update" and resource_type is not None and not sees_all(caller, resource_type)
 
 
-def can_read(caller: Caller | None, resource: dict) -> bool:
+def decide(
+    caller: Actor | None,
+    interaction: str,
+    resource_type: str | None,
+    resource: dict | None = None,
+    replaced: dict | None | Unread = UNREAD,
+) -> None:
+    """Raise AccessDenied(403) unless ``caller`` may do ``interaction`` (``refusal``, as an exception)."""
+    why = refusal(caller, interaction, resource_type, resource, replaced)
+    if why is not None:
+        raise AccessDenied(403, why, "forbidden")
+
+
+def can_read(caller: Actor | None, resource: dict) -> bool:
     """Whether ``resource`` may be shown to ``caller`` (search results, includes, notifications)."""
     if caller is None:
         return True
@@ -180,29 +186,7 @@ def can_read(caller: Caller | None, resource: dict) -> bool:
     return any(_scope_allows(caller, permission, resource_type, resource, "read") for permission in "rs")
 
 
-def capability_security() -> dict | None:
-    """``CapabilityStatement.rest.security`` for the current app (None when auth is not installed)."""
-    from .blueprint import current_state
-
-    state = current_state()
-    return state.capability_security() if state is not None else None
-
-
-def caller_for_client(store: Any, client_id: str) -> Caller:
-    """The Caller a registered client stands for outside any request (a Subscription's deliveries).
-
-    Its registered scopes and patient context; an unknown or disabled client gets no scope at all,
-    so ``can_read`` refuses everything (never None, which would mean "authentication off").
-    """
-    from .clients import ClientRegistry
-
-    client = ClientRegistry(store).get(client_id)
-    if client is None or not client.enabled:
-        return Caller(client_id=client_id)
-    return Caller(client_id=client_id, scopes=tuple(client.scopes), patient=client.patient)
-
-
-def sees_all(caller: Caller | None, resource_type: str) -> bool:
+def sees_all(caller: Actor | None, resource_type: str) -> bool:
     """Whether ``can_read`` passes every resource of ``resource_type`` for ``caller``.
 
     When it does not (patient/ or granular scopes), a search's ``total`` counted by the store
@@ -213,5 +197,5 @@ def sees_all(caller: Caller | None, resource_type: str) -> bool:
     return any(
         scope.context != "patient" and scope.query is None and scope.covers_type(resource_type)
         and bool(scope.permissions & {"r", "s"})
-        for scope in caller.parsed_scopes
+        for scope in _parsed(caller.scopes)
     )

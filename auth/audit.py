@@ -16,12 +16,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from fhir_server import compartment, write
+from fhir_server.actor import SERVER, Actor
 from fhir_server.ids import new_id
 
 log = logging.getLogger(__name__)
 
 OUTBOX_KIND = "audit"
 AUDIT_WRITE_CHUNK = 20
+MAX_TARGETS_PER_EVENT = 200  # entities named by one event: a 1,000-entry transaction is five events
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
 EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
 RESTFUL = "http://hl7.org/fhir/restful-interaction"
@@ -246,6 +249,46 @@ def append_events(store: Any, events: list[dict]) -> None:
     store.outbox_enqueue([outbox_payload(event) for event in events])
 
 
+_WRITTEN = {"created": "create", "updated": "update", "deleted": "delete"}
+
+
+def audit_write(store: Any, actor: Actor, results: list[write.Result], server_base: str) -> None:
+    """Queue the AuditEvents of what ``actor`` wrote outside any request (an internal job, after its write).
+
+    One event per interaction (create, update, delete), naming ``actor`` as the agent and every
+    version written, with their patients; through the outbox, as a request's events are.
+    """
+    recorded = now_instant()
+    by_interaction: dict[str, list] = {}
+    for result in results:
+        interaction = _WRITTEN.get(result.outcome)
+        if interaction is not None and result.version is not None:  # "exists", "unchanged": nothing written
+            by_interaction.setdefault(interaction, []).append(result.version)
+    events = []
+    for interaction, versions in by_interaction.items():
+        for start in range(0, len(versions), MAX_TARGETS_PER_EVENT):
+            first, *others = versions[start : start + MAX_TARGETS_PER_EVENT]
+            patients = set().union(*(compartment.patient_ids(v.resource_type, v.resource) for v in [first, *others]))
+            events.append(
+                dict(
+                    interaction=interaction,
+                    status=201 if interaction == "create" else 200,
+                    recorded=recorded,
+                    server_base=server_base,
+                    client_id=actor.client_id,
+                    client_label=actor.name,
+                    resource_type=first.resource_type,
+                    resource_id=first.id,
+                    version=str(first.version),
+                    targets=[(v.resource_type, v.id, str(v.version)) for v in others],
+                    patients=sorted(patients),
+                    event_id=new_id(),
+                )
+            )
+    if events:
+        append_events(store, events)
+
+
 def store_audit_events(store: Any, payloads: list[dict]) -> None:
     """Outbox batch handler for ``kind == "audit"``: the AuditEvents of one claim in one write.
 
@@ -254,8 +297,6 @@ def store_audit_events(store: Any, payloads: list[dict]) -> None:
     checked against the R4B model by the tests, and one write a batch (not one fsync'd, validated
     write a request) is what keeps auditing from costing more than the reads it records.
     """
-    from fhir_server import write
-
     events = [event_from_payload(payload) for payload in payloads]
     stored = {v.id for v in store.read_many("AuditEvent", [event["id"] for event in events])}
     changes = [
@@ -268,4 +309,4 @@ def store_audit_events(store: Any, payloads: list[dict]) -> None:
     for start in range(0, len(changes), AUDIT_WRITE_CHUNK):
         # events=False: an AuditEvent's own outbox event would have no reader (Subscriptions on
         # AuditEvent are refused) and cost a claim and a delete per request audited.
-        write.write(store, changes[start : start + AUDIT_WRITE_CHUNK], durable=False, events=False)
+        write.write(store, changes[start : start + AUDIT_WRITE_CHUNK], SERVER, durable=False, events=False)

@@ -1,4 +1,5 @@
-"""``relais clients add|list|disable|enable``: OAuth clients are managed from the command line."""
+"""``relais clients add|internal|list|disable|enable``: OAuth clients and internal actors are managed from the
+command line."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import sys
 from typing import Any
 
-from .clients import ClientRegistry
+from .clients import INTERNAL_KINDS, ClientRegistry
 
 
 def _add(args: argparse.Namespace, store: Any) -> int:
@@ -38,6 +39,17 @@ def _add(args: argparse.Namespace, store: Any) -> int:
     if secret:
         print(f"secret:    {secret}")
         print("(shown once: Relais keeps only a hash of it)")
+    return 0
+
+
+def _internal(args: argparse.Namespace, store: Any) -> int:
+    try:
+        client = ClientRegistry(store).add_internal(args.kind, args.scopes.split())
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"client_id: {client.client_id} ({client.name}): internal, gets no token")
+    print(f"scopes:    {' '.join(client.scopes)}")
     return 0
 
 
@@ -82,6 +94,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--patient", help="patient id: the context of the client's patient/ scopes")
     add.add_argument("--gateway", action="store_true", help="may introspect tokens of other clients")
     add.set_defaults(handler=_add)
+
+    internal = commands.add_parser("internal", help="register (or re-scope) an internal actor: a job of the server")
+    internal.add_argument("kind", choices=sorted(INTERNAL_KINDS))
+    internal.add_argument("--scopes", required=True, help='space-separated system/ scopes, e.g. "system/Task.cru"')
+    internal.set_defaults(handler=_internal)
 
     listing = commands.add_parser("list", help="list clients")
     listing.add_argument("--json", action="store_true")

@@ -17,6 +17,12 @@ from .scopes import parse_scopes, validate_scope_list
 TABLE = "oauth_clients"
 PRIVATE_KEY_JWT = "private_key_jwt"
 CLIENT_SECRET_BASIC = "client_secret_basic"
+INTERNAL = "internal"  # an auth method no token request can use: internal actors never get tokens
+# The internal actors the server's own jobs act as: client id -> what it is
+INTERNAL_KINDS = {
+    "relais-triage": "the triage engine",
+    "relais-predmp": "the pre-DMP builder",
+}
 
 
 def _hash_secret(secret: str) -> str:
@@ -32,7 +38,7 @@ class Client:
     client_id: str
     name: str
     scopes: list[str]
-    auth_method: str  # private_key_jwt | client_secret_basic
+    auth_method: str  # private_key_jwt | client_secret_basic | internal
     jwks: dict | None = None
     jwks_url: str | None = None
     secret_hash: str | None = None
@@ -53,11 +59,16 @@ class Client:
             return False
         return hmac.compare_digest(self.secret_hash, _hash_secret(client_secret))
 
+    @property
+    def internal(self) -> bool:
+        """An internal actor (a job of the server): it has scopes but no credentials and gets no token."""
+        return self.auth_method == INTERNAL
+
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
-        return self.enabled and method == self.auth_method
+        return self.enabled and not self.internal and method == self.auth_method
 
     def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type == "client_credentials"
+        return not self.internal and grant_type == "client_credentials"
 
     def public_keys(self) -> KeySet | None:
         return KeySet.import_key_set(self.jwks) if self.jwks else None
@@ -115,6 +126,18 @@ class ClientRegistry:
         )
         self.store.kv_put(TABLE, client.client_id, asdict(client))
         return client, clear
+
+    def add_internal(self, kind: str, scopes: list[str]) -> Client:
+        """Register (or re-scope) the internal actor ``kind`` (one of INTERNAL_KINDS): its client id is
+        the kind; it holds no secret and no keys, so the token endpoint refuses it."""
+        if kind not in INTERNAL_KINDS:
+            raise ValueError(f"{kind!r} is not an internal actor (one of {', '.join(INTERNAL_KINDS)})")
+        validate_scope_list(scopes)
+        if any(s.context == "patient" for s in parse_scopes(scopes)):
+            raise ValueError("an internal actor acts for no single patient: give it system/ scopes")
+        client = Client(client_id=kind, name=INTERNAL_KINDS[kind], scopes=list(scopes), auth_method=INTERNAL)
+        self.store.kv_put(TABLE, client.client_id, asdict(client))
+        return client
 
     def get(self, client_id: str) -> Client | None:
         if not isinstance(client_id, str) or not client_id:

@@ -99,6 +99,7 @@ def main() -> None:
     from joserfc.jwk import RSAKey
 
     from auth.clients import ClientRegistry
+    from fhir_server.actor import SERVER
     from fhir_server.store import open_store
     from fhir_server.write import CREATE, Change, write
 
@@ -110,7 +111,7 @@ def main() -> None:
     ids = [r.id for r in write(store, [Change(CREATE, "Observation", resource={
         "resourceType": "Observation", "status": "final", "subject": {"reference": f"Patient/p{i % 50}"},
         "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
-        "valueQuantity": {"value": 70 + i % 20, "unit": "kg"}}) for i in range(500)])]
+        "valueQuantity": {"value": 70 + i % 20, "unit": "kg"}}) for i in range(500)], SERVER)]
     store.close()
 
     port = free_port()

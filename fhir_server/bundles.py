@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 import auth
 
 from . import write as w
+from .actor import Actor
 from .errors import FHIRError, gone, issue, not_found, operation_outcome
 from .ids import new_id
 from .resources import is_supported, rewrite_references, valid_id, validate
@@ -28,6 +29,7 @@ from .search.query import SearchQuery
 from .searching import Access, Settings, conditional_criteria
 from .searching import search as searchset
 from .store.base import Store, StoredVersion
+from .subscriptions.hook import Acceptance
 
 BATCH, TRANSACTION = "batch", "transaction"
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
@@ -52,6 +54,8 @@ class Options:
     access: Access | None = None
     snapshot_max: int = 10_000
     snapshot_lifetime_s: int = 3600
+    actor: Actor | None = None  # who writes the entries (None: authentication is off)
+    acceptance: Acceptance | None = None  # how Subscription entries are accepted (None: refused)
 
     def search_access(self) -> Access:
         return self.access if self.access is not None else Access(decide=self.allow)
@@ -485,7 +489,7 @@ def _transaction(store: Store, raw: list, options: Options) -> list[dict]:
         except FHIRError as exc:
             raise _name_entry(exc, entry) from None
     try:
-        results = w.write(store, [change for _, change in changes])
+        results = w.write(store, [change for _, change in changes], options.actor, acceptance=options.acceptance)
     except FHIRError as exc:
         culprit = _entry_of_change(exc, changes)
         raise (_name_entry(exc, culprit) if culprit is not None else exc) from None
@@ -558,7 +562,7 @@ def _batch_entry(store: Store, entry: _Entry, options: Options, cache: dict[str,
         _rewrite_references(store, entry, {}, cache, transaction=False)
     change = _change(entry, {})
     try:
-        result = w.write(store, [change])[0]
+        result = w.write(store, [change], options.actor, acceptance=options.acceptance)[0]
     except FHIRError as exc:
         raise _name_entry(exc, entry) from None
     return _write_entry(result, change.action, options)

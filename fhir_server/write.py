@@ -16,13 +16,14 @@ from datetime import UTC, datetime
 import jsonpatch
 import jsonpointer
 
+from .actor import Actor
 from .errors import FHIRError, gone, not_found
 from .ids import new_id
 from .resources import validate
 from .search.extract import index_values
 from .search.query import IndexRow, SearchQuery
 from .store.base import Store, StoredVersion, Transaction, VersionConflict
-from .subscriptions.hook import accepted
+from .subscriptions.hook import Acceptance, accepted
 
 CREATE, UPDATE, PATCH, DELETE = "create", "update", "patch", "delete"
 _HTTP_METHOD = {CREATE: "POST", UPDATE: "PUT", PATCH: "PATCH", DELETE: "DELETE"}
@@ -77,18 +78,22 @@ def normalize_instant(value: str) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def write(store: Store, changes: list[Change], durable: bool = True, events: bool = True) -> list[Result]:
-    """Apply ``changes`` atomically; raise FHIRError (nothing stored) if any of them fails.
+def write(store: Store, changes: list[Change], actor: Actor | None, *, acceptance: Acceptance | None = None,
+          durable: bool = True, events: bool = True) -> list[Result]:
+    """Apply ``changes`` made by ``actor`` atomically; raise FHIRError (nothing stored) if any of them fails.
 
-    ``durable=False`` is for records whose source is already safe (AuditEvents built from the outbox);
-    ``events=False`` for records nothing may follow (AuditEvents: no Subscription may watch them).
+    ``actor`` owns the Subscriptions it writes (None: authentication is off); a Subscription is accepted
+    only with the app's ``acceptance``, or kept as it is when ``actor`` is the server. Access was decided
+    by the caller. ``durable=False`` is for records whose source is already safe (AuditEvents built from
+    the outbox); ``events=False`` for records nothing may follow (AuditEvents: no Subscription may watch them).
     """
     timestamp = now_instant()
-    prepared = [_indexed(i, _prepare, change, timestamp) for i, change in enumerate(changes)]
+    prepared = [_indexed(i, _prepare, change, timestamp, actor, acceptance) for i, change in enumerate(changes)]
     for _ in range(_MAX_ATTEMPTS):
         try:
             with store.transaction(durable=durable) as txn:
-                results = [_indexed(i, _apply, txn, item, timestamp) for i, item in enumerate(prepared)]
+                results = [_indexed(i, _apply, txn, item, timestamp, actor, acceptance)
+                           for i, item in enumerate(prepared)]
                 if events:
                     _event(txn, [r.version for r in results if r.outcome in _NOTIFIED and r.version is not None])
         except VersionConflict:
@@ -118,13 +123,14 @@ def _register_search_parameters(results: list[Result]) -> None:
             custom.register(stored.resource)
 
 
-def _prepare(change: Change, timestamp: str) -> _Prepared:
+def _prepare(change: Change, timestamp: str, actor: Actor | None, acceptance: Acceptance | None) -> _Prepared:
     if change.action in (CREATE, UPDATE):
         resource = change.resource
         if not change.validated:
             validate(resource, change.resource_type)
         assert resource is not None
-        resource = accepted(resource)  # a Subscription is checked and owned here, whatever way it came in
+        # a Subscription is checked and owned here, whatever way it came in
+        resource = accepted(resource, actor, acceptance)
         if change.action == UPDATE and change.condition is None:
             if "id" not in resource:
                 raise FHIRError(400, "An update needs the resource id in the body", code="required", expression=["id"])
@@ -155,12 +161,22 @@ def _with_meta(resource: dict, id: str | None, timestamp: str) -> dict:
     return resource
 
 
+def replaced_body(store: Store, resource_type: str, resource: dict | None) -> dict | None:
+    """The stored resource an update of ``resource`` (by the id in its body) would replace; None if none."""
+    rid = resource.get("id") if isinstance(resource, dict) else None
+    if not isinstance(rid, str):
+        return None
+    current = store.read(resource_type, rid)
+    return None if current is None or current.deleted else current.resource
+
+
 def condition_matches(searcher: Store | Transaction, condition: SearchQuery) -> list[str]:
     """The ids ``condition`` matches, two at most: enough to tell none, one and several apart."""
     return searcher.search(dataclasses.replace(condition, count=2, offset=0, total="none", sort=())).ids
 
 
-def _apply(txn: Transaction, item: _Prepared, timestamp: str) -> Result:
+def _apply(txn: Transaction, item: _Prepared, timestamp: str, actor: Actor | None,
+           acceptance: Acceptance | None) -> Result:
     change = item.change
     rtype = change.resource_type
     id = item.id
@@ -205,7 +221,8 @@ def _apply(txn: Transaction, item: _Prepared, timestamp: str) -> Result:
             raise not_found(rtype, id)
         if current.deleted:
             raise gone(rtype, id, current.version)
-        resource = _with_meta(_patched(current.resource or {}, change.patch, rtype, id), None, timestamp)
+        patched = _patched(current.resource or {}, change.patch, rtype, id)
+        resource = _with_meta(accepted(patched, actor, acceptance), None, timestamp)
     else:
         assert item.resource is not None
         resource = _with_meta(item.resource, id, timestamp)
@@ -228,7 +245,7 @@ def _patched(resource: dict, patch: list | None, rtype: str, id: str) -> dict:
     if not isinstance(result, dict) or result.get("resourceType") != rtype or result.get("id") != id:
         raise FHIRError(422, "A patch may not change resourceType or id", code="processing")
     validate(result, rtype)
-    return accepted(result)
+    return result
 
 
 def _event(txn: Transaction, stored: list[StoredVersion]) -> None:
@@ -251,4 +268,4 @@ def _event(txn: Transaction, stored: list[StoredVersion]) -> None:
 
 
 __all__ = ["CREATE", "DELETE", "PATCH", "UPDATE", "Change", "Result", "condition_matches", "normalize_instant",
-           "now_instant", "write"]
+           "now_instant", "replaced_body", "write"]

@@ -211,30 +211,13 @@ def _age_s(instant: str) -> float | None:
 
 
 def _decide(actor: auth.Caller | None, change: write.Change, current: dict | None) -> str | None:
-    """Why ``actor`` may not make ``change`` (None: it may); ``current`` is the version it would replace.
-
-    Today's ``auth.decide`` checks an update against the version it replaces only inside a Flask app
-    context (it reads the store itself); the ingest has none, so that second check is made here with
-    ``current``, as ``auth.access._check_replaced`` does. With a pure decide that takes ``current``, this
-    body becomes that one call.
-    """
-    try:
-        auth.decide(actor, change.action, change.resource_type, change.resource)
-        if current is not None and change.action == write.UPDATE and actor is not None \
-                and not auth.sees_all(actor, change.resource_type):
-            try:
-                auth.decide(actor, change.action, change.resource_type, current)
-            except auth.AccessDenied:
-                return f"scope does not permit update of {change.resource_type}/{change.id} as it stands" \
-                       " (outside the caller's reach)"
-    except auth.AccessDenied as exc:
-        return exc.message
-    return None
+    """Why ``actor`` may not make ``change`` (None: it may); ``current`` is the version it would replace."""
+    return auth.refusal(actor, change.action, change.resource_type, change.resource, current)
 
 
 def _write(store, changes: list[write.Change], actor: auth.Caller | None) -> list[write.Result]:
-    """All of a message's changes in one call to the write path (which takes no actor yet)."""
-    return write.write(store, changes)
+    """All of a message's changes in one call to the write path, written as ``actor``."""
+    return write.write(store, changes, actor)
 
 
 def _decide_all(actor: auth.Caller | None, changes: list[write.Change], sources: list[str],

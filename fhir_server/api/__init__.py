@@ -10,13 +10,14 @@ from werkzeug.exceptions import HTTPException
 import auth
 
 from ..errors import FHIRError
+from ..subscriptions.hook import Acceptance
 from .bundle import bundle
 from .capability import capability
 from .everything import everything
 from .export import export
 from .http import error_response, negotiate, outcome_response
 from .operations import operations
-from .rest import rest
+from .rest import ACCEPTANCE, may_search, rest
 from .search import search
 
 log = logging.getLogger("relais.api")
@@ -28,6 +29,7 @@ def register(app: Flask) -> None:
     """Mount the FHIR API at /fhir and make every error an OperationOutcome."""
     for blueprint in (capability, bundle, operations, export, everything, search, rest):
         app.register_blueprint(blueprint, url_prefix="/fhir")
+    app.extensions[ACCEPTANCE] = Acceptance(tuple(app.config["RELAIS"].resthook_allow), may_search)
 
     @app.before_request
     def _before() -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 
 from .. import bundles
 from ..errors import FHIRError
 from .http import base_url, fhir_response, json_body, prefer
 from .operations import add_capability
-from .rest import allow, config, store
+from .rest import acceptance, allow, config, store
 from .search import search_access
 
 bundle = Blueprint("fhir_bundle", __name__)
@@ -35,6 +35,8 @@ def batch_or_transaction() -> Response:
         access=search_access(),
         snapshot_max=cfg.search_snapshot_max,
         snapshot_lifetime_s=cfg.search_snapshot_lifetime_s,
+        actor=g.get("caller"),
+        acceptance=acceptance(),
     )
     return fhir_response(bundles.process(store(), body, options))
 

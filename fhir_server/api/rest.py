@@ -15,6 +15,7 @@ from ..errors import FHIRError, gone, issue, not_found, operation_outcome
 from ..resources import is_supported, valid_id, validate
 from ..searching import conditional_criteria
 from ..store.base import Store, StoredVersion
+from ..subscriptions.hook import Acceptance
 from .http import (
     base_url,
     fhir_response,
@@ -53,8 +54,33 @@ def check_id(id: str) -> None:
         raise FHIRError(400, f"{id!r} is not a valid FHIR id", code="invalid")
 
 
+ACCEPTANCE = "relais_acceptance"
+
+
+def acceptance() -> Acceptance:
+    """How this app accepts Subscriptions (built once by ``api.register``)."""
+    return current_app.extensions[ACCEPTANCE]
+
+
 def allow(interaction: str, resource_type: str | None, resource: dict | None = None) -> None:
-    auth.decide(g.get("caller"), interaction, resource_type, resource)
+    """Decide ``interaction`` for the request's caller, record it for its AuditEvents, raise AccessDenied(403)
+    on a refusal. An update by a restricted caller is decided on the version it replaces, read here."""
+    caller = g.get("caller")
+    replaced = auth.UNREAD
+    if auth.needs_replaced(caller, interaction, resource_type):
+        assert resource_type is not None
+        replaced = w.replaced_body(store(), resource_type, resource)
+    refusal = auth.refusal(caller, interaction, resource_type, resource, replaced)
+    auth.record_decision(interaction, resource_type, resource, refusal)
+    if refusal is not None:
+        raise auth.AccessDenied(403, refusal, "forbidden")
+
+
+def may_search(caller: auth.Caller | None, resource_type: str) -> str | None:
+    """The decision a Subscription's criteria need (``Acceptance.may_search``), recorded as REST ones are."""
+    refusal = auth.refusal(caller, "search", resource_type)
+    auth.record_decision("search", resource_type, None, refusal)
+    return refusal
 
 
 def resource_url(stored: StoredVersion) -> str:
@@ -86,7 +112,7 @@ def _resource_body(resource_type: str) -> dict:
 
 
 def _one(change: w.Change) -> w.Result:
-    return w.write(store(), [change])[0]
+    return w.write(store(), [change], g.get("caller"), acceptance=acceptance())[0]
 
 
 # ---- type level -------------------------------------------------------------------------------

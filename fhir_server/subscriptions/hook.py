@@ -1,55 +1,50 @@
-"""The write path's hook for Subscriptions: accept them, owned by the client of the request writing them.
+"""The write path's hook for Subscriptions: accept them, owned by the actor writing them.
 
 Called by ``write`` for every resource it is about to store (REST, Bundle entries, patches, feeds),
-so no way in skips the checks. The owner is taken from the request's authenticated caller, never
-from the body; writes outside a request (a feed) store no owner, which with authentication on
-delivers nothing. The server's own writes (marking a Subscription ``error``) keep the owner stored.
+so no way in skips the checks. The owner is the actor of the write, never the body; with
+authentication off (no actor) there is no owner. The server's own writes (marking a Subscription
+``error``) keep the owner stored. What acceptance needs of the app comes in an ``Acceptance``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
+from dataclasses import dataclass
 
+from ..actor import Actor
 from ..errors import FHIRError
 from .acceptance import accept, criteria_query
 
-_server_write: ContextVar[bool] = ContextVar("relais_subscription_server_write", default=False)
+# why ``actor`` may not search ``resource_type`` (None: it may)
+SearchRefusal = Callable[[Actor | None, str], str | None]
 
 
-@contextmanager
-def server_write() -> Iterator[None]:
-    """Writes made inside are the server's own: Subscriptions are stored as given (owner kept)."""
-    token = _server_write.set(True)
-    try:
-        yield
-    finally:
-        _server_write.reset(token)
+@dataclass(frozen=True)
+class Acceptance:
+    """What accepting a Subscription needs of the app, built once by it and handed to ``write``.
+
+    ``allowed_endpoints``: RELAIS_RESTHOOK_ALLOW (empty: any http(s) URL). ``may_search``: the access
+    decision on the criteria's type, since a Subscription is a standing search.
+    """
+
+    allowed_endpoints: tuple[str, ...]
+    may_search: SearchRefusal
 
 
-def accepted(resource: dict) -> dict:
+def accepted(resource: dict, actor: Actor | None, acceptance: Acceptance | None) -> dict:
     """``resource`` as it is to be stored: a Subscription checked and owned, anything else unchanged.
 
-    Raises FHIRError 422 (channel, criteria) or 403 (the client may not search the criteria's type).
+    Raises FHIRError 422 (channel, criteria, or a way in that takes no Subscription: no ``acceptance``)
+    or 403 (the actor may not search the criteria's type).
     """
-    if resource.get("resourceType") != "Subscription" or _server_write.get():
+    if resource.get("resourceType") != "Subscription" or (actor is not None and actor.is_server):
         return resource
-    import flask
-
-    import auth
-
-    in_request = flask.has_request_context()
-    caller = flask.g.get("caller") if in_request else None
-    allowed = flask.current_app.config["RELAIS"].resthook_allow if in_request else ()
-    stored = accept(resource, caller.client_id if caller is not None else None, allowed)
-    if in_request:
-        # A Subscription is a standing search: its client needs search on the criteria's type,
-        # decided (and audited) where every other access is.
-        query = criteria_query(stored["criteria"])
-        try:
-            auth.decide(caller, "search", query.resource_type)
-        except auth.AccessDenied as exc:
-            raise FHIRError(exc.status, f"Subscription.criteria: {exc.message}", code=exc.code,
-                            expression=["Subscription.criteria"]) from None
+    if acceptance is None:
+        raise FHIRError(422, "Subscriptions are not accepted this way: write them through the FHIR API",
+                        code="business-rule", expression=["Subscription"])
+    stored = accept(resource, actor.client_id if actor is not None else None, acceptance.allowed_endpoints)
+    refusal = acceptance.may_search(actor, criteria_query(stored["criteria"]).resource_type)
+    if refusal is not None:
+        raise FHIRError(403, f"Subscription.criteria: {refusal}", code="forbidden",
+                        expression=["Subscription.criteria"])
     return stored

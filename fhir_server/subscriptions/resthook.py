@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..actor import SERVER
 from ..ids import new_id
 from ..outbox import PartialFailure
 from .acceptance import delivers, end_of, endpoint_allowed, owner_of, parse_header
-from .hook import server_write
 from .notify import DELIVERY_KIND, may_receive, owner_reader
 from .settings import Settings
 
@@ -241,9 +241,9 @@ def mark_error(store: Any, payload: dict, error: str) -> None:
         if changed is None:
             return
         try:
-            with server_write():
-                write.write(store, [write.Change(write.UPDATE, "Subscription", id=sid, resource=changed,
-                                                 if_match=stored.version)])
+            # the server's own write: the Subscription keeps its owner
+            write.write(store, [write.Change(write.UPDATE, "Subscription", id=sid, resource=changed,
+                                             if_match=stored.version)], SERVER)
             log.error("Subscription/%s set to status error: %s", sid, changed["error"])
             return
         except Exception as exc:  # noqa: BLE001  (a 412 from If-Match: read again)

@@ -274,9 +274,9 @@ def test_a_transaction_is_one_audit_event_naming_every_entry(live):
 
 
 def test_a_large_transaction_names_each_created_resource_once_across_its_events(live, monkeypatch):
-    import auth.blueprint
+    import auth.request_audit
 
-    monkeypatch.setattr(auth.blueprint, "MAX_TARGETS_PER_EVENT", 7)
+    monkeypatch.setattr(auth.request_audit, "MAX_TARGETS_PER_EVENT", 7)
     _, created, events = _observations_in_one_transaction(live, 30)
     assert len(events) == 5 and all(len(_named(event)) <= 7 for event in events)
     assert sorted(name for event in events for name in _named(event)) == sorted(created)

@@ -52,3 +52,13 @@ def test_add_refuses_bad_input(tmp_path):
     leaked = relais(tmp_path, "clients", "add", "--name", "x", "--scopes", "system/*.rs", "--jwks-file", str(private))
     assert leaked.returncode == 2 and "private" in leaked.stderr
     assert relais(tmp_path, "clients", "disable", "nope").returncode == 1
+
+
+def test_an_internal_actor_is_registered_from_the_command_line(tmp_path):
+    added = relais(tmp_path, "clients", "internal", "relais-triage", "--scopes", "system/Task.cru system/*.rs")
+    assert added.returncode == 0, added.stderr
+    assert "relais-triage" in added.stdout and "secret" not in added.stdout
+    listed = json.loads(relais(tmp_path, "clients", "list", "--json").stdout)
+    assert [(c["client_id"], c["auth"], c["scopes"]) for c in listed] == [
+        ("relais-triage", "internal", "system/Task.cru system/*.rs")]
+    assert relais(tmp_path, "clients", "internal", "nobody", "--scopes", "system/*.rs").returncode != 0

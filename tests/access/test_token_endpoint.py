@@ -122,6 +122,15 @@ def test_hostile_client_assertions_are_refused(live):
     _refused(live.token_response(str(uuid.uuid4()), key), "unknown")
 
 
+def test_an_internal_actor_gets_no_token_however_it_asks(live):
+    live.clients.add_internal("relais-triage", ["system/*.rs"])
+    form = {"grant_type": "client_credentials", "scope": "system/*.rs"}
+    for secret in ("", "x"):
+        refused = requests.post(live.token_url, data=form, auth=("relais-triage", secret))
+        assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
+    assert live.token_response("relais-triage", rsa_key()).status_code == 401
+
+
 def test_disabled_client_gets_no_token_and_its_tokens_stop_working(live):
     client_id, key = live.add_client("system/*.rs")
     token = live.token(client_id, key, "system/*.rs")

@@ -15,6 +15,7 @@ import requests
 from kit.ports import free_port
 from kit.processes import spawn_server, stop_server
 
+from fhir_server.actor import SERVER
 from fhir_server.store import open_store
 from fhir_server.write import UPDATE, Change, write
 
@@ -111,7 +112,7 @@ def test_blind_concurrent_updates_never_lose_a_version(gunicorn_server):
 def _direct_writes(url: str, rid: str, n: int) -> None:
     store = open_store(url)
     for _ in range(n):
-        write(store, [Change(UPDATE, "Patient", id=rid, resource={"resourceType": "Patient", "id": rid})])
+        write(store, [Change(UPDATE, "Patient", id=rid, resource={"resourceType": "Patient", "id": rid})], SERVER)
     store.close()
 
 

@@ -13,6 +13,7 @@ import json
 from auth import Caller
 from auth.audit import OUTBOX_KIND
 from fhir_server import write
+from fhir_server.actor import SERVER
 from fhir_server.resources import validate
 from fhir_server.search.parser import parse
 from mappers import feed
@@ -249,7 +250,7 @@ def test_an_update_is_decided_on_the_version_it_replaces_too(store):
     stored = {"resourceType": "Observation", "id": "w-1", "status": "final", "code": WEIGHT,
               "category": [{"coding": [{"system": VITAL_SIGNS[0]["coding"][0]["system"], "code": "laboratory"}]}],
               "valueQuantity": {"value": 1, "unit": "kg"}}
-    write.write(store, [write.Change(write.UPDATE, "Observation", id="w-1", resource=stored)])
+    write.write(store, [write.Change(write.UPDATE, "Observation", id="w-1", resource=stored)], SERVER)
     vital_signs_only = Caller(client_id="weight-hub",
                               scopes=("system/Patient.cu", "system/Observation.cu?category=vital-signs"))
     moved = payload("m4", {"patient": "P1", "kg": 71, "observation": "w-1"})
@@ -258,7 +259,7 @@ def test_an_update_is_decided_on_the_version_it_replaces_too(store):
     assert store.read("Observation", "w-1").version == 1 and count(store, "Patient") == 0
     # a vital-signs Observation may be replaced by the same caller
     write.write(store, [write.Change(write.UPDATE, "Observation", id="w-1", resource={**stored,
-                                                                                     "category": VITAL_SIGNS})])
+                                                                                     "category": VITAL_SIGNS})], SERVER)
     assert ingest(store, payload("m5", {"patient": "P1", "kg": 71, "observation": "w-1"}),
                   actor=vital_signs_only).answer["outcome"] == "accepted"
     assert store.read("Observation", "w-1").version == 3

@@ -125,9 +125,11 @@ def test_an_event_with_items_hands_each_item_to_the_handler_and_is_retried_whole
 
 def test_one_write_is_one_outbox_event_naming_each_version(store):
     from fhir_server import write
+    from fhir_server.actor import SERVER
 
     observation = {"resourceType": "Observation", "status": "final", "code": {"text": "weight"}}
-    results = write.write(store, [write.Change(write.CREATE, "Observation", resource=observation) for _ in range(3)])
+    results = write.write(store, [write.Change(write.CREATE, "Observation", resource=observation) for _ in range(3)],
+                          SERVER)
     (event,) = store.outbox_claim("w1", lease_s=60, limit=10)
     assert event.payload["kind"] == "resource"
     assert [(i["type"], i["id"], i["version"], i["method"]) for i in event.payload["items"]] == [

@@ -23,6 +23,7 @@ from kit.processes import spawn_relais, stop_server
 from kit.samples import observation
 from kit.stores import make_store
 
+from fhir_server.actor import SERVER
 from fhir_server.scheduler import purge_search_snapshots
 from fhir_server.searching import custom, paging
 from fhir_server.store import open_store
@@ -386,7 +387,7 @@ def test_custom_parameters_reload_only_after_a_change(store):
         "type": "token", "expression": "Patient.extension.where(url = 'http://relais.example/shoe').value",
     }  # fmt: skip
     # Stored by the write path, as another process would: this process has not loaded it.
-    write(store, [Change("create", "SearchParameter", resource=parameter)])
+    write(store, [Change("create", "SearchParameter", resource=parameter)], SERVER)
     assert custom.refresh(store) is True
     assert custom.refresh(store) is False
 
