@@ -25,6 +25,7 @@ from .actor import Actor
 from .errors import FHIRError, gone, issue, not_found, operation_outcome
 from .ids import new_id
 from .resources import is_supported, rewrite_references, valid_id, validate
+from .search.limits import DEFAULT_LIMITS, Limits
 from .search.query import SearchQuery
 from .searching import Access, Settings, conditional_criteria
 from .searching import search as searchset
@@ -54,6 +55,7 @@ class Options:
     access: Access | None = None
     snapshot_max: int = 10_000
     snapshot_lifetime_s: int = 3600
+    search_limits: Limits = DEFAULT_LIMITS  # the largest search entry accepted (RELAIS_SEARCH_MAX_*)
     actor: Actor | None = None  # who writes the entries (None: authentication is off)
     acceptance: Acceptance | None = None  # how Subscription entries are accepted (None: refused)
 
@@ -61,7 +63,8 @@ class Options:
         return self.access if self.access is not None else Access(decide=self.allow)
 
     def search_settings(self) -> Settings:
-        return Settings(self.base, self.default_count, self.max_count, self.snapshot_max, self.snapshot_lifetime_s)
+        return Settings(self.base, self.default_count, self.max_count, self.snapshot_max, self.snapshot_lifetime_s,
+                        self.search_limits)  # fmt: skip
 
 
 @dataclass

@@ -34,6 +34,16 @@ def _snapshot_max(value: str) -> int:
     return number
 
 
+def _at_most(bound: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        number = _positive_int(value)
+        if number > bound:
+            raise ValueError(f"expected at most {bound}")
+        return number
+
+    return parse
+
+
 def _port(value: str) -> int:
     number = int(value)
     if not 0 < number < 65536:
@@ -97,6 +107,12 @@ class Config:
     export_dir: str = ""  # empty: exports/ beside the SQLite file, ./var/exports for MongoDB
     search_snapshot_max: int = 10_000  # ids a search snapshot keeps (paging covers those)
     search_snapshot_lifetime_s: int = 3600  # paging links of a search answer for this long
+    # The largest search accepted (400 beyond): see fhir_server/search/limits.py.
+    search_max_chain_depth: int = 3
+    search_max_parameters: int = 100
+    search_max_values: int = 500
+    search_max_sort_keys: int = 10
+    search_max_includes: int = 20
     mllp_port: int = 0  # 0: no MLLP listener
     mllp_host: str = ""  # empty: RELAIS_HOST
     mllp_client: str = ""  # the registered OAuth client every MLLP message acts as
@@ -124,6 +140,12 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "export_dir": str,
     "search_snapshot_max": _snapshot_max,
     "search_snapshot_lifetime_s": _positive_int,
+    # beyond these SQLite itself fails (fhir_server/search/limits.py)
+    "search_max_chain_depth": _at_most(3),
+    "search_max_parameters": _at_most(500),
+    "search_max_values": _at_most(500),
+    "search_max_sort_keys": _positive_int,
+    "search_max_includes": _positive_int,
     "mllp_port": _port,
     "mllp_host": str,
     "mllp_client": str,

@@ -9,7 +9,7 @@ from ..errors import FHIRError
 from .http import base_url, fhir_response, json_body, prefer
 from .operations import add_capability
 from .rest import acceptance, allow, config, store
-from .search import search_access
+from .search import search_access, search_settings
 
 bundle = Blueprint("fhir_bundle", __name__)
 
@@ -35,6 +35,7 @@ def batch_or_transaction() -> Response:
         access=search_access(),
         snapshot_max=cfg.search_snapshot_max,
         snapshot_lifetime_s=cfg.search_snapshot_lifetime_s,
+        search_limits=search_settings().limits,
         actor=g.get("caller"),
         acceptance=acceptance(),
     )

@@ -9,3 +9,7 @@ class SearchError(ValueError):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+class SearchTooCostly(SearchError):
+    """A search larger than a limit (``limits.py``): refused before any store runs it."""

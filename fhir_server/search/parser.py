@@ -25,7 +25,8 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from .dates import DateFormatError, date_range
-from .errors import SearchError
+from .errors import SearchError, SearchTooCostly
+from .limits import DEFAULT_LIMITS, Limits
 from .query import Predicate, SearchQuery, SortKey
 from .references import TYPE_ID
 from .registry import Registry, SearchParam, get_registry
@@ -163,10 +164,29 @@ def _reference_value(raw: str, type_modifier: str | None) -> tuple:
 
 
 class _Parser:
-    def __init__(self, registry: Registry, strict: bool):
+    def __init__(self, registry: Registry, strict: bool, limits: Limits = DEFAULT_LIMITS):
         self.registry = registry
         self.strict = strict
+        self.limits = limits
         self.warnings: list[str] = []
+        self.depth = 0  # references followed by the chain or _has being parsed
+        self.has_depth = 0  # _has nested in _has
+        self.values = 0  # values parsed so far, chains included
+
+    def count_values(self, n: int) -> None:
+        """``n`` more predicates: each value of a comma-separated list, each part of a union parameter, each
+        candidate type of a chain; SQLite unites at most 500 in one clause."""
+        self.values += n
+        if self.values > self.limits.values:
+            raise SearchTooCostly(f"a search takes at most {self.limits.values} values in all (each of a"
+                                  " comma-separated list, each part of a union parameter and each candidate type of"
+                                  " a chain counts one): split it")
+
+    def follow(self) -> None:
+        """One more reference followed (a chain link or a _has): refused past the chain depth limit."""
+        self.depth += 1
+        if self.depth > self.limits.chain_depth:
+            raise SearchTooCostly(f"a chain or _has follows at most {self.limits.chain_depth} references")
 
     def warn_or_raise(self, message: str) -> None:
         if self.strict:
@@ -177,7 +197,12 @@ class _Parser:
         return self.registry.params_for(resource_type).get(name)
 
     def clauses(self, resource_type: str, name: str, value: str) -> list[tuple[Predicate, ...]]:
-        """The AND clauses one ``name=value`` pair contributes (usually one)."""
+        """The AND clauses one ``name=value`` pair contributes (usually one), counted against the values limit."""
+        found = self.pair_clauses(resource_type, name, value)
+        self.count_values(sum(len(clause) for clause in found))
+        return found
+
+    def pair_clauses(self, resource_type: str, name: str, value: str) -> list[tuple[Predicate, ...]]:
         if name.startswith("_has:"):
             return [self.has(resource_type, name, value)]
         head, dot, rest = name.partition(".")
@@ -205,6 +230,8 @@ class _Parser:
                 raise SearchError(f"{name} takes true or false")
             return [(Predicate(sp.name, sp.type, "missing", (value == "true",)),)]
         raws = split_escaped(value, ",")
+        if len(raws) > self.limits.values:  # refused before parsing them all
+            self.count_values(len(raws))
         if sp.type == "token" and modifier == "not":
             # code:not=a,b means neither a nor b: one NOT per value, all of them AND-ed.
             return [(Predicate(sp.name, "token", "not", _token_value(r)),) for r in raws]
@@ -271,10 +298,12 @@ class _Parser:
         if not candidates:
             raise SearchError(f"chained parameter {sp.name}.{rest}: no target type of {sp.name} has {inner_name!r}")
         out = []
+        self.follow()
         for target in candidates:
             inner = self.query(target, [(rest, value)])
             if inner.clauses:
                 out.append(Predicate(sp.name, "reference", "chain", (target,), inner))
+        self.depth -= 1
         if not out:
             raise SearchError(f"chained parameter {sp.name}.{rest} has no usable value")
         return tuple(out)
@@ -290,7 +319,13 @@ class _Parser:
             raise SearchError(f"{source} has no reference parameter {ref_name!r}")
         if ref.targets and resource_type not in ref.targets:
             raise SearchError(f"{source}.{ref_name} cannot refer to {resource_type}")
+        self.follow()
+        self.has_depth += 1
+        if self.has_depth > self.limits.has_depth:
+            raise SearchTooCostly(f"_has nests at most {self.limits.has_depth} levels deep")
         inner = self.query(source, [(inner_name, value)])
+        self.depth -= 1
+        self.has_depth -= 1
         if not inner.clauses:
             raise SearchError(f"{name} has no usable value")
         return (Predicate("_has", "has", "has", (source, ref_name), inner),)
@@ -348,7 +383,7 @@ class _Parser:
             elif base == "_offset":
                 offset = self.integer(name, value)
             elif base == "_sort":
-                sort.extend(self.sort(resource_type, value))
+                sort.extend(self.sort(resource_type, value, len(sort)))
             elif base == "_total":
                 if value not in TOTAL:
                     raise SearchError(f"_total takes one of {', '.join(TOTAL)}")
@@ -363,6 +398,9 @@ class _Parser:
                 if modifier not in ("", "iterate", "recurse"):
                     raise SearchError(f"{name}: unknown modifier")
                 for v in split_escaped(value, ","):
+                    if len(include) + len(revinclude) >= self.limits.includes:
+                        raise SearchTooCostly(f"a search takes at most {self.limits.includes} _include and _revinclude"
+                                          " values")
                     spec = self.include(resource_type, v, reverse=base == "_revinclude")
                     (revinclude if base == "_revinclude" else include).append(spec)
                     if modifier:
@@ -396,12 +434,13 @@ class _Parser:
             raise SearchError(f"{name} takes a non-negative integer below 10^9, got {value!r}")
         return int(value)
 
-    def sort(self, resource_type: str, value: str) -> list[SortKey]:
+    def sort(self, resource_type: str, value: str, before: int = 0) -> list[SortKey]:
+        """The keys of one ``_sort`` value; ``before``: keys of earlier ``_sort`` parameters (all count)."""
+        keys = [key.strip() for key in value.split(",") if key.strip()]
+        if before + len(keys) > self.limits.sort_keys:
+            raise SearchTooCostly(f"_sort takes at most {self.limits.sort_keys} keys")
         out = []
-        for key in value.split(","):
-            key = key.strip()
-            if not key:
-                continue
+        for key in keys:
             desc = key.startswith("-")
             pname = key[1:] if desc else key
             sp = self.param(resource_type, pname)
@@ -457,9 +496,14 @@ def parse(
     default_count: int = 20,
     max_count: int = 1000,
     strict: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> SearchQuery:
-    """The IR of a search on ``resource_type``; raises ``SearchError`` for bad values (unknown names if strict)."""
-    p = _Parser(get_registry(), strict)
+    """The IR of a search on ``resource_type``; raises ``SearchError`` for bad values (unknown names if strict)
+    and for a search larger than ``limits``."""
+    given = sum(1 for name, _value in params if name not in _TRANSPORT)
+    if given > limits.parameters:
+        raise SearchTooCostly(f"a search takes at most {limits.parameters} parameters, got {given}")
+    p = _Parser(get_registry(), strict, limits)
     return p.query(resource_type, params, default_count, max_count)
 
 

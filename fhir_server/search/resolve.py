@@ -1,7 +1,9 @@
-"""Chains and ``_has`` answered ahead: for backends that cannot join, inner queries become id lists.
+"""Chains and ``_has`` answered ahead: inner queries become id lists.
 
 ``inline_chains`` rewrites each chain predicate into ``reference in (type, ids)`` and each ``_has``
-into ``_id in ids``, running the inner queries through callables the caller provides.
+into ``_id in ids``, running the inner queries through callables the caller provides. MongoDB's
+find() cannot join, so it inlines every chain; the search service inlines those that traverse
+resources the caller may not read all of, through callables that keep only what it may read.
 """
 
 from __future__ import annotations
@@ -21,8 +23,17 @@ def has_chains(query: SearchQuery) -> bool:
     return any(p.chain is not None for clause in query.clauses for p in clause)
 
 
-def inline_chains(query: SearchQuery, search_ids: SearchIds, read_many: ReadMany) -> SearchQuery:
-    """``query`` without chains: inner queries run now (innermost first), their ids inlined."""
+def _every(inner: SearchQuery) -> bool:
+    return True
+
+
+def inline_chains(query: SearchQuery, search_ids: SearchIds, read_many: ReadMany,
+                  inline: Callable[[SearchQuery], bool] = _every) -> SearchQuery:  # fmt: skip
+    """``query`` with its chains run now (innermost first), their ids inlined.
+
+    ``inline(inner)`` chooses which chains (by their inner query) become id lists; the others stay
+    chains, over inner queries whose own chains were chosen the same way. By default: every one.
+    """
     if not has_chains(query):
         return query
     clauses = []
@@ -32,7 +43,10 @@ def inline_chains(query: SearchQuery, search_ids: SearchIds, read_many: ReadMany
             if p.chain is None:
                 preds.append(p)
                 continue
-            inner = inline_chains(p.chain, search_ids, read_many)
+            inner = inline_chains(p.chain, search_ids, read_many, inline)
+            if not inline(inner):
+                preds.append(dataclasses.replace(p, chain=inner))
+                continue
             ids = search_ids(inner)
             if p.kind == "has":
                 source, ref_param = p.values

@@ -4,7 +4,8 @@
 paging snapshots, ``_summary``/``_elements``, warnings); ``page`` answers a paging link;
 ``everything`` answers ``Patient/$everything``; ``conditional_criteria`` parses the criteria of
 conditional interactions. ``paging`` keeps snapshots in the store, ``custom`` loads stored
-SearchParameters into the registry.
+SearchParameters into the registry, ``chains`` makes chains and ``_has`` traverse only what the caller
+may read.
 """
 
 from .criteria import conditional_criteria

@@ -20,12 +20,14 @@ from urllib.parse import urlencode
 
 from ..errors import FHIRError, issue, operation_outcome
 from ..resources import is_supported
-from ..search.errors import SearchError
+from ..search.errors import SearchError, SearchTooCostly
+from ..search.limits import DEFAULT_LIMITS, Limits
 from ..search.parser import parse
 from ..search.query import SearchQuery
 from ..search.summary import select_elements, summarize
 from ..store.base import SearchResult, Store, StoredVersion
 from . import custom, paging
+from .chains import readable_chains
 from .includes import includes
 
 
@@ -51,18 +53,26 @@ class Access:
 
 @dataclass(frozen=True)
 class Settings:
-    """Where links point and how big pages and snapshots get (RELAIS_* settings)."""
+    """Where links point, how big pages and snapshots get, the largest search accepted (RELAIS_* settings)."""
 
     base_url: str
     default_count: int = 20
     max_count: int = 1000
     snapshot_max: int = 10_000
     snapshot_lifetime_s: int = 3600
+    limits: Limits = DEFAULT_LIMITS
 
     @classmethod
     def from_config(cls, config) -> Settings:
         return cls(config.base_url, config.default_count, config.max_count, config.search_snapshot_max,
-                   config.search_snapshot_lifetime_s)  # fmt: skip
+                   config.search_snapshot_lifetime_s, search_limits(config))  # fmt: skip
+
+
+def search_limits(config) -> Limits:
+    """The search limits the RELAIS_SEARCH_MAX_* settings give."""
+    return Limits(chain_depth=config.search_max_chain_depth, parameters=config.search_max_parameters,
+                  values=config.search_max_values, sort_keys=config.search_max_sort_keys,
+                  includes=config.search_max_includes)  # fmt: skip
 
 
 # --- entries ------------------------------------------------------------------------------------
@@ -200,7 +210,7 @@ def _parse(store: Store, resource_type: str, pairs: list[tuple[str, str]], setti
 
     def attempt() -> SearchQuery:
         return parse(resource_type, pairs, default_count=settings.default_count, max_count=settings.max_count,
-                     strict=strict)  # fmt: skip
+                     strict=strict, limits=settings.limits)  # fmt: skip
 
     try:
         try:
@@ -213,7 +223,15 @@ def _parse(store: Store, resource_type: str, pairs: list[tuple[str, str]], setti
             return attempt()
         return query
     except SearchError as exc:
-        raise FHIRError(400, str(exc), code="invalid") from None
+        raise FHIRError(400, str(exc), code="too-costly" if isinstance(exc, SearchTooCostly) else "invalid") from None
+
+
+def _through_readable(store: Store, access: Access, query: SearchQuery) -> SearchQuery:
+    """``query`` whose chains and _has traverse only what the actor may read (``chains``)."""
+    try:
+        return readable_chains(store, query, access.can_read, access.sees_all)
+    except SearchError as exc:
+        raise FHIRError(400, str(exc), code="too-costly" if isinstance(exc, SearchTooCostly) else "invalid") from None
 
 
 def _run(store: Store, query: SearchQuery) -> SearchResult:
@@ -236,7 +254,7 @@ def search(store: Store, access: Access, resource_type: str, pairs: list[tuple[s
     if not is_supported(resource_type):
         raise FHIRError(404, f"Unknown or unsupported resource type {resource_type!r}", code="not-supported")
     access.decide("search", resource_type, None)
-    query = _parse(store, resource_type, pairs, settings, strict)
+    query = _through_readable(store, access, _parse(store, resource_type, pairs, settings, strict))
     if query.summary == "count":
         query = dataclasses.replace(query, count=0)
     cap = settings.snapshot_max

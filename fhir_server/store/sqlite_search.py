@@ -27,6 +27,8 @@ def _id_condition(p: Predicate, alias: str, args: list) -> str:
         codes: tuple = () if code is None else (code,)
     elif p.op == "in":
         system, codes = p.values
+        if not codes:  # an id list that came out empty (a chain or _has run ahead): nothing matches
+            return "0"
     else:  # :text, :of-type: an _id has neither a display nor a type
         return "1" if p.op == "not" else "0"
     if system:  # an id has no system: "s|x" matches nothing

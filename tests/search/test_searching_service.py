@@ -14,6 +14,9 @@ from kit.samples import observation
 
 from fhir_server import searching
 from fhir_server.errors import FHIRError
+from fhir_server.search.errors import SearchError
+from fhir_server.search.parser import parse
+from fhir_server.searching.chains import readable_chains
 
 ROOT = Path(__file__).resolve().parents[2] / "fhir_server"
 
@@ -92,3 +95,20 @@ def test_conditional_criteria_one_parse_for_rest_and_bundles():
         assert located.value.status == status
         assert str(located.value).startswith("Bundle.entry[3].request.url: ")
         assert located.value.outcome()["issue"][0]["expression"] == ["Bundle.entry[3].request.url"]
+
+
+def test_chains_run_ahead_through_readable_resources_only_for_restricted_callers(filled):
+    query = parse("Observation", [("subject:Patient.gender:missing", "true")])
+    # A caller who sees every Patient keeps the chain: the store joins it.
+    assert readable_chains(filled.store, query, lambda r: True, lambda rtype: True) == query
+    # Otherwise the chain becomes the ids of the Patients it may read among the matches.
+    restricted = readable_chains(filled.store, query, _mine, lambda rtype: False)
+    [[pred]] = restricted.clauses
+    assert (pred.param, pred.op, pred.values, pred.chain) == ("subject", "in", ("Patient", ("p1",)), None)
+    has = parse("Patient", [("_has:Observation:subject:status", "final")])
+    [[pred]] = readable_chains(filled.store, has, lambda r: r.get("subject", {}).get("reference") == "Patient/p2",
+                               lambda rtype: False).clauses  # fmt: skip
+    assert (pred.param, pred.op, pred.values) == ("_id", "in", (None, ("p2",)))
+    # A bound whoever asks: it cannot tell one hidden resource from another.
+    with pytest.raises(SearchError, match="more than 1 resources"):
+        readable_chains(filled.store, query, _mine, lambda rtype: False, max_matches=1)
