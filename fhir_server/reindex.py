@@ -51,9 +51,9 @@ def cancel(store: Store, job_id: str) -> bool:
 
 def progress(job: dict) -> str:
     """What X-Progress says: the status, how many resources are done, and the type being reindexed."""
-    types = job["types"]
-    at = job["cursor"]["type"]
-    where = f" ({types[at]}, type {at + 1} of {len(types)})" if job["status"] == jobs.RUNNING and at < len(types) else ""
+    types, at = job["types"], job["cursor"]["type"]
+    running = job["status"] == jobs.RUNNING and at < len(types)
+    where = f" ({types[at]}, type {at + 1} of {len(types)})" if running else ""
     return f"{job['status']}: {job['reindexed']} resources reindexed{where}"
 
 

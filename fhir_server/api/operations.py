@@ -11,10 +11,10 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
 
-from ..errors import FHIRError, issue, operation_outcome
-from ..limits import LimitExceeded
 from .. import reindex
+from ..errors import FHIRError, issue, operation_outcome
 from ..export import jobs
+from ..limits import LimitExceeded
 from ..resources import SUPPORTED_TYPES, validate
 from ..search.query import SearchQuery
 from ..store.base import Store

@@ -46,7 +46,7 @@ def test_before_v25_the_location_goes_in_err_1():
 def test_repetitions_within_the_limit_are_mapped():
     mapped = map_message(with_pid3_repetitions(999))
     assert mapped.problem is None
-    assert len(mapped.changes[0].resource["identifier"]) == 1001  # and the INS-NIR repetition
+    assert len(mapped.changes[0].resource["identifier"]) == 1000  # and the INS-NIR repetition
 
 
 def test_an_msh_with_too_many_repetitions_gets_an_ar_without_reading_it():
