@@ -164,3 +164,14 @@ def test_the_limits_are_settings(tmp_path):
     finally:
         small.close()
         limits.configure(limits.DEFAULT)  # the limits are per process: leave the defaults to the next test
+
+
+@pytest.mark.parametrize("value", [10**400, float("inf"), float("nan"), "1e400"])
+def test_index_rows_of_a_number_beyond_a_double_are_left_out_not_raised(value):
+    """Extraction also runs on what is already stored ($reindex): such a value gives no row, never an OverflowError."""
+    from fhir_server.search.extract import index_values
+
+    resource = {**observation(), "valueQuantity": {"value": value, "system": "http://unitsofmeasure.org", "code": "kg"}}
+    rows = index_values(resource)
+    assert not [r for r in rows if r.param == "value-quantity"]
+    assert [r for r in rows if r.param == "code"]
