@@ -10,7 +10,7 @@ from flask import Flask
 
 import auth
 from auth import audit
-from fhir_server import api
+from fhir_server import api, limits
 from fhir_server.config import Config, load_config
 from fhir_server.outbox import EXTENSION as OUTBOX_EXTENSION
 from fhir_server.outbox import Outbox
@@ -32,6 +32,7 @@ def create_app(config: Config | None = None, store: Store | None = None, **overr
     app.json.sort_keys = False  # type: ignore[attr-defined]
     store = store if store is not None else open_store(config.store)
     app.extensions["relais_store"] = store
+    limits.configure(limits.from_config(config))  # per process: the write path and the mappers read them
     # Compile extractors and load the UCUM tables now rather than inside a client's first write.
     warm_up(SUPPORTED_TYPES)
     custom.load(store)  # custom SearchParameters stored by any process

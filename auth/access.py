@@ -8,6 +8,7 @@ for the AuditEvents is the caller's job (the REST layer's, a feed's, a job's).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from enum import Enum
 from functools import lru_cache
 
@@ -25,6 +26,8 @@ OPERATION_PERMISSIONS = {
     "validate": "r",
     "meta": "r",
 }
+# Operations for a backend service alone: not on behalf of a user or a patient (their scopes do not count).
+SYSTEM_OPERATIONS = frozenset({"reindex"})
 INSTANCE_INTERACTIONS = frozenset({"read", "vread", "history-instance", "update", "patch", "delete", "create"})
 APPEND_ONLY = {"AuditEvent": frozenset({"update", "patch", "delete"})}
 
@@ -122,6 +125,10 @@ def refusal(
         return None if caller.scopes else "the access token grants no scope"
     if interaction.startswith("operation:"):
         name = interaction.split(":", 1)[1]
+        if name in SYSTEM_OPERATIONS:
+            caller = replace(caller, scopes=tuple(s for s in caller.scopes if s.startswith("system/")), patient=None)
+            if not caller.scopes:
+                return f"${name} needs system/ scopes"
         if name == "export" and caller.patient and all(s.context == "patient" for s in _parsed(caller.scopes)):
             return "bulk export needs system/ or user/ scopes"
         needed = OPERATION_PERMISSIONS.get(name)

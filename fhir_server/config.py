@@ -120,6 +120,10 @@ class Config:
     mllp_max_bytes: int = 1024 * 1024
     mllp_timeout_s: float = 60.0  # a silent connection is closed, a frame must arrive within it
     mllp_max_connections: int = 32
+    # The size and shape of one resource (fhir_server/limits.py): beyond them, 413 or 422 before validation.
+    max_repetitions: int = 1000  # items of one array (Bundle.entry, Group.member, List.entry... excepted)
+    max_elements: int = 100_000  # object members and array items in one resource
+    max_depth: int = 64  # nesting of objects and arrays
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
@@ -153,6 +157,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "mllp_max_bytes": _positive_int,
     "mllp_timeout_s": _positive_float,
     "mllp_max_connections": _positive_int,
+    "max_repetitions": _positive_int,
+    "max_elements": _positive_int,
+    "max_depth": _positive_int,
 }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
+from . import limits
 from .errors import FHIRError, issue
 
 # Adding a type is one line; the CapabilityStatement and the routes follow this tuple.
@@ -101,6 +102,7 @@ def validate(resource: Any, expected_type: str | None = None) -> None:
         raise FHIRError(400, f"Resource type {resource_type!r} is not supported here", code="not-supported")
     if "id" in resource and not valid_id(resource["id"]):
         raise FHIRError(400, f"Invalid id {resource['id']!r}", code="invalid", expression=[f"{resource_type}.id"])
+    limits.check(resource)  # before the model: its cost grows with the size of the resource
     try:
         _model(resource_type).model_validate(resource)
     except ValidationError as exc:

@@ -13,6 +13,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from .config import Config
 from .export.runner import start_export_jobs
 from .outbox import Outbox, outbox_of
+from .reindex import start_reindex_jobs
 from .searching import paging
 from .store.base import Store
 
@@ -60,6 +61,7 @@ def start_scheduler(app: Any, store: Store, config: Config) -> BackgroundSchedul
     scheduler.add_job(purge_search_snapshots, "interval", args=[store], seconds=300, max_instances=1,
                       coalesce=True, id="search-snapshot-purge", next_run_time=_in(60))
     start_export_jobs(scheduler, app, store, config)
+    start_reindex_jobs(scheduler, app, store)
     scheduler.start()
     app.extensions["relais_scheduler"] = scheduler
     atexit.register(lambda: scheduler.running and scheduler.shutdown(wait=False))

@@ -21,7 +21,7 @@ from typing import Any
 
 import auth
 from auth.audit import append_events, now_instant
-from fhir_server import write
+from fhir_server import limits, write
 from fhir_server.errors import FHIRError
 from fhir_server.ids import new_id
 from fhir_server.resources import rewrite_references
@@ -238,6 +238,9 @@ def _store(ctx: _Context, mapped: Mapped) -> tuple[Problem | None, list[tuple], 
 
     Decisions see the resolved ids, so an update is checked against the resource it would replace.
     """
+    problem = _beyond_limits(mapped)
+    if problem is not None:
+        return problem, [], []
     for attempt in range(_WRITE_ATTEMPTS):
         try:
             changes, currents = _resolved(ctx.store, mapped)
@@ -257,6 +260,17 @@ def _store(ctx: _Context, mapped: Mapped) -> tuple[Problem | None, list[tuple], 
             retry = exc.status == 409 or exc.status >= 500  # too many concurrent writers: not the message's fault
             return Problem(NOT_STORED, f"could not be stored: {exc.diagnostics}"[:250], source, retry), decisions, []
     raise AssertionError("unreachable")
+
+
+def _beyond_limits(mapped: Mapped) -> Problem | None:
+    """A change larger than the size limits (fhir_server.limits) is refused before it is copied, decided,
+    validated or written: what the write path would refuse, found in one cheap walk."""
+    for change, source in zip(mapped.changes, mapped.sources, strict=True):
+        try:
+            limits.check(change.resource)
+        except FHIRError as exc:
+            return Problem(NOT_STORED, f"could not be stored: {exc.diagnostics}"[:250], source, status=exc.status)
+    return None
 
 
 def _resolved(store, mapped: Mapped) -> tuple[list[write.Change], list[dict | None]]:

@@ -1,4 +1,5 @@
-"""$validate on a type and an instance: an OperationOutcome listing every issue, with its path.
+"""$validate on a type and an instance: an OperationOutcome listing every issue, with its path; and the
+kick-off, status and cancellation of $reindex (the job itself is fhir_server.reindex, run by the scheduler).
 
 The base profile is the fhir.resources R4B model. A profile whose StructureDefinition is in the
 store is checked for its cardinalities (min, max) from the snapshot, else the differential.
@@ -8,15 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, g, request
 
+from .. import reindex
 from ..errors import FHIRError, issue, operation_outcome
-from ..reindex import reindex
+from ..export import jobs
+from ..limits import LimitExceeded
 from ..resources import SUPPORTED_TYPES, validate
 from ..search.query import SearchQuery
-from ..searching import custom
 from ..store.base import Store
-from .http import fhir_response, json_body
+from .http import base_url, fhir_response, json_body
 from .rest import allow, check_id, check_type, store
 
 operations = Blueprint("fhir_operations", __name__)
@@ -138,6 +140,8 @@ def validation_issues(st: Store, resource_type: str, id: str | None, resource: d
     issues: list[dict] = []
     try:
         validate(resource, resource_type)
+    except LimitExceeded:
+        raise  # not a finding about the resource: the server does not process one this large
     except FHIRError as exc:
         issues.extend(exc.outcome()["issue"])
     if mode == "update":
@@ -196,15 +200,59 @@ def add_capability(app: Any, interactions: tuple[str, ...] = (), operations: tup
 
 @operations.post("/$reindex")
 def reindex_operation() -> Response:
-    """Recompute index rows: of ``_type`` (comma-separated), else of every supported type."""
-    allow("operation:reindex", None)
-    wanted = [t.strip() for t in request.args.get("_type", "").split(",") if t.strip()] or list(SUPPORTED_TYPES)
+    """Start recomputing the index rows of ``_type`` (comma-separated), else of every supported type: 202 and
+    a status URL (Content-Location) to poll, as $export does."""
+    wanted = list(dict.fromkeys(t.strip() for t in request.args.get("_type", "").split(",") if t.strip()))
     for resource_type in wanted:
         check_type(resource_type)
-    custom.load(store())  # definitions other processes stored since this one started
-    counts = reindex(store(), wanted)
-    text = f"reindexed {sum(counts.values())} resources: " + ", ".join(f"{t} {n}" for t, n in counts.items() if n)
-    return fhir_response(operation_outcome([issue("information", "informational", text)]))
+    types = wanted or list(SUPPORTED_TYPES)
+    _allow_reindex(types)
+    job = reindex.create(store(), types, _caller_id())
+    wakeup = current_app.extensions.get("relais_reindex_wakeup")
+    if wakeup is not None:
+        wakeup()
+    text = f"Reindex {job['id']} accepted: poll the Content-Location URL"
+    body = operation_outcome([issue("information", "informational", text)])
+    return fhir_response(body, 202, {"Content-Location": f"{base_url()}/$reindex-status/{job['id']}"})
+
+
+def _allow_reindex(types: list[str]) -> None:
+    # Decided type by type (one audit decision for them all): system/Patient.cu may reindex Patients.
+    for resource_type in types:
+        allow("operation:reindex", resource_type)
+
+
+def _caller_id() -> str | None:
+    return getattr(g.get("caller"), "client_id", None)
+
+
+def _reindex_job(job_id: str) -> dict:
+    """The job, if it exists and is not cancelled; who may start a reindex of its types may follow or cancel it."""
+    job = reindex.get(store(), job_id)
+    if job is None:
+        raise FHIRError(404, f"No reindex {job_id}", code="not-found")
+    _allow_reindex(job["types"])
+    return job
+
+
+@operations.get("/$reindex-status/<job_id>")
+def reindex_status(job_id: str) -> Response:
+    job = _reindex_job(job_id)
+    if job["status"] in (jobs.ACCEPTED, jobs.RUNNING):
+        return Response(status=202, headers={"X-Progress": reindex.progress(job), "Retry-After": "2"})
+    if job["status"] == jobs.FAILED:
+        text = "; ".join(job.get("error") or ["The reindex failed"])
+        return fhir_response(operation_outcome([issue("error", "exception", text)]), 500)
+    return fhir_response(operation_outcome([issue("information", "informational", reindex.summary(job))]))
+
+
+@operations.delete("/$reindex-status/<job_id>")
+def reindex_cancel(job_id: str) -> Response:
+    _reindex_job(job_id)
+    if not reindex.cancel(store(), job_id):
+        raise FHIRError(404, f"No reindex {job_id}", code="not-found")
+    return fhir_response(operation_outcome([issue("information", "informational", f"Reindex {job_id} cancelled")]),
+                         202)
 
 
 @operations.record_once

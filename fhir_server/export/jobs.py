@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from ..store.base import Store
@@ -22,7 +23,19 @@ CANCELLED = "export-cancelled"
 ACCEPTED, RUNNING, COMPLETED, FAILED = "accepted", "in-progress", "completed", "failed"
 
 
-def create(store: Store, **fields: Any) -> dict:
+@dataclass(frozen=True)
+class Tables:
+    """Where one kind of background job keeps its records, its claims and its cancellations ($reindex reuses these)."""
+
+    jobs: str
+    claims: str
+    cancelled: str
+
+
+EXPORT = Tables(JOBS, CLAIMS, CANCELLED)
+
+
+def create(store: Store, tables: Tables = EXPORT, **fields: Any) -> dict:
     """Record a new job (status accepted) and return it; ``fields`` describe the request."""
     job = {
         "id": str(uuid.uuid4()),
@@ -37,25 +50,25 @@ def create(store: Store, **fields: Any) -> dict:
         "error": [],
         **fields,
     }
-    store.kv_put(JOBS, job["id"], job)
+    store.kv_put(tables.jobs, job["id"], job)
     return job
 
 
-def get(store: Store, job_id: str) -> dict | None:
-    return store.kv_get(JOBS, job_id)
+def get(store: Store, job_id: str, tables: Tables = EXPORT) -> dict | None:
+    return store.kv_get(tables.jobs, job_id)
 
 
-def save(store: Store, job: dict) -> None:
-    store.kv_put(JOBS, job["id"], job)
+def save(store: Store, job: dict, tables: Tables = EXPORT) -> None:
+    store.kv_put(tables.jobs, job["id"], job)
 
 
-def cancel(store: Store, job_id: str) -> bool:
+def cancel(store: Store, job_id: str, tables: Tables = EXPORT) -> bool:
     """Mark a job cancelled; False if it was already."""
-    return store.kv_insert(CANCELLED, job_id, {"at": now_instant()})
+    return store.kv_insert(tables.cancelled, job_id, {"at": now_instant()})
 
 
-def is_cancelled(store: Store, job_id: str) -> bool:
-    return store.kv_get(CANCELLED, job_id) is not None
+def is_cancelled(store: Store, job_id: str, tables: Tables = EXPORT) -> bool:
+    return store.kv_get(tables.cancelled, job_id) is not None
 
 
 def claimable(job: dict, now: float) -> bool:
@@ -63,32 +76,33 @@ def claimable(job: dict, now: float) -> bool:
     return job["status"] == ACCEPTED or (job["status"] == RUNNING and job["lease_until"] < now)
 
 
-def claim(store: Store, worker: str, lease_s: float) -> dict | None:
+def claim(store: Store, worker: str, lease_s: float, tables: Tables = EXPORT) -> dict | None:
     """Take the oldest claimable job for ``worker``, or None."""
     now = time.time()
-    candidates = sorted((job for _, job in store.kv_list(JOBS) if claimable(job, now)), key=lambda j: j["created"])
+    candidates = sorted((job for _, job in store.kv_list(tables.jobs) if claimable(job, now)),
+                        key=lambda j: j["created"])
     for job in candidates:
-        if is_cancelled(store, job["id"]):
+        if is_cancelled(store, job["id"], tables):
             continue
         attempt = job["attempt"] + 1
-        if not store.kv_insert(CLAIMS, f"{job['id']}/{attempt}", {"worker": worker, "at": now}):
+        if not store.kv_insert(tables.claims, f"{job['id']}/{attempt}", {"worker": worker, "at": now}):
             continue  # another process won this attempt
         job.update(status=RUNNING, attempt=attempt, worker=worker, lease_until=now + lease_s, exported=0)
-        save(store, job)
+        save(store, job, tables)
         return job
     return None
 
 
-def expired(store: Store, keep_s: float) -> list[str]:
+def expired(store: Store, keep_s: float, tables: Tables = EXPORT) -> list[str]:
     """Jobs finished (completed or failed) more than ``keep_s`` seconds ago."""
     limit = time.time() - keep_s
-    return [key for key, job in store.kv_list(JOBS)
+    return [key for key, job in store.kv_list(tables.jobs)
             if job["status"] in (COMPLETED, FAILED) and job.get("completed", limit) < limit]
 
 
-def forget(store: Store, job_id: str) -> None:
+def forget(store: Store, job_id: str, tables: Tables = EXPORT) -> None:
     """Remove a job's records (after cancellation and clean-up)."""
-    job = get(store, job_id)
-    store.kv_delete(JOBS, job_id)
+    job = get(store, job_id, tables)
+    store.kv_delete(tables.jobs, job_id)
     for attempt in range(1, (job or {}).get("attempt", 0) + 1):
-        store.kv_delete(CLAIMS, f"{job_id}/{attempt}")
+        store.kv_delete(tables.claims, f"{job_id}/{attempt}")

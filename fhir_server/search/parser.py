@@ -21,6 +21,7 @@ Chains and _has resolved ahead (``resolve.inline_chains``) become token ``in`` (
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -106,8 +107,15 @@ def number_range(text: str) -> tuple[float, float, float]:
         raise SearchError(f"invalid number {text!r}") from e
     if not d.is_finite():
         raise SearchError(f"invalid number {text!r}")
-    half = Decimal(1).scaleb(d.as_tuple().exponent) / 2
-    return float(d), float(d - half), float(d + half)
+    try:
+        half = Decimal(1).scaleb(d.as_tuple().exponent) / 2
+        value, low, high = float(d), float(d - half), float(d + half)
+    except ArithmeticError as e:  # 1e999999999: beyond the decimal context's exponents
+        raise SearchError(f"number {text!r} is beyond the numbers this server stores") from e
+    if not all(math.isfinite(x) for x in (value, low, high)):
+        # the index holds doubles (fhir_server/limits.py refuses larger values on write): nothing can match
+        raise SearchError(f"number {text!r} is beyond the numbers this server stores (an IEEE 754 double)")
+    return value, low, high
 
 
 def _token_value(raw: str) -> tuple[str | None, str | None]:

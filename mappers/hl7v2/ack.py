@@ -14,6 +14,8 @@ from .problems import CODES, Problem
 
 # ERR-2/ERR-3 exist from v2.5; before that ERR-1 (ELD) carries the location and the code
 _ERR_LOCATION_VERSIONS = ("2.3", "2.3.1", "2.4")
+# MSA-3 (text message) is withdrawn from v2.7: hl7apy refuses a value there, ERR-8 carries the text
+_MSA_3_WITHDRAWN = ("2.7", "2.7.1", "2.8", "2.8.1", "2.8.2")
 
 
 def acknowledge(header: Header | None, code: str, problem: Problem | None = None, *,
@@ -38,7 +40,8 @@ def acknowledge(header: Header | None, code: str, problem: Problem | None = None
     if header.control_id:
         ack.msa.msa_2 = ST(header.control_id)
     if problem is not None:
-        ack.msa.msa_3 = ST(problem.text[:80])  # MSA-3 text message: read by receivers older than v2.5
+        if version not in _MSA_3_WITHDRAWN:
+            ack.msa.msa_3 = ST(problem.text[:80])  # MSA-3 text message: read by receivers older than v2.5
         _error(ack, version, problem)
     return ack.to_er7()
 

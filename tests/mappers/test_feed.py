@@ -278,3 +278,21 @@ def test_an_exception_in_the_write_path_is_recorded_and_answered_retry_later(sto
     assert record["raw"] == crashing.decode()
     [fact] = audited(store)
     assert fact["status"] == 422 and "internal error" in fact["message"]
+
+
+def test_a_change_beyond_the_size_limits_is_refused_before_it_is_written(store):
+    """What a mapper gives is measured (fhir_server.limits) before the ingest copies, decides or writes it."""
+
+    def oversized(text: str) -> feed.Mapped:
+        person = {"resourceType": "Patient",
+                  "identifier": [{"system": PATIENTS, "value": str(n)} for n in range(5000)]}
+        return feed.Mapped([write.Change(write.CREATE, "Patient", resource=person)], ["readings[0]"],
+                           answer=_answering(1))
+
+    mapper = feed.FeedMapper(name="weights", label="weights", table=TABLE, identify=identify, map=oversized)
+    outcome = ingest(store, payload("big"), mapper=mapper)
+    assert outcome.answer["outcome"] == "refused"  # not "failed": sending it again cannot help
+    assert outcome.answer["items"][0]["reason"].startswith("could not be stored: Patient.identifier has 5000")
+    assert count(store, "Patient") == 0
+    [(_, record)] = feed.records(store, WEIGHTS, rejected_only=True)
+    assert record["reason"]["location"] == "readings[0]" and not record["reason"]["retry"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
@@ -14,16 +15,14 @@ from ..units import CANONICAL, UCUM, affine
 
 
 def _num(v: Any) -> float | None:
-    if isinstance(v, bool):
+    """A finite double, or None: a value beyond a double (10**400, 1e400, NaN) has no place in the index."""
+    if isinstance(v, bool) or not isinstance(v, int | float | Decimal | str):
         return None
-    if isinstance(v, int | float | Decimal):
-        return float(v)
-    if isinstance(v, str):
-        try:
-            return float(v)
-        except ValueError:
-            return None
-    return None
+    try:
+        n = float(v)
+    except (ValueError, OverflowError):  # float(10**400) overflows, float("x") is no number
+        return None
+    return n if math.isfinite(n) else None
 
 
 def _ntext(*values: Any) -> str | None:
