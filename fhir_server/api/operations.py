@@ -1,7 +1,8 @@
 """$validate on a type and an instance: an OperationOutcome listing every issue, with its path.
 
-The base profile is the fhir.resources R4B model. A profile whose StructureDefinition is in the
-store is checked for its cardinalities (min, max) from the snapshot, else the differential.
+The base profile is the fhir.resources R4B model and R4's required bindings (``bindings.py``).
+A profile whose StructureDefinition is in the store is checked for its cardinalities (min, max)
+from the snapshot, else the differential.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from ..bindings import binding_issues
 from ..errors import FHIRError, issue, operation_outcome
 from ..reindex import reindex
 from ..resources import SUPPORTED_TYPES, validate
@@ -140,6 +142,8 @@ def validation_issues(st: Store, resource_type: str, id: str | None, resource: d
         validate(resource, resource_type)
     except FHIRError as exc:
         issues.extend(exc.outcome()["issue"])
+        if exc.status == 422 and exc.code != "code-invalid":
+            issues.extend(binding_issues(resource))  # the structure failed first: still name every bad code
     if mode == "update":
         if "id" not in resource:
             issues.append(issue("error", "required", "An update needs the resource id", [f"{resource_type}.id"]))
