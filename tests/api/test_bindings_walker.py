@@ -72,6 +72,25 @@ def test_age_and_duration_are_quantities():
     assert paths(condition) == ["Condition.onsetAge.comparator"]
 
 
+def test_a_codeable_concept_needs_one_coding_in_the_value_set():
+    clinical = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+
+    def condition(*codings: dict, text: str | None = None) -> dict:
+        status = {"coding": list(codings), **({"text": text} if text else {})}
+        return {"resourceType": "Condition", "subject": {"reference": "Patient/p"}, "clinicalStatus": status}
+
+    assert paths(condition({"system": clinical, "code": "active"})) == []
+    # a translation beside the bound code is fine; a code of the wrong system is not the code
+    assert paths(condition({"system": "http://snomed.info/sct", "code": "55561003"},
+                           {"system": clinical, "code": "active"})) == []
+    assert paths(condition({"system": "http://example.org/other", "code": "active"})) == ["Condition.clinicalStatus"]
+    assert paths(condition({"system": clinical, "code": "actif"})) == ["Condition.clinicalStatus"]
+    # without a system, the code is looked up in every system of the value set
+    assert paths(condition({"code": "resolved"})) == []
+    # no code at all: nothing to check here (the text alone says what was meant)
+    assert paths(condition({"display": "Active"}, text="active")) == []
+
+
 def test_an_element_defined_as_another_recurses():
     questionnaire = {"resourceType": "Questionnaire", "status": "active", "item": [
         {"linkId": "1", "type": "group", "item": [{"linkId": "1.1", "type": "string"},

@@ -62,6 +62,17 @@ def test_a_valid_resource_with_every_kind_of_bound_element_passes(server):
     }
     created = server.post("Observation", obs)
     assert created.status_code == 201, created.text
+    clinical = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]}
+    condition = {"resourceType": "Condition", "subject": {"reference": "Patient/p1"}, "clinicalStatus": clinical,
+                 "onsetAge": {"value": 40, "comparator": ">=", "unit": "a"}}
+    created = server.post("Condition", condition)
+    assert created.status_code == 201, created.text
+
+
+def test_a_codeable_concept_outside_its_value_set_is_422(server):
+    clinical = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "actif"}]}
+    condition = {"resourceType": "Condition", "subject": {"reference": "Patient/p1"}, "clinicalStatus": clinical}
+    assert expressions(server.post("Condition", condition)) == ["Condition.clinicalStatus"]
 
 
 def test_a_datatype_binding_is_caught(server):
