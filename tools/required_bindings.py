@@ -21,7 +21,8 @@ type (choice elements spelled as in JSON: ``valueQuantity``) to what to check th
 datatype's own bindings, ``{"type": "Resource"}`` for a nested resource (``contained``,
 ``Bundle.entry.resource``), ``{"ref": "item"}`` for an element defined as another (``Questionnaire.item.item``).
 Only paths that lead to a binding are kept. A value set that these files cannot enumerate (defined by a
-filter, or drawing on a code system they do not hold) is left out, and listed on standard error.
+filter, or drawing on a code system they do not hold) is left out: those bindings are listed on standard
+error and in the table (``notChecked``).
 """
 
 from __future__ import annotations
@@ -217,7 +218,8 @@ def generate(package: Path) -> tuple[dict, list[str]]:
                                         "v3-codesystems.json")],
         "generator": "tools/required_bindings.py",
     }
-    return {"source": source, "valueSets": dict(sorted(value_sets.items())), "types": types}, skipped
+    table = {"source": source, "notChecked": skipped, "valueSets": dict(sorted(value_sets.items())), "types": types}
+    return table, skipped
 
 
 def _useful_paths(table: dict[str, dict], useful: set[str]) -> dict[str, dict]:
