@@ -11,6 +11,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from . import limits
+from .bindings import check_required_bindings
 from .errors import FHIRError, issue
 
 # Adding a type is one line; the CapabilityStatement and the routes follow this tuple.
@@ -114,6 +115,7 @@ def validate(resource: Any, expected_type: str | None = None) -> None:
         # (an unknown contained resourceType raises KeyError): they are still the client's error.
         raise FHIRError(422, f"{resource_type}: invalid content ({type(exc).__name__}: {exc})"[:500],
                         code="invalid") from None
+    check_required_bindings(resource)
 
 
 def _path(resource_type: str, loc: tuple) -> str:

@@ -1,8 +1,9 @@
 """$validate on a type and an instance: an OperationOutcome listing every issue, with its path; and the
 kick-off, status and cancellation of $reindex (the job itself is fhir_server.reindex, run by the scheduler).
 
-The base profile is the fhir.resources R4B model. A profile whose StructureDefinition is in the
-store is checked for its cardinalities (min, max) from the snapshot, else the differential.
+The base profile is the fhir.resources R4B model and R4's required bindings (``bindings.py``).
+A profile whose StructureDefinition is in the store is checked for its cardinalities (min, max)
+from the snapshot, else the differential.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, request
 
 from .. import reindex
+from ..bindings import binding_issues
 from ..errors import FHIRError, issue, operation_outcome
 from ..export import jobs
 from ..limits import LimitExceeded
@@ -144,6 +146,8 @@ def validation_issues(st: Store, resource_type: str, id: str | None, resource: d
         raise  # not a finding about the resource: the server does not process one this large
     except FHIRError as exc:
         issues.extend(exc.outcome()["issue"])
+        if exc.status == 422 and exc.code != "code-invalid":
+            issues.extend(binding_issues(resource))  # the structure failed first: still name every bad code
     if mode == "update":
         if "id" not in resource:
             issues.append(issue("error", "required", "An update needs the resource id", [f"{resource_type}.id"]))

@@ -114,3 +114,21 @@ def test_wrong_type_in_body(sqlite_server):
 def test_capability_statement_lists_validate(sqlite_server):
     operations = sqlite_server.get("metadata").json()["rest"][0]["operation"]
     assert {"name": "validate", "definition": "http://hl7.org/fhir/OperationDefinition/Resource-validate"} in operations
+
+
+def test_codes_outside_a_required_binding_are_errors(sqlite_server):
+    found = errors(sqlite_server.post("Patient/$validate", {"resourceType": "Patient", "gender": "femme"}))
+    assert [(i["code"], i["expression"]) for i in found] == [("code-invalid", ["Patient.gender"])]
+    found = errors(sqlite_server.post("Observation/$validate", {**observation(), "status": "bogus"}))
+    assert [(i["code"], i["expression"]) for i in found] == [("code-invalid", ["Observation.status"])]
+    telecom = {"resourceType": "Patient", "telecom": [{"system": "fax2", "value": "1"}]}
+    found = errors(sqlite_server.post("Patient/$validate", telecom))
+    assert [(i["code"], i["expression"]) for i in found] == [("code-invalid", ["Patient.telecom[0].system"])]
+    assert errors(sqlite_server.post("Patient/$validate", {**telecom, "telecom": [{"system": "fax"}]})) == []
+
+
+def test_bad_codes_are_reported_beside_structural_errors(sqlite_server):
+    body = {**observation(), "status": "bogus", "effectiveDateTime": "not-a-date"}
+    found = errors(sqlite_server.post("Observation/$validate", body))
+    assert {(i["code"], i["expression"][0]) for i in found} == {
+        ("invalid", "Observation.effectiveDateTime"), ("code-invalid", "Observation.status")}
