@@ -12,7 +12,7 @@ from flask import Blueprint, Response, request
 
 from ..errors import FHIRError, issue, operation_outcome
 from ..reindex import reindex
-from ..resources import SUPPORTED_TYPES, validate
+from ..resources import SUPPORTED_TYPES, fully_validated, validate
 from ..search.query import SearchQuery
 from ..searching import custom
 from ..store.base import Store
@@ -140,6 +140,9 @@ def validation_issues(st: Store, resource_type: str, id: str | None, resource: d
         validate(resource, resource_type)
     except FHIRError as exc:
         issues.extend(exc.outcome()["issue"])
+    if not fully_validated(resource_type):
+        issues.append(issue("warning", "not-supported", f"{resource_type} has no R4 model here: only its Resource "
+                                                        "and DomainResource elements were checked"))
     if mode == "update":
         if "id" not in resource:
             issues.append(issue("error", "required", "An update needs the resource id", [f"{resource_type}.id"]))

@@ -1,0 +1,267 @@
+"""The CapabilityStatement, its OpenAPI form and the SMART configuration: every claim is exercised.
+
+The test reads what the server claims and tries it: each type is searched (with every declared search
+parameter, include and revinclude, strictly) and read; each declared interaction is tried; each declared
+operation is invoked; what is not declared is refused. A claim the test does not know how to try fails it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import requests
+from kit.live import serve
+from kit.stores import close_store, make_store
+
+from tests.access.authkit import AuthServer, ec_key, rsa_key, sqlite_store_fixture  # noqa: F401 (fixture)
+
+STRICT = {"Prefer": "handling=strict"}
+CHUNK = 20  # search parameters per request
+REF = {"reference": "Patient/p1"}
+CC = {"text": "x"}
+
+# Bodies of types whose every element is optional need nothing more than their resourceType; the rest
+# get the elements R4 requires (checked by the first test below).
+REQUIRED: dict[str, dict] = {}
+
+
+def body(rtype: str) -> dict:
+    return {"resourceType": rtype, **REQUIRED.get(rtype, {})}
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory) -> Iterator:
+    store = make_store("sqlite", tmp_path_factory.mktemp("claims"), durable=False)
+    server = serve(store)
+    assert server.put("Patient/p1", {"resourceType": "Patient", "id": "p1"}).status_code in (200, 201)
+    yield server
+    server.close()
+    close_store(store)
+
+
+@pytest.fixture(scope="module")
+def statement(live) -> dict:
+    cs = live.get("metadata").json()
+    assert cs["resourceType"] == "CapabilityStatement" and len(cs["rest"][0]["resource"]) == 145
+    return cs
+
+
+def resources(statement: dict) -> list[dict]:
+    return statement["rest"][0]["resource"]
+
+
+def ok(response: requests.Response, *statuses: int) -> requests.Response:
+    assert response.status_code in (statuses or (200,)), (response.request.method, response.url, response.text[:500])
+    return response
+
+
+def chunks(values: list[str]) -> Iterator[list[str]]:
+    for i in range(0, len(values), CHUNK):
+        yield values[i: i + CHUNK]
+
+
+def test_every_type_is_searched_with_each_declared_parameter_include_and_revinclude(live, statement):
+    for resource in resources(statement):
+        rtype = resource["type"]
+        assert {i["code"] for i in resource["interaction"]} >= {"read", "search-type", "create"}
+        bundle = ok(live.get(rtype, params={"_count": "1"}, headers=STRICT)).json()
+        assert bundle["type"] == "searchset"
+        ok(live.http.post(live.url(f"{rtype}/_search"), data={"_count": "1"}, headers=STRICT))
+        names = [p["name"] for p in resource["searchParam"]]
+        assert {"_id", "_lastUpdated"} <= set(names)
+        for part in chunks(names):
+            ok(live.get(rtype, params=[(f"{name}:missing", "false") for name in part], headers=STRICT))
+        for kind in ("_include", "_revinclude"):
+            declared = resource["searchInclude" if kind == "_include" else "searchRevInclude"]
+            for part in chunks(declared):
+                ok(live.get(rtype, params=[(kind, spec) for spec in part], headers=STRICT))
+        # Anything else is refused under strict handling.
+        assert live.get(rtype, params={"not-a-parameter": "x"}, headers=STRICT).status_code == 400
+
+
+def test_every_declared_interaction_of_every_type_is_tried(live, statement):
+    for resource in resources(statement):
+        rtype = resource["type"]
+        codes = {i["code"] for i in resource["interaction"]}
+        created = ok(live.post(rtype, body(rtype)), 201)
+        rid = created.json()["id"]
+        ok(live.get(f"{rtype}/{rid}"))
+        ok(live.get(f"{rtype}/{rid}/_history/1"))
+        ok(live.get(f"{rtype}/{rid}/_history"))
+        ok(live.get(f"{rtype}/_history"))
+        found = ok(live.get(rtype, params={"_id": rid})).json()
+        assert [e["resource"]["id"] for e in found["entry"]] == [rid]
+        assert resource["conditionalRead"] == "full-support"
+        ok(live.get(f"{rtype}/{rid}", headers={"If-None-Match": 'W/"1"'}), 304)
+        if resource["conditionalCreate"]:
+            again = ok(live.post(rtype, body(rtype), headers={"If-None-Exist": f"_id={rid}"}), 200)
+            assert again.json()["id"] == rid
+        refused = not {"update", "patch", "delete"} & codes
+        if refused:
+            # Append-only types (AuditEvent): refused by access control, whoever asks.
+            assert rtype == "AuditEvent"
+            assert live.put(f"{rtype}/{rid}", {**body(rtype), "id": rid}).status_code == 403
+            assert live.patch(f"{rtype}/{rid}", [{"op": "add", "path": "/language", "value": "fr"}]).status_code == 403
+            assert live.delete(f"{rtype}/{rid}").status_code == 403
+            assert resource["conditionalUpdate"] is False and resource["conditionalDelete"] == "not-supported"
+            assert resource["updateCreate"] is False
+            continue
+        assert {"update", "patch", "delete", "vread", "history-instance", "history-type"} <= codes
+        assert resource["versioning"] == "versioned-update"
+        ok(live.put(f"{rtype}/{rid}", {**body(rtype), "id": rid}, headers={"If-Match": 'W/"1"'}))
+        assert live.put(f"{rtype}/{rid}", {**body(rtype), "id": rid}, headers={"If-Match": 'W/"1"'}).status_code == 412
+        patched = ok(live.patch(f"{rtype}/{rid}", [{"op": "add", "path": "/language", "value": "fr"}]))
+        assert patched.json()["language"] == "fr"
+        assert resource["readHistory"] is True
+        ok(live.get(f"{rtype}/{rid}/_history/2"))
+        if resource["updateCreate"]:
+            fresh = f"u{uuid.uuid4().hex[:12]}"
+            ok(live.put(f"{rtype}/{fresh}", {**body(rtype), "id": fresh}), 201)
+        if resource["conditionalUpdate"]:
+            ok(live.put(f"{rtype}?_id={rid}", {**body(rtype), "id": rid}))
+        assert resource["conditionalDelete"] == "single"
+        ok(live.delete(f"{rtype}?_id={rid}"), 200, 204)
+        assert live.get(f"{rtype}/{rid}").status_code == 410
+        if resource["updateCreate"]:
+            ok(live.delete(f"{rtype}/{fresh}"), 200, 204)
+
+
+def _invoke(live, level: str, rtype: str | None, name: str, definition: str) -> None:
+    """Invoke one declared operation as its definition says it is called."""
+    async_ = {"Prefer": "respond-async"}
+    if name == "validate":
+        outcome = ok(live.post(f"{rtype}/$validate", body(rtype))).json()
+        assert outcome["resourceType"] == "OperationOutcome"
+        assert definition == "http://hl7.org/fhir/OperationDefinition/Resource-validate"
+    elif (level, rtype, name) == ("type", "Patient", "everything"):
+        bundle = ok(live.get("Patient/p1/$everything")).json()
+        assert ("Patient", "p1") in {(e["resource"]["resourceType"], e["resource"]["id"]) for e in bundle["entry"]}
+    elif (level, rtype, name) == ("type", "Patient", "export"):
+        ok(live.get("Patient/$export", headers=async_), 202)
+    elif (level, rtype, name) == ("type", "Group", "export"):
+        group = ok(live.post("Group", {"resourceType": "Group", "type": "person", "actual": True}), 201).json()
+        ok(live.get(f"Group/{group['id']}/$export", headers=async_), 202)
+    elif (level, name) == ("system", "export"):
+        ok(live.get("$export", headers=async_), 202)
+    elif (level, name) == ("system", "reindex"):
+        ok(live.post("$reindex?_type=Patient"), 200, 202)
+    else:
+        pytest.fail(f"the test does not know how to invoke the declared operation {name} ({level} {rtype})")
+
+
+def test_every_declared_operation_is_invoked(live, statement):
+    rest = statement["rest"][0]
+    invoked = 0
+    for op in rest.get("operation", []):
+        assert op["definition"].startswith("http"), op
+        _invoke(live, "system", None, op["name"], op["definition"])
+        invoked += 1
+    for resource in resources(statement):
+        for op in resource.get("operation", []):
+            assert op["definition"].startswith("http"), op
+            _invoke(live, "type", resource["type"], op["name"], op["definition"])
+            invoked += 1
+    names = {op["name"] for op in rest.get("operation", [])}
+    patient = next(r for r in resources(statement) if r["type"] == "Patient")
+    assert {"export", "reindex"} <= names and "everything" not in names
+    assert {o["name"] for o in patient["operation"]} == {"validate", "everything", "export"}
+    assert invoked >= 145 + 4
+
+
+def test_system_interactions_and_what_is_not_declared(live, statement):
+    rest = statement["rest"][0]
+    codes = {i["code"] for i in rest["interaction"]}
+    assert codes == {"history-system", "search-system", "batch", "transaction"}
+    ok(live.get("_history"))
+    ok(live.get("", params={"_type": "Patient,Observation"}))
+    for kind in ("batch", "transaction"):
+        answer = ok(live.post("", {"resourceType": "Bundle", "type": kind, "entry": [
+            {"request": {"method": "GET", "url": "Patient/p1"}}]})).json()
+        assert answer["type"] == f"{kind}-response"
+    for name in (p["name"] for p in rest["searchParam"]):
+        ok(live.get("", params={"_type": "Patient,Observation", f"{name}:missing": "false"}, headers=STRICT))
+    assert rest["compartment"] == ["http://hl7.org/fhir/CompartmentDefinition/patient"]
+    ok(live.get("Patient/p1/Observation"))
+    # Not declared: not answered.
+    assert live.get("Citation").status_code == 404
+    assert live.post("Citation", {"resourceType": "Citation", "status": "draft"}).status_code == 404
+    assert live.get("Patient/p1/$no-such-operation").status_code == 404
+    assert live.get("Patient/$no-such-operation").status_code == 404
+    assert live.post("Patient/$no-such-operation", {"resourceType": "Parameters"}).status_code in (404, 405)
+    assert live.post("$no-such-operation", {"resourceType": "Parameters"}).status_code == 404
+    assert live.post("Patient/p1/_history", {"resourceType": "Patient"}).status_code == 405
+    for method in ("POST", "PUT", "DELETE"):
+        assert live.http.request(method, live.url("metadata"), json={}).status_code == 405
+
+
+def test_the_openapi_description_is_generated_from_the_statement(live, statement):
+    from openapi_spec_validator import validate
+
+    response = ok(live.get("openapi.json", headers={"Accept": "application/json"}))
+    document = response.json()
+    validate(document)  # a valid OpenAPI 3 document
+    paths = document["paths"]
+    for resource in resources(statement):
+        rtype = resource["type"]
+        codes = {i["code"] for i in resource["interaction"]}
+        assert ("get" in paths[f"/{rtype}"]) == ("search-type" in codes)
+        assert ("put" in paths[f"/{rtype}/{{id}}"]) == ("update" in codes), rtype
+        assert ("delete" in paths[f"/{rtype}/{{id}}"]) == ("delete" in codes), rtype
+        query = {p["name"] for p in paths[f"/{rtype}"]["get"]["parameters"] if "name" in p}
+        assert query == {p["name"] for p in resource["searchParam"]}
+        for op in resource.get("operation", []):
+            assert any(path.endswith(f"/${op['name']}") and path.startswith(f"/{rtype}") for path in paths), op
+    assert "post" in paths["/$reindex"] and "get" in paths["/$export"] and "get" in paths["/Patient/{id}/$everything"]
+    assert "get" in paths["/"] and "post" in paths["/"] and "/Patient/{id}/{type}" in paths
+    audit = paths["/AuditEvent/{id}"]
+    assert "get" in audit and not {"put", "patch", "delete"} & set(audit)
+
+
+def test_the_smart_configuration_claims_are_exercised(sqlite_store):
+    live = AuthServer(sqlite_store)
+    try:
+        conf = ok(requests.get(live.url(".well-known/smart-configuration"))).json()
+        # No authorization endpoint (client_credentials only): no response type either.
+        assert conf["response_types_supported"] == [] and "authorization_endpoint" not in conf
+        assert conf["grant_types_supported"] == ["client_credentials"]
+        refused = requests.post(conf["token_endpoint"], data={"grant_type": "authorization_code", "code": "x"})
+        assert refused.status_code in (400, 401)
+        keys = ok(requests.get(conf["jwks_uri"])).json()["keys"]
+        # Each signing algorithm, with private_key_jwt.
+        algorithms = {"RS384": rsa_key, "ES384": ec_key}
+        assert set(conf["token_endpoint_auth_signing_alg_values_supported"]) == set(algorithms)
+        for make in algorithms.values():
+            client_id, key = live.add_client("system/*.rs", key=make())
+            assert live.token_response(client_id, key).status_code == 200
+        assert keys
+        # Each authentication method.
+        assert set(conf["token_endpoint_auth_methods_supported"]) == {"private_key_jwt", "client_secret_basic"}
+        client, secret = live.clients.add(name="dev", scopes=["system/*.rs"], secret=True)
+        token = ok(requests.post(conf["token_endpoint"], data={"grant_type": "client_credentials"},
+                                 auth=(client.client_id, secret))).json()["access_token"]
+        # Introspection, then revocation.
+        active = ok(requests.post(conf["introspection_endpoint"], data={"token": token},
+                                  auth=(client.client_id, secret))).json()
+        assert active["active"] is True
+        ok(requests.post(conf["revocation_endpoint"], data={"token": token}, auth=(client.client_id, secret)))
+        after = ok(requests.post(conf["introspection_endpoint"], data={"token": token},
+                                 auth=(client.client_id, secret))).json()
+        assert after["active"] is False
+        # Each example scope is granted and works (patient/ ones with a patient in context).
+        admin = live.client_token("system/*.cruds")
+        live.request("PUT", "Patient/p1", admin, json={"resourceType": "Patient", "id": "p1"})
+        for scope in conf["scopes_supported"]:
+            extra = {"patient": "p1"} if scope.startswith("patient/") else {}
+            client_id, key = live.add_client(scope, **extra)
+            granted = ok(live.token_response(client_id, key, scope=scope)).json()
+            assert granted["scope"] == scope
+            if scope.endswith(".write"):
+                tried = live.request("POST", "Patient", granted["access_token"], json={"resourceType": "Patient"})
+                assert tried.status_code == 201, scope
+            else:
+                assert live.request("GET", "Patient/p1", granted["access_token"]).status_code == 200, scope
+        assert {"permission-v1", "permission-v2", "permission-patient"} <= set(conf["capabilities"])
+    finally:
+        live.close()
