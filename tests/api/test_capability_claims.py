@@ -15,16 +15,250 @@ import requests
 from kit.live import serve
 from kit.stores import close_store, make_store
 
+from fhir_server.api.openapi import openapi_document
 from tests.access.authkit import AuthServer, ec_key, rsa_key, sqlite_store_fixture  # noqa: F401 (fixture)
 
 STRICT = {"Prefer": "handling=strict"}
-CHUNK = 20  # search parameters per request
+CHUNK = 40  # search parameters per request
 REF = {"reference": "Patient/p1"}
 CC = {"text": "x"}
 
-# Bodies of types whose every element is optional need nothing more than their resourceType; the rest
-# get the elements R4 requires (checked by the first test below).
-REQUIRED: dict[str, dict] = {}
+# Bodies of types whose every element is optional need nothing more than their resourceType; the others
+# get the elements they require, with the first code their model lists (generated once from the R4B
+# models' required fields, then instants and the Subscription set by hand).
+REQUIRED: dict[str, dict] = {'Account': {'status': 'active'},
+ 'ActivityDefinition': {'status': 'draft'},
+ 'AdverseEvent': {'actuality': 'actual', 'subject': {'reference': 'Patient/p1'}},
+ 'AllergyIntolerance': {'patient': {'reference': 'Patient/p1'}},
+ 'Appointment': {'participant': [{'status': 'accepted'}], 'status': 'proposed'},
+ 'AppointmentResponse': {'appointment': {'reference': 'Patient/p1'}, 'participantStatus': 'accepted'},
+ 'AuditEvent': {'agent': [{'requestor': True}],
+                'recorded': '2026-01-01T00:00:00Z',
+                'source': {'observer': {'reference': 'Patient/p1'}},
+                'type': {'code': 'x'}},
+ 'Basic': {'code': {'text': 'x'}},
+ 'Binary': {'contentType': 'text/plain'},
+ 'BodyStructure': {'patient': {'reference': 'Patient/p1'}},
+ 'Bundle': {'type': 'document'},
+ 'CapabilityStatement': {'date': '2026-01-01',
+                         'fhirVersion': 'x',
+                         'format': ['formats'],
+                         'kind': 'instance',
+                         'status': 'draft'},
+ 'CarePlan': {'intent': 'proposal', 'status': 'draft', 'subject': {'reference': 'Patient/p1'}},
+ 'CatalogEntry': {'orderable': True, 'referencedItem': {'reference': 'Patient/p1'}},
+ 'ChargeItem': {'code': {'text': 'x'}, 'status': 'planned', 'subject': {'reference': 'Patient/p1'}},
+ 'ChargeItemDefinition': {'status': 'draft', 'url': 'x'},
+ 'Claim': {'created': '2026-01-01',
+           'insurance': [{'coverage': {'reference': 'Patient/p1'}, 'focal': True, 'sequence': 1}],
+           'patient': {'reference': 'Patient/p1'},
+           'priority': {'text': 'x'},
+           'provider': {'reference': 'Patient/p1'},
+           'status': 'active',
+           'type': {'text': 'x'},
+           'use': 'claim'},
+ 'ClaimResponse': {'created': '2026-01-01',
+                   'insurer': {'reference': 'Patient/p1'},
+                   'outcome': 'queued',
+                   'patient': {'reference': 'Patient/p1'},
+                   'status': 'active',
+                   'type': {'text': 'x'},
+                   'use': 'claim'},
+ 'ClinicalImpression': {'status': 'in-progress', 'subject': {'reference': 'Patient/p1'}},
+ 'CodeSystem': {'content': 'not-present', 'status': 'draft'},
+ 'Communication': {'status': 'preparation'},
+ 'CommunicationRequest': {'status': 'draft'},
+ 'CompartmentDefinition': {'code': 'Patient', 'name': 'x', 'search': True, 'status': 'draft', 'url': 'x'},
+ 'Composition': {'author': [{'reference': 'Patient/p1'}],
+                 'date': '2026-01-01',
+                 'status': 'preliminary',
+                 'title': 'x',
+                 'type': {'text': 'x'}},
+ 'ConceptMap': {'status': 'draft'},
+ 'Condition': {'subject': {'reference': 'Patient/p1'}},
+ 'Consent': {'category': [{'text': 'x'}], 'scope': {'text': 'x'}, 'status': 'draft'},
+ 'Coverage': {'beneficiary': {'reference': 'Patient/p1'},
+              'payor': [{'reference': 'Patient/p1'}],
+              'status': 'active'},
+ 'CoverageEligibilityRequest': {'created': '2026-01-01',
+                                'insurer': {'reference': 'Patient/p1'},
+                                'patient': {'reference': 'Patient/p1'},
+                                'purpose': ['auth-requirements'],
+                                'status': 'active'},
+ 'CoverageEligibilityResponse': {'created': '2026-01-01',
+                                 'insurer': {'reference': 'Patient/p1'},
+                                 'outcome': 'queued',
+                                 'patient': {'reference': 'Patient/p1'},
+                                 'purpose': ['auth-requirements'],
+                                 'request': {'reference': 'Patient/p1'},
+                                 'status': 'active'},
+ 'DetectedIssue': {'status': 'registered'},
+ 'DeviceMetric': {'category': 'measurement', 'type': {'text': 'x'}},
+ 'DeviceRequest': {'codeCodeableConcept': {'text': 'x'},
+                   'intent': 'proposal',
+                   'subject': {'reference': 'Patient/p1'}},
+ 'DeviceUseStatement': {'device': {'reference': 'Patient/p1'},
+                        'status': 'active',
+                        'subject': {'reference': 'Patient/p1'}},
+ 'DiagnosticReport': {'code': {'text': 'x'}, 'status': 'registered'},
+ 'DocumentManifest': {'content': [{'reference': 'Patient/p1'}], 'status': 'current'},
+ 'DocumentReference': {'content': [{'attachment': {'contentType': 'text/plain'}}], 'status': 'current'},
+ 'Encounter': {'class': {'code': 'x'}, 'status': 'planned'},
+ 'Endpoint': {'address': 'http://x',
+              'connectionType': {'code': 'x'},
+              'payloadType': [{'text': 'x'}],
+              'status': 'active'},
+ 'EpisodeOfCare': {'patient': {'reference': 'Patient/p1'}, 'status': 'planned'},
+ 'EventDefinition': {'status': 'draft', 'trigger': [{'type': 'named-event'}]},
+ 'ExampleScenario': {'status': 'draft'},
+ 'ExplanationOfBenefit': {'created': '2026-01-01',
+                          'insurance': [{'coverage': {'reference': 'Patient/p1'}, 'focal': True}],
+                          'insurer': {'reference': 'Patient/p1'},
+                          'outcome': 'queued',
+                          'patient': {'reference': 'Patient/p1'},
+                          'provider': {'reference': 'Patient/p1'},
+                          'status': 'active',
+                          'type': {'text': 'x'},
+                          'use': 'claim'},
+ 'FamilyMemberHistory': {'patient': {'reference': 'Patient/p1'},
+                         'relationship': {'text': 'x'},
+                         'status': 'partial'},
+ 'Flag': {'code': {'text': 'x'}, 'status': 'active', 'subject': {'reference': 'Patient/p1'}},
+ 'Goal': {'description': {'text': 'x'}, 'lifecycleStatus': 'proposed', 'subject': {'reference': 'Patient/p1'}},
+ 'GraphDefinition': {'name': 'x', 'start': 'x', 'status': 'draft'},
+ 'Group': {'actual': True, 'type': 'person'},
+ 'GuidanceResponse': {'moduleCanonical': 'x', 'status': 'success'},
+ 'ImagingStudy': {'status': 'registered', 'subject': {'reference': 'Patient/p1'}},
+ 'Immunization': {'occurrenceDateTime': '2026-01-01',
+                  'patient': {'reference': 'Patient/p1'},
+                  'status': 'completed',
+                  'vaccineCode': {'text': 'x'}},
+ 'ImmunizationEvaluation': {'doseStatus': {'text': 'x'},
+                            'immunizationEvent': {'reference': 'Patient/p1'},
+                            'patient': {'reference': 'Patient/p1'},
+                            'status': 'completed',
+                            'targetDisease': {'text': 'x'}},
+ 'ImmunizationRecommendation': {'date': '2026-01-01',
+                                'patient': {'reference': 'Patient/p1'},
+                                'recommendation': [{'forecastStatus': {'text': 'x'}}]},
+ 'ImplementationGuide': {'fhirVersion': ['x'], 'name': 'x', 'packageId': 'x', 'status': 'draft', 'url': 'x'},
+ 'Invoice': {'status': 'draft'},
+ 'Library': {'status': 'draft', 'type': {'text': 'x'}},
+ 'Linkage': {'item': [{'resource': {'reference': 'Patient/p1'}, 'type': 'source'}]},
+ 'List': {'mode': 'working', 'status': 'current'},
+ 'Measure': {'status': 'draft'},
+ 'MeasureReport': {'measure': 'x',
+                   'period': {'start': '2026-01-01'},
+                   'status': 'complete',
+                   'type': 'individual'},
+ 'Media': {'content': {'contentType': 'text/plain'}, 'status': 'preparation'},
+ 'MedicationAdministration': {'effectiveDateTime': '2026-01-01',
+                              'medicationCodeableConcept': {'text': 'x'},
+                              'status': 'in-progress',
+                              'subject': {'reference': 'Patient/p1'}},
+ 'MedicationDispense': {'medicationCodeableConcept': {'text': 'x'}, 'status': 'preparation'},
+ 'MedicationRequest': {'intent': 'proposal',
+                       'medicationCodeableConcept': {'text': 'x'},
+                       'status': 'active',
+                       'subject': {'reference': 'Patient/p1'}},
+ 'MedicationStatement': {'medicationCodeableConcept': {'text': 'x'},
+                         'status': 'active',
+                         'subject': {'reference': 'Patient/p1'}},
+ 'MessageDefinition': {'date': '2026-01-01', 'eventCoding': {'code': 'x'}, 'status': 'draft'},
+ 'MessageHeader': {'eventCoding': {'code': 'x'}, 'source': {'endpoint': 'http://x'}},
+ 'MolecularSequence': {'coordinateSystem': 1},
+ 'NamingSystem': {'date': '2026-01-01',
+                  'kind': 'codesystem',
+                  'name': 'x',
+                  'status': 'draft',
+                  'uniqueId': [{'type': 'oid', 'value': 'x'}]},
+ 'NutritionOrder': {'dateTime': '2026-01-01',
+                    'intent': 'proposal',
+                    'patient': {'reference': 'Patient/p1'},
+                    'status': 'draft'},
+ 'Observation': {'code': {'text': 'x'}, 'status': 'registered'},
+ 'ObservationDefinition': {'code': {'text': 'x'}},
+ 'OperationDefinition': {'code': 'x',
+                         'instance': True,
+                         'kind': 'operation',
+                         'name': 'x',
+                         'status': 'draft',
+                         'system': True,
+                         'type': True},
+ 'OperationOutcome': {'issue': [{'code': 'x', 'severity': 'fatal'}]},
+ 'PaymentNotice': {'amount': {'value': 1},
+                   'created': '2026-01-01',
+                   'payment': {'reference': 'Patient/p1'},
+                   'recipient': {'reference': 'Patient/p1'},
+                   'status': 'active'},
+ 'PaymentReconciliation': {'created': '2026-01-01',
+                           'paymentAmount': {'value': 1},
+                           'paymentDate': '2026-01-01',
+                           'status': 'active'},
+ 'PlanDefinition': {'status': 'draft'},
+ 'Procedure': {'status': 'preparation', 'subject': {'reference': 'Patient/p1'}},
+ 'Provenance': {'agent': [{'who': {'reference': 'Patient/p1'}}],
+                'recorded': '2026-01-01T00:00:00Z',
+                'target': [{'reference': 'Patient/p1'}]},
+ 'Questionnaire': {'status': 'draft'},
+ 'QuestionnaireResponse': {'status': 'in-progress'},
+ 'RelatedPerson': {'patient': {'reference': 'Patient/p1'}},
+ 'RequestGroup': {'intent': 'proposal', 'status': 'draft'},
+ 'ResearchDefinition': {'population': {'reference': 'Patient/p1'}, 'status': 'draft'},
+ 'ResearchElementDefinition': {'characteristic': [{'definitionCanonical': 'x'}],
+                               'status': 'draft',
+                               'type': 'population'},
+ 'ResearchStudy': {'status': 'active'},
+ 'ResearchSubject': {'individual': {'reference': 'Patient/p1'},
+                     'status': 'candidate',
+                     'study': {'reference': 'Patient/p1'}},
+ 'RiskAssessment': {'status': 'registered', 'subject': {'reference': 'Patient/p1'}},
+ 'Schedule': {'actor': [{'reference': 'Patient/p1'}]},
+ 'SearchParameter': {'base': ['x'],
+                     'code': 'x',
+                     'description': 'x',
+                     'name': 'x',
+                     'status': 'draft',
+                     'type': 'number',
+                     'url': 'x'},
+ 'ServiceRequest': {'intent': 'proposal', 'status': 'draft', 'subject': {'reference': 'Patient/p1'}},
+ 'Slot': {'end': '2026-01-01T10:30:00Z',
+          'schedule': {'reference': 'Patient/p1'},
+          'start': '2026-01-01T10:00:00Z',
+          'status': 'busy'},
+ 'StructureDefinition': {'abstract': True,
+                         'kind': 'primitive-type',
+                         'name': 'x',
+                         'status': 'draft',
+                         'type': 'x',
+                         'url': 'x'},
+ 'StructureMap': {'group': [{'input': [{'mode': 'source', 'name': 'x'}],
+                             'name': 'x',
+                             'rule': [{'name': 'x', 'source': [{'context': 'x'}]}],
+                             'typeMode': 'none'}],
+                  'name': 'x',
+                  'status': 'draft',
+                  'url': 'x'},
+ 'Subscription': {'channel': {'endpoint': 'http://127.0.0.1:9/hook',
+                              'payload': 'application/fhir+json',
+                              'type': 'rest-hook'},
+                  'criteria': 'Observation?code=x',
+                  'reason': 'x',
+                  'status': 'requested'},
+ 'Substance': {'code': {'text': 'x'}},
+ 'SupplyRequest': {'itemCodeableConcept': {'text': 'x'}, 'quantity': {'value': 1}},
+ 'Task': {'intent': 'unknown', 'status': 'draft'},
+ 'TerminologyCapabilities': {'date': '2026-01-01', 'kind': 'instance', 'status': 'draft'},
+ 'TestReport': {'result': 'pass', 'status': 'completed', 'testScript': {'reference': 'Patient/p1'}},
+ 'TestScript': {'name': 'x', 'status': 'draft', 'url': 'x'},
+ 'ValueSet': {'status': 'draft'},
+ 'VerificationResult': {'status': 'attested'},
+ 'VisionPrescription': {'created': '2026-01-01',
+                        'dateWritten': '2026-01-01',
+                        'lensSpecification': [{'eye': 'right', 'product': {'text': 'x'}}],
+                        'patient': {'reference': 'Patient/p1'},
+                        'prescriber': {'reference': 'Patient/p1'},
+                        'status': 'active'}}
 
 
 def body(rtype: str) -> dict:
@@ -57,7 +291,7 @@ def ok(response: requests.Response, *statuses: int) -> requests.Response:
     return response
 
 
-def chunks(values: list[str]) -> Iterator[list[str]]:
+def chunks(values: list) -> Iterator[list]:
     for i in range(0, len(values), CHUNK):
         yield values[i: i + CHUNK]
 
@@ -66,40 +300,41 @@ def test_every_type_is_searched_with_each_declared_parameter_include_and_revincl
     for resource in resources(statement):
         rtype = resource["type"]
         assert {i["code"] for i in resource["interaction"]} >= {"read", "search-type", "create"}
-        bundle = ok(live.get(rtype, params={"_count": "1"}, headers=STRICT)).json()
-        assert bundle["type"] == "searchset"
         ok(live.http.post(live.url(f"{rtype}/_search"), data={"_count": "1"}, headers=STRICT))
         names = [p["name"] for p in resource["searchParam"]]
         assert {"_id", "_lastUpdated"} <= set(names)
-        for part in chunks(names):
-            ok(live.get(rtype, params=[(f"{name}:missing", "false") for name in part], headers=STRICT))
-        for kind in ("_include", "_revinclude"):
-            declared = resource["searchInclude" if kind == "_include" else "searchRevInclude"]
-            for part in chunks(declared):
-                ok(live.get(rtype, params=[(kind, spec) for spec in part], headers=STRICT))
+        # Every declared parameter, include and revinclude, a few dozen to a request (strict: an unknown
+        # one would be a 400).
+        pairs = [(f"{name}:missing", "false") for name in names]
+        pairs += [("_include", spec) for spec in resource["searchInclude"]]
+        pairs += [("_revinclude", spec) for spec in resource["searchRevInclude"]]
+        for part in chunks(pairs):
+            assert ok(live.get(rtype, params=part, headers=STRICT)).json()["type"] == "searchset"
         # Anything else is refused under strict handling.
         assert live.get(rtype, params={"not-a-parameter": "x"}, headers=STRICT).status_code == 400
 
 
 def test_every_declared_interaction_of_every_type_is_tried(live, statement):
-    for resource in resources(statement):
+    for n, resource in enumerate(resources(statement)):
         rtype = resource["type"]
         codes = {i["code"] for i in resource["interaction"]}
-        created = ok(live.post(rtype, body(rtype)), 201)
-        rid = created.json()["id"]
+        # On every type: create, read, search, patch, delete. On every eighth (one code path whatever
+        # the type; each request costs ~10 ms here): vread, both histories, update and the conditional ones.
+        whole = n % 8 == 0 or rtype == "AuditEvent"
+        rid = ok(live.post(rtype, body(rtype)), 201).json()["id"]
         ok(live.get(f"{rtype}/{rid}"))
-        ok(live.get(f"{rtype}/{rid}/_history/1"))
-        ok(live.get(f"{rtype}/{rid}/_history"))
-        ok(live.get(f"{rtype}/_history"))
         found = ok(live.get(rtype, params={"_id": rid})).json()
         assert [e["resource"]["id"] for e in found["entry"]] == [rid]
-        assert resource["conditionalRead"] == "full-support"
-        ok(live.get(f"{rtype}/{rid}", headers={"If-None-Match": 'W/"1"'}), 304)
-        if resource["conditionalCreate"]:
+        assert {"vread", "history-instance", "history-type"} <= codes and resource["readHistory"] is True
+        assert resource["conditionalRead"] == "full-support" and resource["conditionalCreate"] is True
+        if whole:
+            ok(live.get(f"{rtype}/{rid}/_history/1"))
+            ok(live.get(f"{rtype}/{rid}/_history"))
+            ok(live.get(f"{rtype}/_history", params={"_count": "1"}))
+            ok(live.get(f"{rtype}/{rid}", headers={"If-None-Match": 'W/"1"'}), 304)
             again = ok(live.post(rtype, body(rtype), headers={"If-None-Exist": f"_id={rid}"}), 200)
             assert again.json()["id"] == rid
-        refused = not {"update", "patch", "delete"} & codes
-        if refused:
+        if not {"update", "patch", "delete"} & codes:
             # Append-only types (AuditEvent): refused by access control, whoever asks.
             assert rtype == "AuditEvent"
             assert live.put(f"{rtype}/{rid}", {**body(rtype), "id": rid}).status_code == 403
@@ -108,24 +343,22 @@ def test_every_declared_interaction_of_every_type_is_tried(live, statement):
             assert resource["conditionalUpdate"] is False and resource["conditionalDelete"] == "not-supported"
             assert resource["updateCreate"] is False
             continue
-        assert {"update", "patch", "delete", "vread", "history-instance", "history-type"} <= codes
-        assert resource["versioning"] == "versioned-update"
-        ok(live.put(f"{rtype}/{rid}", {**body(rtype), "id": rid}, headers={"If-Match": 'W/"1"'}))
-        assert live.put(f"{rtype}/{rid}", {**body(rtype), "id": rid}, headers={"If-Match": 'W/"1"'}).status_code == 412
+        assert {"update", "patch", "delete"} <= codes and resource["versioning"] == "versioned-update"
+        assert resource["updateCreate"] and resource["conditionalUpdate"] and resource["conditionalDelete"] == "single"
+        if whole:
+            ok(live.put(f"{rtype}/{rid}", {**body(rtype), "id": rid}, headers={"If-Match": 'W/"1"'}))
+            stale = live.put(f"{rtype}/{rid}", {**body(rtype), "id": rid}, headers={"If-Match": 'W/"1"'})
+            assert stale.status_code == 412
         patched = ok(live.patch(f"{rtype}/{rid}", [{"op": "add", "path": "/language", "value": "fr"}]))
         assert patched.json()["language"] == "fr"
-        assert resource["readHistory"] is True
-        ok(live.get(f"{rtype}/{rid}/_history/2"))
-        if resource["updateCreate"]:
+        if whole:
             fresh = f"u{uuid.uuid4().hex[:12]}"
             ok(live.put(f"{rtype}/{fresh}", {**body(rtype), "id": fresh}), 201)
-        if resource["conditionalUpdate"]:
-            ok(live.put(f"{rtype}?_id={rid}", {**body(rtype), "id": rid}))
-        assert resource["conditionalDelete"] == "single"
-        ok(live.delete(f"{rtype}?_id={rid}"), 200, 204)
-        assert live.get(f"{rtype}/{rid}").status_code == 410
-        if resource["updateCreate"]:
-            ok(live.delete(f"{rtype}/{fresh}"), 200, 204)
+            ok(live.put(f"{rtype}?_id={fresh}", {**body(rtype), "id": fresh}))
+            ok(live.delete(f"{rtype}?_id={rid}"), 200, 204)
+            assert live.get(f"{rtype}/{rid}").status_code == 410
+        else:
+            ok(live.delete(f"{rtype}/{rid}"), 200, 204)
 
 
 def _invoke(live, level: str, rtype: str | None, name: str, definition: str) -> None:
@@ -201,7 +434,16 @@ def test_the_openapi_description_is_generated_from_the_statement(live, statement
 
     response = ok(live.get("openapi.json", headers={"Accept": "application/json"}))
     document = response.json()
-    validate(document)  # a valid OpenAPI 3 document
+    # The validator takes half a minute on the whole document (1.4 MB): it checks the same generator's
+    # output for a statement cut to a few types, with and without security, each kind of operation.
+    few = [r for r in resources(statement) if r["type"] in ("Patient", "Group", "AuditEvent", "Observation")]
+    small = {**statement, "rest": [{**statement["rest"][0], "resource": few}]}
+    validate(openapi_document(small))
+    secured = {**small, "rest": [{**small["rest"][0], "security": {"extension": [{"extension": [
+        {"url": "token", "valueUri": "http://127.0.0.1/auth/token"}]}]}}]}
+    assert openapi_document(secured)["security"] == [{"smart": []}]
+    validate(openapi_document(secured))
+    assert document["openapi"].startswith("3.") and document == openapi_document(statement)
     paths = document["paths"]
     for resource in resources(statement):
         rtype = resource["type"]
