@@ -25,8 +25,9 @@ TYPE_INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-inst
 PATIENT_COMPARTMENT = "http://hl7.org/fhir/CompartmentDefinition/patient"
 
 # Operations invoked on a resource type or instance, by their definition: the types that declare them.
-# An operation added with ``add_capability`` whose definition is listed here moves from rest.operation
-# to those types' resource.operation (``None``: every type), under the name it is invoked by.
+# An operation added with ``add_capability`` whose definition is listed here is declared, under the name
+# it is invoked by, in those types' resource.operation (``None``: every type), and stays in rest.operation,
+# the list of every operation the server has.
 TYPE_OPERATIONS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "http://hl7.org/fhir/OperationDefinition/Resource-validate": ("validate", None),
     "http://hl7.org/fhir/OperationDefinition/Patient-everything": ("everything", ("Patient",)),
@@ -84,22 +85,16 @@ def _resource(resource_type: str, include: list[str], revinclude: list[str]) -> 
 
 
 def _place_operations(rest: dict, resources: list[dict]) -> None:
-    """Move type and instance operations from rest.operation to the resources that take them."""
+    """Declare type and instance operations on the resources that take them."""
     by_type = {r["type"]: r for r in resources}
-    system = []
     for op in rest.get("operation", []):
         placed = TYPE_OPERATIONS.get(op.get("definition", ""))
         if placed is None:
-            system.append(op)
             continue
         name, types = placed
         for t in types or tuple(by_type):
             if t in by_type:
                 by_type[t].setdefault("operation", []).append({"name": name, "definition": op["definition"]})
-    if system:
-        rest["operation"] = system
-    else:
-        rest.pop("operation", None)
 
 
 def capability_statement(base: str, extra: dict[str, Any] | None = None) -> dict:
