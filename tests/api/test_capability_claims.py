@@ -508,5 +508,9 @@ def test_the_smart_configuration_claims_are_exercised(sqlite_store):
             else:
                 assert live.request("GET", "Patient/p1", granted["access_token"]).status_code == 200, scope
         assert {"permission-v1", "permission-v2", "permission-patient"} <= set(conf["capabilities"])
+        # The API description is public, as the CapabilityStatement is, and names the token endpoint.
+        described = ok(requests.get(live.url("openapi.json"))).json()
+        flow = described["components"]["securitySchemes"]["smart"]["flows"]["clientCredentials"]
+        assert flow["tokenUrl"] == conf["token_endpoint"] and described["security"] == [{"smart": []}]
     finally:
         live.close()
