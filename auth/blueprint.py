@@ -55,8 +55,9 @@ class AuthState:
 
     @property
     def public_paths(self) -> tuple[str, ...]:
-        """What anyone may GET without a token: the CapabilityStatement and SMART discovery."""
-        return (self.base_path + "/metadata", self.base_path + "/.well-known/smart-configuration")
+        """What anyone may GET without a token: the CapabilityStatement, its OpenAPI form and SMART discovery."""
+        return (self.base_path + "/metadata", self.base_path + "/openapi.json",
+                self.base_path + "/.well-known/smart-configuration")
 
     @property
     def auth_path(self) -> str:

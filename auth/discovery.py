@@ -19,7 +19,8 @@ def smart_configuration(issuer: str) -> dict:
         "token_endpoint_auth_methods_supported": [PRIVATE_KEY_JWT, CLIENT_SECRET_BASIC],
         "token_endpoint_auth_signing_alg_values_supported": list(ALGORITHMS),
         "scopes_supported": scopes_supported(),
-        "response_types_supported": ["token"],
+        # The authorization endpoint's response types: there is none (client_credentials only).
+        "response_types_supported": [],
         "capabilities": [
             "client-confidential-asymmetric",
             "client-confidential-symmetric",

@@ -16,9 +16,10 @@ from .capability import capability
 from .everything import everything
 from .export import export
 from .http import error_response, negotiate, outcome_response
+from .openapi import openapi
 from .operations import operations
 from .rest import ACCEPTANCE, may_search, rest
-from .search import search
+from .search import CONVERTERS, search
 
 log = logging.getLogger("relais.api")
 
@@ -27,7 +28,8 @@ _ISSUE_CODE = {404: "not-found", 405: "not-supported", 413: "too-costly", 400: "
 
 def register(app: Flask) -> None:
     """Mount the FHIR API at /fhir and make every error an OperationOutcome."""
-    for blueprint in (capability, bundle, operations, export, everything, search, rest):
+    app.url_map.converters.update(CONVERTERS)  # before the rules that use them are added
+    for blueprint in (capability, openapi, bundle, operations, export, everything, search, rest):
         app.register_blueprint(blueprint, url_prefix="/fhir")
     app.extensions[ACCEPTANCE] = Acceptance(tuple(app.config["RELAIS"].resthook_allow), may_search)
 

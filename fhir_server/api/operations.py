@@ -17,7 +17,7 @@ from ..bindings import binding_issues
 from ..errors import FHIRError, issue, operation_outcome
 from ..export import jobs
 from ..limits import LimitExceeded
-from ..resources import SUPPORTED_TYPES, validate
+from ..resources import SUPPORTED_TYPES, fully_validated, validate
 from ..search.query import SearchQuery
 from ..store.base import Store
 from .http import base_url, fhir_response, json_body
@@ -148,6 +148,9 @@ def validation_issues(st: Store, resource_type: str, id: str | None, resource: d
         issues.extend(exc.outcome()["issue"])
         if exc.status == 422 and exc.code != "code-invalid":
             issues.extend(binding_issues(resource))  # the structure failed first: still name every bad code
+    if not fully_validated(resource_type):
+        issues.append(issue("warning", "not-supported", f"{resource_type} has no R4 model here: only its Resource "
+                                                        "and DomainResource elements were checked"))
     if mode == "update":
         if "id" not in resource:
             issues.append(issue("error", "required", "An update needs the resource id", [f"{resource_type}.id"]))

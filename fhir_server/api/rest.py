@@ -50,6 +50,8 @@ def check_type(resource_type: str) -> None:
 
 
 def check_id(id: str) -> None:
+    if id.startswith("$"):  # [type]/$name: an operation this server does not declare
+        raise FHIRError(404, f"No operation {id} on this server (see GET [base]/metadata)", code="not-supported")
     if not valid_id(id):
         raise FHIRError(400, f"{id!r} is not a valid FHIR id", code="invalid")
 

@@ -2,7 +2,8 @@
 
 ``search`` answers a type's search as the actor may see it (access filtering, ``total``, includes,
 paging snapshots, ``_summary``/``_elements``, warnings); ``page`` answers a paging link;
-``everything`` answers ``Patient/$everything``; ``conditional_criteria`` parses the criteria of
+``everything`` answers ``Patient/$everything``; ``compartment_search`` and ``system_search`` answer
+``Patient/[id]/[type]?`` and ``[base]?_type=...`` (``system``); ``conditional_criteria`` parses the criteria of
 conditional interactions. ``paging`` keeps snapshots in the store, ``custom`` loads stored
 SearchParameters into the registry, ``chains`` makes chains and ``_has`` traverse only what the caller
 may read.
@@ -11,5 +12,7 @@ may read.
 from .criteria import conditional_criteria
 from .everything import everything
 from .service import Access, Settings, page, search
+from .system import compartment_search, system_search
 
-__all__ = ["Access", "Settings", "conditional_criteria", "everything", "page", "search"]
+__all__ = ["Access", "Settings", "compartment_search", "conditional_criteria", "everything", "page", "search",
+           "system_search"]

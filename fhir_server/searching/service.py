@@ -23,7 +23,7 @@ from ..resources import is_supported
 from ..search.errors import SearchError, SearchTooCostly
 from ..search.limits import DEFAULT_LIMITS, Limits
 from ..search.parser import parse
-from ..search.query import SearchQuery
+from ..search.query import Predicate, SearchQuery
 from ..search.summary import select_elements, summarize
 from ..store.base import SearchResult, Store, StoredVersion
 from . import custom, paging
@@ -104,6 +104,15 @@ def _outcome_entry(issues: list[dict]) -> dict:
 
 # --- paging: snapshots --------------------------------------------------------------------------
 
+# Snapshot kinds whose entries are all matches: a search of one type, a search across types (whose
+# snapshot's resource_type lists them, comma-separated). The other kind is "everything".
+SEARCH_KINDS = ("search", "system")
+
+
+def searched_types(snap: paging.Snapshot) -> list[str]:
+    """The types a search snapshot searched (one, or those of a search across types)."""
+    return snap.resource_type.split(",") if snap.kind == "system" else [snap.resource_type]
+
 
 def _shape_of(query: SearchQuery) -> paging.Shape:
     return paging.Shape(query.include, query.revinclude, query.include_iterate, query.revinclude_iterate,
@@ -140,10 +149,10 @@ def snapshot_page(store: Store, access: Access, settings: Settings, snap: paging
     base = settings.base_url
     bundle: dict = {"resourceType": "Bundle", "type": "searchset"}
     # A search's total counts every match: shown only to a caller who may see them all.
-    if snap.total is not None and (snap.kind != "search" or access.sees_all(snap.resource_type)):
+    if snap.total is not None and (snap.kind not in SEARCH_KINDS or all(map(access.sees_all, searched_types(snap)))):
         bundle["total"] = snap.total
     bundle["link"] = paging.links(base, snap, offset, count)
-    if snap.kind == "search":
+    if snap.kind in SEARCH_KINDS:
         entries = [entry(base, v, "match", query) for v in found]
         entries.extend(entry(base, v, "include", query)
                        for v in includes(store, query, found, lambda vs: readable(access, vs)))  # fmt: skip
@@ -180,8 +189,9 @@ def page(store: Store, access: Access, settings: Settings, search_id: str, offse
     if size == 0:
         raise FHIRError(400, "_count of a paging link must be positive", code="invalid")
     # Decided again on every page: the token that follows a link may not be the one that searched.
-    if snap.kind == "search":
-        access.decide("search", snap.resource_type, None)
+    if snap.kind in SEARCH_KINDS:
+        for resource_type in searched_types(snap):
+            access.decide("search", resource_type, None)
     else:
         patient = store.read("Patient", snap.target or "")
         access.decide("operation:everything", "Patient", patient.resource if patient is not None else None)
@@ -244,17 +254,22 @@ def _run(store: Store, query: SearchQuery) -> SearchResult:
 
 
 def search(store: Store, access: Access, resource_type: str, pairs: list[tuple[str, str]], settings: Settings,
-           *, strict: bool = False) -> dict:  # fmt: skip
+           *, strict: bool = False, within: tuple[tuple[Predicate, ...], ...] = (),
+           path: str | None = None) -> dict:  # fmt: skip
     """The searchset Bundle of ``resource_type?pairs`` as the actor may see it.
 
     One query fetches the ordered ids of the matches (up to the snapshot cap + 1): when they fit on
     the page, that is the answer and its total; otherwise they become a snapshot whose first page
     is answered. ``strict`` (Prefer: handling=strict) refuses unknown parameters instead of warning.
+    ``within`` adds AND clauses to the parsed query (a compartment search's membership); ``path`` is
+    where the request was sent, relative to the base (``Patient/p1/Observation``), for the self link.
     """
     if not is_supported(resource_type):
         raise FHIRError(404, f"Unknown or unsupported resource type {resource_type!r}", code="not-supported")
     access.decide("search", resource_type, None)
     query = _through_readable(store, access, _parse(store, resource_type, pairs, settings, strict))
+    if within:
+        query = dataclasses.replace(query, clauses=query.clauses + within)
     if query.summary == "count":
         query = dataclasses.replace(query, count=0)
     cap = settings.snapshot_max
@@ -282,7 +297,7 @@ def search(store: Store, access: Access, resource_type: str, pairs: list[tuple[s
     # The store counts every match; a caller who may not see them all must not learn how many there are.
     if result.total is not None and query.total != "none" and access.sees_all(resource_type):
         bundle["total"] = result.total
-    bundle["link"] = _single_page_links(base, resource_type, pairs, query)
+    bundle["link"] = _single_page_links(base, path or resource_type, pairs, query)
     entries = [entry(base, v, "match", query) for v in found]
     entries.extend(entry(base, v, "include", query)
                    for v in includes(store, query, found, lambda vs: readable(access, vs)))  # fmt: skip
