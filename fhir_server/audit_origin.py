@@ -3,7 +3,8 @@
 Every AuditEvent stored carries its origin in ``meta.tag`` (system ``ORIGIN_SYSTEM``): ``server`` on
 the events the server records (``auth.audit.build_audit_event``), ``client`` on every other. The write
 path calls ``stamped`` on each resource it stores, whatever way it came in, so a client's AuditEvent
-gets the client tag and the client as its ``source.observer``, whatever its body said. A client's
+gets the client tag and the client as its ``source.observer``, whatever its body said (with
+authentication off there is no client to name: the tag alone marks it). A client's
 AuditEvent that claims the server's tag is refused (403) rather than silently changed: a forging
 attempt should fail loudly. Regulators search either set alone with ``_tag`` (or ``_tag:not``).
 """
@@ -21,10 +22,8 @@ CLIENT_TAG = {"system": ORIGIN_SYSTEM, "code": "client", "display": "sent by a c
 CLIENT_ID_SYSTEM = "urn:relais:oauth-client"  # the system AuditEvents name OAuth clients with
 
 
-def observer(actor: Actor | None) -> dict[str, Any]:
+def observer(actor: Actor) -> dict[str, Any]:
     """``source.observer`` of an AuditEvent ``actor`` sent: the authenticated client, never the body's claim."""
-    if actor is None:
-        return {"display": "unauthenticated client (RELAIS_AUTH=off)"}
     who: dict[str, Any] = {"identifier": {"system": CLIENT_ID_SYSTEM, "value": actor.client_id}}
     if actor.name:
         who["display"] = actor.name
@@ -48,6 +47,8 @@ def stamped(resource: dict, actor: Actor | None) -> dict:
                         expression=["AuditEvent.meta.tag"])
     tags = [t for t in tags if not (isinstance(t, dict) and t.get("system") == ORIGIN_SYSTEM)]
     meta["tag"] = [*tags, dict(CLIENT_TAG)]
+    if actor is None:  # authentication off: no client to name, the tag alone tells it from the server's
+        return {**resource, "meta": meta}
     return {**resource, "meta": meta, "source": {**(resource.get("source") or {}), "observer": observer(actor)}}
 
 

@@ -88,7 +88,9 @@ def test_search_answers_the_digits_sent_and_still_matches_by_value(server):
 
 
 def test_a_transaction_and_a_patch_keep_every_digit(server):
-    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+    # a batch where the store cannot make a transaction all-or-nothing (mongomock)
+    kind = "transaction" if getattr(server.store, "supports_transactions", True) else "batch"
+    bundle = {"resourceType": "Bundle", "type": kind, "entry": [
         {"fullUrl": "urn:uuid:6f1c1b5e-1d2c-4c55-9f6a-2f3b9a1c0d01", "resource": observation(),
          "request": {"method": "POST", "url": "Observation"}}]}
     answer = post(server, "", bundle, Prefer="return=representation")

@@ -6,6 +6,7 @@ import base64
 
 import pytest
 
+
 def _refused(response, key: str) -> None:
     assert response.status_code == 400, response.text
     outcome = response.json()
@@ -55,7 +56,8 @@ def test_a_patch_entry_of_a_transaction_with_a_repeated_key_is_refused(sqlite_se
 
 
 def test_the_same_key_in_different_objects_is_fine(sqlite_server):
-    body = {"resourceType": "Patient", "name": [{"family": "A"}, {"family": "B"}], "contact": [{"name": {"family": "C"}}]}
+    body = {"resourceType": "Patient", "name": [{"family": "A"}, {"family": "B"}],
+            "contact": [{"name": {"family": "C"}}]}
     created = sqlite_server.post("Patient", body)
     assert created.status_code == 201, created.text
     assert [n["family"] for n in created.json()["name"]] == ["A", "B"]

@@ -275,6 +275,7 @@ def test_decimals_come_back_as_they_were_written(store):
     with store.transaction() as txn:
         assert dumps(txn.current("Observation", "d").resource) == written
     assert dumps(store.read("Observation", "d").resource) == written
+    assert b'"valueQuantity":{"value":72.400}' in written and b'"x":[0.10,5,[0.20]]' in written
     assert dumps(store.read("Observation", "d", 1).resource) == written
     assert [dumps(v.resource) for v in store.read_many("Observation", ["d"])] == [written]
     assert [dumps(v.resource) for v in store.history("Observation", "d").entries] == [written]
