@@ -2,7 +2,8 @@
 
 On the way in, each ``FHIRDecimal`` of a resource becomes a ``Decimal128`` (its value and precision,
 what MongoDB's own tools see), and the texts of all of them, in document order, go beside the resource
-as ``decimals`` (Decimal128 writes 1e2 as 1E+2, and cannot hold more than 34 digits). On the way out
+as ``decimals`` (Decimal128 writes 1e2 as 1E+2, and cannot hold more than 34 digits); so does an
+integer past 64 bits, which BSON cannot hold (it reads back as a decimal of the same digits). On the way out
 the n-th Decimal128 of the resource becomes ``FHIRDecimal(decimals[n])``. A resource without decimals
 is stored as it is, and documents stored before this (doubles, no ``decimals``) read as they did.
 """
@@ -15,6 +16,8 @@ from typing import Any
 from bson.decimal128 import Decimal128
 
 from ..fhirjson import FHIRDecimal
+
+_INT64 = range(-(2**63), 2**63)
 
 
 def _decimal128(value: FHIRDecimal) -> Decimal128:
@@ -30,6 +33,9 @@ def _encoded(node: Any, texts: list[str]) -> Any:
     if kind is FHIRDecimal:
         texts.append(node.text)
         return _decimal128(node)
+    if kind is int and node not in _INT64:  # JSON allows it, BSON has no such integer: a decimal of its digits
+        texts.append(str(node))
+        return _decimal128(FHIRDecimal(str(node)))
     if kind is dict:
         changed = None
         for key, value in node.items():

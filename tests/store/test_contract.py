@@ -267,7 +267,7 @@ def test_decimals_come_back_as_they_were_written(store):
         ' "component": [{"valueQuantity": {"value": 1e2}}, {"valueQuantity": {"value": -0.0}},'
         ' {"valueQuantity": {"value": 1234567890.12345678901234567890}},'
         ' {"valueQuantity": {"value": 1.234567890123456789012345678901234567890}}],'
-        ' "note": [{"text": "0.10"}], "x": [0.10, 5, [0.20]]}'
+        ' "note": [{"text": "0.10"}], "x": [0.10, 5, [0.20]], "big": 123456789012345678901234567890}'
     )
     written = dumps(body)
     with store.transaction() as txn:
