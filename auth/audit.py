@@ -18,6 +18,7 @@ from typing import Any
 
 from fhir_server import compartment, write
 from fhir_server.actor import SERVER, Actor
+from fhir_server.audit_origin import CLIENT_ID_SYSTEM, SERVER_TAG
 from fhir_server.ids import new_id
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,6 @@ ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
-CLIENT_ID_SYSTEM = "urn:relais:oauth-client"
 
 # BALP action codes: C create, R read/vread/search, U update, D delete, E execute (operations, bundles)
 _ACTION = {
@@ -120,6 +120,8 @@ def build_audit_event(
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
         "id": event_id or new_id(),
+        # the server's mark: the write path refuses it on any other actor's AuditEvent
+        "meta": {"tag": [dict(SERVER_TAG)]},
         "type": event_type,
         "subtype": subtype,
         "action": action,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +19,7 @@ from urllib.parse import parse_qsl
 
 import auth
 
+from . import fhirjson
 from . import write as w
 from .actor import Actor
 from .errors import FHIRError, gone, issue, not_found, operation_outcome
@@ -152,7 +152,7 @@ def _patch_operations(entry: _Entry) -> list:
         raise _entry_error(entry.index, 400, "a PATCH entry carries a Binary of contentType"
                            " application/json-patch+json", "invalid", ".resource")
     try:
-        ops = json.loads(base64.b64decode(resource.get("data") or "", validate=True))
+        ops = fhirjson.parse_body(base64.b64decode(resource.get("data") or "", validate=True).decode("utf-8"))
     except (binascii.Error, ValueError, TypeError):
         raise _entry_error(entry.index, 400, "the Binary data is not base64 JSON", "structure",
                            ".resource.data") from None

@@ -17,6 +17,7 @@ import jsonpatch
 import jsonpointer
 
 from .actor import Actor
+from .audit_origin import stamped
 from .errors import FHIRError, gone, not_found
 from .ids import new_id
 from .resources import validate
@@ -129,8 +130,8 @@ def _prepare(change: Change, timestamp: str, actor: Actor | None, acceptance: Ac
         if not change.validated:
             validate(resource, change.resource_type)
         assert resource is not None
-        # a Subscription is checked and owned here, whatever way it came in
-        resource = accepted(resource, actor, acceptance)
+        # a Subscription is checked and owned here, and a client's AuditEvent stamped, whatever way it came in
+        resource = stamped(accepted(resource, actor, acceptance), actor)
         if change.action == UPDATE and change.condition is None:
             if "id" not in resource:
                 raise FHIRError(400, "An update needs the resource id in the body", code="required", expression=["id"])
@@ -222,7 +223,7 @@ def _apply(txn: Transaction, item: _Prepared, timestamp: str, actor: Actor | Non
         if current.deleted:
             raise gone(rtype, id, current.version)
         patched = _patched(current.resource or {}, change.patch, rtype, id)
-        resource = _with_meta(accepted(patched, actor, acceptance), None, timestamp)
+        resource = _with_meta(stamped(accepted(patched, actor, acceptance), actor), None, timestamp)
     else:
         assert item.resource is not None
         resource = _with_meta(item.resource, id, timestamp)

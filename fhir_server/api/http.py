@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from email.utils import format_datetime
 from urllib.parse import parse_qsl
 
 from flask import Request, Response, current_app, request
 
+from .. import fhirjson
 from ..errors import FHIRError, issue, operation_outcome
 from ..store.base import StoredVersion
 
@@ -46,20 +46,19 @@ def negotiate(req: Request) -> None:
 
 
 def json_body(req: Request) -> object:
-    """The parsed JSON body; 400 for empty, undecodable or malformed JSON."""
+    """The parsed JSON body; 400 for empty, undecodable or malformed JSON, or an object that repeats a key."""
     raw = req.get_data(cache=True)
     if not raw:
         raise FHIRError(400, "The request has no body", code="structure")
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        return fhirjson.parse_body(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise FHIRError(400, "The body is not UTF-8", code="structure") from None
+    except fhirjson.DuplicateKey as exc:
+        raise FHIRError(400, f"The body names the key {exc.key!r} twice in one object: which one is meant is "
+                        "undefined", code="structure") from None
     except (ValueError, RecursionError) as exc:
         raise FHIRError(400, f"The body is not valid JSON: {str(exc)[:200]}", code="structure") from None
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
 
 
 def prefer(req: Request) -> dict[str, str]:
@@ -115,12 +114,8 @@ def version_headers(stored: StoredVersion) -> dict[str, str]:
 
 def fhir_response(body: dict | None, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A FHIR JSON response (an empty body when ``body`` is None)."""
-    if body is None:
-        data = b""
-    elif request.args.get("_pretty") == "true":
-        data = json.dumps(body, indent=2, ensure_ascii=False).encode()
-    else:
-        data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    # fhirjson writes decimals back as they were sent (0.10, not 0.1)
+    data = b"" if body is None else fhirjson.dumps(body, pretty=request.args.get("_pretty") == "true")
     response = Response(data, status=status, headers=headers or {})
     response.headers["Content-Type"] = f"{FHIR_JSON}; charset=utf-8"
     return response

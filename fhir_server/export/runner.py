@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -13,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .. import fhirjson
 from ..compartment import patient_ids
 from ..store.base import Store, StoredVersion
 from . import jobs
@@ -24,8 +24,8 @@ _RENEW_EVERY_S = 10.0
 KEEP_S = 24 * 3600.0  # finished exports (files and manifest) are kept this long
 _PAGE = 2000  # versions read per store call
 _LINES_PER_FILE = 100_000
-# One encoder for every line: json.dumps would build one per call with these options.
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# fhirjson writes decimals as they were sent (0.10, not 0.1)
+_encode = fhirjson.dumps_text
 WORKER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 

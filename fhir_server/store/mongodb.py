@@ -24,7 +24,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure, PyMongoError
 from pymongo.write_concern import WriteConcern
 
 from ..search.query import IndexRow, SearchQuery
-from . import mongodb_search
+from . import mongodb_decimals, mongodb_search
 from .base import HistoryPage, OutboxEvent, SearchResult, StoredVersion, VersionConflict
 
 
@@ -35,7 +35,7 @@ def _version(doc: dict) -> StoredVersion:
         doc["version"],
         doc["last_updated"],
         doc.get("method", ""),
-        doc.get("resource"),
+        mongodb_decimals.decoded(doc.get("resource"), doc.get("decimals")),
         doc["deleted"],
     )
 
@@ -55,14 +55,17 @@ class MongoTransaction:
 
     def put(self, version: StoredVersion, index: list[IndexRow]) -> None:
         key = f"{version.resource_type}/{version.id}"
+        resource, decimals = mongodb_decimals.encoded(version.resource)
         base = {
             "rtype": version.resource_type,
             "rid": version.id,
             "version": version.version,
             "last_updated": version.last_updated,
             "deleted": version.deleted,
-            "resource": version.resource,
+            "resource": resource,
         }
+        if decimals:  # their texts as written (mongodb_decimals)
+            base["decimals"] = decimals
         try:
             # History first: its unique _id is what makes version n belong to one writer only.
             self.store.versions.insert_one(

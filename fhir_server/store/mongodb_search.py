@@ -17,6 +17,7 @@ from ..search.query import Predicate, SearchQuery, SortKey
 from ..search.resolve import has_chains, inline_chains
 from ..search.text import normalize
 from ..search.units import CANONICAL
+from . import mongodb_decimals
 from .base import SearchResult
 
 # (keys, options) for create_index on the resources collection. Fields of one array may share
@@ -318,7 +319,8 @@ def search(collection: Any, query: SearchQuery, session: Any = None) -> SearchRe
 
         def read_many(rtype: str, ids: list[str]) -> list[dict]:
             keys = [f"{rtype}/{i}" for i in ids]
-            return [d["resource"] for d in collection.find({"_id": {"$in": keys}}, {"resource": 1}, session=session)]
+            found = collection.find({"_id": {"$in": keys}}, {"resource": 1, "decimals": 1}, session=session)
+            return [mongodb_decimals.decoded(d["resource"], d.get("decimals")) for d in found]
 
         query = inline_chains(query, lambda q: _all_ids(collection, q, session), read_many)
     flt = compile_filter(query)

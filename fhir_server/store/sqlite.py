@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .. import fhirjson
 from ..search.query import IndexRow, SearchQuery
 from . import journal, sqlite_migrations, sqlite_search
 from .base import HistoryPage, OutboxEvent, SearchResult, StoredVersion, VersionConflict
@@ -36,7 +37,8 @@ _UPSERT = (
 
 def _version(row: tuple) -> StoredVersion:
     rtype, rid, version, last_updated, method, deleted, body = row
-    return StoredVersion(rtype, rid, version, last_updated, method, json.loads(body) if body else None, bool(deleted))
+    return StoredVersion(rtype, rid, version, last_updated, method, fhirjson.loads(body) if body else None,
+                         bool(deleted))
 
 
 def _dumps(doc: Any) -> str:
@@ -69,7 +71,8 @@ class SQLiteTransaction:
         return _current(self.conn, resource_type, id)
 
     def put(self, version: StoredVersion, index: list[IndexRow]) -> None:
-        body = None if version.resource is None else _dumps(version.resource)
+        # fhirjson: a decimal's text as the client wrote it (0.10, 72.400, 1e2)
+        body = None if version.resource is None else fhirjson.dumps_text(version.resource)
         key = (version.resource_type, version.id)
         try:
             self.conn.execute(

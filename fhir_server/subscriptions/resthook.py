@@ -10,7 +10,6 @@ its backoff; one that becomes a dead letter puts its Subscription in status ``er
 from __future__ import annotations
 
 import http.client
-import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from .. import fhirjson
 from ..actor import SERVER
 from ..ids import new_id
 from ..outbox import PartialFailure
@@ -69,7 +69,7 @@ def notification(subscription: dict, resource: dict) -> Notification:
         return Notification("POST", endpoint, headers, None)
     headers["Content-Type"] = payload.split(";")[0].strip() + "; charset=utf-8"
     url = f"{endpoint.rstrip('/')}/{resource['resourceType']}/{resource['id']}"
-    return Notification("PUT", url, headers, json.dumps(resource, ensure_ascii=False).encode())
+    return Notification("PUT", url, headers, fhirjson.dumps(resource))
 
 
 def send(request: Notification, timeout_s: float = TIMEOUT_S) -> int:

@@ -270,3 +270,17 @@ def test_scan_is_as_of_the_transaction_time(sqlite_server):
     assert as_of == {"t1": "male", "t2": None}
     now = {v.id: v.version for v in scan(sqlite_server.store, "Patient", None, "9999")}
     assert now == {"t1": 2, "t3": 1}
+
+
+def test_decimals_are_exported_as_they_were_sent(exporting):
+    body = ('{"resourceType": "Observation", "status": "final", "code": {"text": "weight"},'
+            ' "valueQuantity": {"value": 72.400, "unit": "kg"}, "component": [{"code": {"text": "x"},'
+            ' "valueQuantity": {"value": 1e2}}, {"code": {"text": "y"}, "valueQuantity": {"value": 0.10}}]}')
+    created = exporting.http.post(exporting.url("Observation"), data=body.encode(),
+                                  headers={"Content-Type": "application/fhir+json"})
+    assert created.status_code == 201, created.text
+    manifest = wait(exporting, kick_off(exporting, "$export", _type="Observation")).json()
+    lines = exporting.http.get(manifest["output"][0]["url"]).text.splitlines()
+    assert len(lines) == 1
+    assert '"valueQuantity":{"value":72.400,' in lines[0]
+    assert '{"value":1e2}' in lines[0] and '{"value":0.10}' in lines[0]

@@ -257,3 +257,27 @@ def test_a_background_checkpoint_keeps_every_write(store):
     assert store.stats()["versions"] == 51
     assert store.search(token_query("after")).ids == ["p0"]
     assert store.read("Patient", "p49").version == 1
+
+
+def test_decimals_come_back_as_they_were_written(store):
+    from fhir_server.fhirjson import dumps, parse_body
+
+    body = parse_body(
+        '{"resourceType": "Observation", "id": "d", "valueQuantity": {"value": 72.400},'
+        ' "component": [{"valueQuantity": {"value": 1e2}}, {"valueQuantity": {"value": -0.0}},'
+        ' {"valueQuantity": {"value": 1234567890.12345678901234567890}},'
+        ' {"valueQuantity": {"value": 1.234567890123456789012345678901234567890}}],'
+        ' "note": [{"text": "0.10"}], "x": [0.10, 5, [0.20]], "big": 123456789012345678901234567890}'
+    )
+    written = dumps(body)
+    with store.transaction() as txn:
+        txn.put(StoredVersion("Observation", "d", 1, "2026-11-23T10:00:01.000Z", "POST", body), [])
+    with store.transaction() as txn:
+        assert dumps(txn.current("Observation", "d").resource) == written
+    assert dumps(store.read("Observation", "d").resource) == written
+    assert b'"valueQuantity":{"value":72.400}' in written and b'"x":[0.10,5,[0.20]]' in written
+    assert dumps(store.read("Observation", "d", 1).resource) == written
+    assert [dumps(v.resource) for v in store.read_many("Observation", ["d"])] == [written]
+    assert [dumps(v.resource) for v in store.history("Observation", "d").entries] == [written]
+    assert [dumps(v.resource) for v in store.scan("Observation", None, 10)] == [written]
+    assert dumps(body) == written  # storing it changed nothing the caller holds

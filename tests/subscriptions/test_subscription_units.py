@@ -145,6 +145,14 @@ def test_rest_hook_requests_as_r4_prescribes():
     assert (post.method, post.url, post.body) == ("POST", URL, None)
 
 
+def test_a_notification_sends_decimals_as_they_were_written():
+    from fhir_server.fhirjson import parse_body
+
+    resource = {**_obs("o1", "p1"), "valueQuantity": parse_body('{"value": 72.400, "unit": "kg"}')}
+    put = resthook.notification(accept(subscription(URL, BP), "a"), resource)
+    assert b'"valueQuantity":{"value":72.400,"unit":"kg"}' in put.body
+
+
 def test_a_dead_letter_puts_an_active_subscription_in_error():
     active = accept(subscription(URL, BP), "a")
     errored = resthook.error_subscription(active, "delivery failed")

@@ -29,6 +29,8 @@ _SYSTEM_TYPES = {
     "System.Decimal": "decimal", "System.Date": "date", "System.DateTime": "dateTime", "System.Time": "time",
 }  # fmt: skip
 
+_PYTHON_TYPES = {bool: "boolean", int: "integer", float: "decimal", str: "string"}
+
 _model_lock = threading.Lock()
 _model: dict | None = None
 
@@ -278,7 +280,8 @@ def _compile_fhirpath(expr: str, base_path: str, absolute: bool = True) -> Calla
             if isinstance(v, FP_Type):
                 v = str(v)
             if t is None:
-                t = {bool: "boolean", int: "integer", float: "decimal", str: "string"}.get(type(v), "string")
+                # a float subclass is a decimal too (fhirjson.FHIRDecimal keeps the text it was written with)
+                t = _PYTHON_TYPES.get(type(v)) or ("decimal" if isinstance(v, float) else "string")
             out.append((t, v))
         return out
 
