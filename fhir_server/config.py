@@ -104,6 +104,7 @@ class Config:
     mllp_max_bytes: int = 1024 * 1024
     mllp_timeout_s: float = 60.0  # a silent connection is closed, a frame must arrive within it
     mllp_max_connections: int = 32
+    allow_dangling_references: bool = False  # on: a reference to a local resource that does not exist is stored
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
@@ -131,6 +132,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "mllp_max_bytes": _positive_int,
     "mllp_timeout_s": _positive_float,
     "mllp_max_connections": _positive_int,
+    "allow_dangling_references": _on_off,
 }
 
 

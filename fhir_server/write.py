@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import jsonpatch
 import jsonpointer
 
+from . import integrity
 from .actor import Actor
 from .errors import FHIRError, gone, not_found
 from .ids import new_id
@@ -30,6 +32,18 @@ _HTTP_METHOD = {CREATE: "POST", UPDATE: "PUT", PATCH: "PATCH", DELETE: "DELETE"}
 # Outcomes that stored a version, and so an outbox event ("exists" and "unchanged" stored nothing)
 _NOTIFIED = ("created", "updated", "deleted")
 _MAX_ATTEMPTS = 20
+
+
+class Stale(Exception):
+    """What the caller resolved before ``write()`` (conditional matches) no longer holds inside its
+    transaction: nothing was stored; resolve again and write again."""
+
+
+# Runs first inside the write's transaction; raises Stale when the caller's resolution is out of date.
+Guard = Callable[[Transaction], None]
+# Decides an update on the version it replaces (None: there is none), inside the write's transaction,
+# where a conditional update's match is known; raises to refuse (the caller's exception goes through).
+Replacing = Callable[[str, dict, dict | None], None]
 
 
 @dataclass
@@ -79,21 +93,28 @@ def normalize_instant(value: str) -> str:
 
 
 def write(store: Store, changes: list[Change], actor: Actor | None, *, acceptance: Acceptance | None = None,
-          durable: bool = True, events: bool = True) -> list[Result]:
+          durable: bool = True, events: bool = True, guard: Guard | None = None, replacing: Replacing | None = None,
+          dangling: bool = False) -> list[Result]:
     """Apply ``changes`` made by ``actor`` atomically; raise FHIRError (nothing stored) if any of them fails.
 
     ``actor`` owns the Subscriptions it writes (None: authentication is off); a Subscription is accepted
     only with the app's ``acceptance``, or kept as it is when ``actor`` is the server. Access was decided
     by the caller. ``durable=False`` is for records whose source is already safe (AuditEvents built from
     the outbox); ``events=False`` for records nothing may follow (AuditEvents: no Subscription may watch them).
+    ``guard`` and ``replacing`` run inside the store transaction (see Guard, Replacing); a reference to a
+    local resource that does not exist once every change is applied is a 422 unless ``dangling``.
     """
     timestamp = now_instant()
     prepared = [_indexed(i, _prepare, change, timestamp, actor, acceptance) for i, change in enumerate(changes)]
     for _ in range(_MAX_ATTEMPTS):
         try:
             with store.transaction(durable=durable) as txn:
-                results = [_indexed(i, _apply, txn, item, timestamp, actor, acceptance)
+                if guard is not None:
+                    guard(txn)
+                results = [_indexed(i, _apply, txn, item, timestamp, actor, acceptance, replacing)
                            for i, item in enumerate(prepared)]
+                if not dangling:
+                    _check_references(txn, results)
                 if events:
                     _event(txn, [r.version for r in results if r.outcome in _NOTIFIED and r.version is not None])
         except VersionConflict:
@@ -176,7 +197,7 @@ def condition_matches(searcher: Store | Transaction, condition: SearchQuery) -> 
 
 
 def _apply(txn: Transaction, item: _Prepared, timestamp: str, actor: Actor | None,
-           acceptance: Acceptance | None) -> Result:
+           acceptance: Acceptance | None, replacing: Replacing | None) -> Result:
     change = item.change
     rtype = change.resource_type
     id = item.id
@@ -226,11 +247,39 @@ def _apply(txn: Transaction, item: _Prepared, timestamp: str, actor: Actor | Non
     else:
         assert item.resource is not None
         resource = _with_meta(item.resource, id, timestamp)
+        if replacing is not None and change.action == UPDATE:
+            replacing(rtype, resource, None if current is None or current.deleted else current.resource)
     resource["meta"]["versionId"] = str(version)
     stored = StoredVersion(rtype, id, version, timestamp, method, resource)
     txn.put(stored, item.index if item.index is not None else index_values(resource))
     created = current is None or current.deleted
     return Result(201 if created else 200, "created" if created else "updated", stored, rtype, id)
+
+
+def _check_references(txn: Transaction, results: list[Result]) -> None:
+    """Refuse (422) a stored resource whose local reference names nothing, as HAPI does by default.
+
+    Run once every change is applied: a reference to a resource written by the same call is fine,
+    and one to a resource deleted by it, or by a writer that committed first, is not.
+    """
+    known: dict[tuple[str, str], StoredVersion | None] = {}
+    for index, result in enumerate(results):
+        stored = result.version
+        if result.outcome not in ("created", "updated") or stored is None or stored.resource is None:
+            continue
+        for target in integrity.local_references(stored.resource):
+            key = (target.resource_type, target.id)
+            if key not in known:
+                known[key] = txn.current(*key)
+            current = known[key]
+            # a versioned reference may name a version of a resource deleted since
+            if current is None or (current.deleted and not target.versioned):
+                path = integrity.reference_path(stored.resource, target.reference)
+                exc = FHIRError(422, f"{path}: {target.reference} names no resource on this server"
+                                " (RELAIS_ALLOW_DANGLING_REFERENCES allows it)", code="processing",
+                                expression=[path])
+                exc.change_index = index  # type: ignore[attr-defined]
+                raise exc
 
 
 def _patched(resource: dict, patch: list | None, rtype: str, id: str) -> dict:
@@ -267,5 +316,5 @@ def _event(txn: Transaction, stored: list[StoredVersion]) -> None:
         )
 
 
-__all__ = ["CREATE", "DELETE", "PATCH", "UPDATE", "Change", "Result", "condition_matches", "normalize_instant",
-           "now_instant", "replaced_body", "write"]
+__all__ = ["CREATE", "DELETE", "PATCH", "UPDATE", "Change", "Guard", "Replacing", "Result", "Stale",
+           "condition_matches", "normalize_instant", "now_instant", "replaced_body", "write"]
