@@ -182,35 +182,36 @@ class _Resolver:
 
     def __init__(self, store: Store, cache: dict[str, tuple[SearchQuery, list[str]]] | None = None):
         self.store = store
-        self.seen: list[tuple[SearchQuery, list[str]]] = []
-        self.cache = {} if cache is None else cache  # conditional references already resolved
+        # what each search answered, by conditional reference (checked once however many use it) or rank
+        self.seen: dict[str | int, tuple[SearchQuery, list[str]]] = {}
+        self.cache = {} if cache is None else cache  # conditional references resolved by earlier entries
 
     def matches(self, query: SearchQuery, where: str) -> list[str]:
         ids = _matches(self.store, query, where)
-        self.seen.append((query, ids))
+        self.seen[len(self.seen)] = (query, ids)
         return ids
 
-    def reference(self, reference: str, where: str) -> str:
-        """The ``Type/id`` a conditional reference (``Patient?identifier=...``) names: exactly one match."""
+    def reference(self, reference: str, where: Callable[[], str]) -> str:
+        """The ``Type/id`` a conditional reference (``Patient?identifier=...``) names: exactly one match.
+        ``where`` locates it in the Bundle (built only when needed)."""
         rtype, _, query = reference.partition("?")
-        if reference in self.cache:
-            criteria, ids = self.cache[reference]
-            self.seen.append((criteria, ids))
-        else:
+        found = self.cache.get(reference)
+        if found is None:
             if not is_supported(rtype):
-                raise FHIRError(400, f"{where}: conditional reference {reference!r} names no supported type",
-                                code="invalid", expression=[where])
-            criteria = conditional_criteria(rtype, parse_qsl(query, keep_blank_values=True), where)
-            ids = self.matches(criteria, where)
-            self.cache[reference] = (criteria, ids)
+                raise FHIRError(400, f"{where()}: conditional reference {reference!r} names no supported type",
+                                code="invalid", expression=[where()])
+            criteria = conditional_criteria(rtype, parse_qsl(query, keep_blank_values=True), where())
+            found = self.cache[reference] = (criteria, _matches(self.store, criteria, where()))
+        self.seen[reference] = found
+        ids = found[1]
         if len(ids) != 1:
-            found = "no" if not ids else "several"
-            raise FHIRError(412, f"{where}: conditional reference {reference!r} matches {found} {rtype} resources",
-                            code="not-found" if not ids else "multiple-matches", expression=[where])
+            many = "no" if not ids else "several"
+            raise FHIRError(412, f"{where()}: conditional reference {reference!r} matches {many} {rtype} resources",
+                            code="not-found" if not ids else "multiple-matches", expression=[where()])
         return f"{rtype}/{ids[0]}"
 
     def guard(self, txn: Transaction) -> None:
-        for query, ids in self.seen:
+        for query, ids in self.seen.values():
             if sorted(w.condition_matches(txn, query)) != sorted(ids):
                 raise w.Stale()
 
@@ -246,7 +247,7 @@ def _rewrite_references(resolver: _Resolver, entry: _Entry, mapping: dict[str, s
                                 code="not-found", expression=[where])
             return value
         if "?" in value and not value.startswith(("#", "http:", "https:")):
-            return resolver.reference(value, _reference_path(entry, value))
+            return resolver.reference(value, lambda: _reference_path(entry, value))
         return value
 
     _rewrite(entry.resource, resolve, undo)

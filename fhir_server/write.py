@@ -41,9 +41,10 @@ class Stale(Exception):
 
 # Runs first inside the write's transaction; raises Stale when the caller's resolution is out of date.
 Guard = Callable[[Transaction], None]
-# Decides an update on the version it replaces (None: there is none), inside the write's transaction,
-# where a conditional update's match is known; raises to refuse (the caller's exception goes through).
-Replacing = Callable[[str, dict, dict | None], None]
+# Decides an update or a patch ("update" | "patch", type, the resource to store, the version it replaces
+# or None) inside the write's transaction, where a conditional update's match and a patch's result are
+# known; raises to refuse (the caller's exception goes through).
+Replacing = Callable[[str, str, dict, dict | None], None]
 
 
 @dataclass
@@ -111,10 +112,9 @@ def write(store: Store, changes: list[Change], actor: Actor | None, *, acceptanc
             with store.transaction(durable=durable) as txn:
                 if guard is not None:
                     guard(txn)
-                results = [_indexed(i, _apply, txn, item, timestamp, actor, acceptance, replacing)
+                references = None if dangling else _References(txn, prepared)
+                results = [_indexed(i, _apply, txn, item, timestamp, actor, acceptance, replacing, references)
                            for i, item in enumerate(prepared)]
-                if not dangling:
-                    _check_references(txn, results)
                 if events:
                     _event(txn, [r.version for r in results if r.outcome in _NOTIFIED and r.version is not None])
         except VersionConflict:
@@ -197,7 +197,7 @@ def condition_matches(searcher: Store | Transaction, condition: SearchQuery) -> 
 
 
 def _apply(txn: Transaction, item: _Prepared, timestamp: str, actor: Actor | None,
-           acceptance: Acceptance | None, replacing: Replacing | None) -> Result:
+           acceptance: Acceptance | None, replacing: Replacing | None, references: _References | None) -> Result:
     change = item.change
     rtype = change.resource_type
     id = item.id
@@ -236,6 +236,8 @@ def _apply(txn: Transaction, item: _Prepared, timestamp: str, actor: Actor | Non
             return Result(204, "unchanged", current, rtype, id)
         stored = StoredVersion(rtype, id, version, timestamp, method, None, deleted=True)
         txn.put(stored, [])
+        if references is not None:
+            references.deleted(rtype, id)
         return Result(200, "deleted", stored, rtype, id)
     if change.action == PATCH:
         if current is None:
@@ -244,42 +246,55 @@ def _apply(txn: Transaction, item: _Prepared, timestamp: str, actor: Actor | Non
             raise gone(rtype, id, current.version)
         patched = _patched(current.resource or {}, change.patch, rtype, id)
         resource = _with_meta(accepted(patched, actor, acceptance), None, timestamp)
+        if replacing is not None:
+            replacing("patch", rtype, resource, current.resource)
     else:
         assert item.resource is not None
         resource = _with_meta(item.resource, id, timestamp)
         if replacing is not None and change.action == UPDATE:
-            replacing(rtype, resource, None if current is None or current.deleted else current.resource)
+            replacing("update", rtype, resource, None if current is None or current.deleted else current.resource)
     resource["meta"]["versionId"] = str(version)
+    if references is not None:
+        references.check(resource)
     stored = StoredVersion(rtype, id, version, timestamp, method, resource)
     txn.put(stored, item.index if item.index is not None else index_values(resource))
     created = current is None or current.deleted
     return Result(201 if created else 200, "created" if created else "updated", stored, rtype, id)
 
 
-def _check_references(txn: Transaction, results: list[Result]) -> None:
-    """Refuse (422) a stored resource whose local reference names nothing, as HAPI does by default.
+class _References:
+    """Refuses (422) a resource whose local reference names nothing, as HAPI does by default.
 
-    Run once every change is applied: a reference to a resource written by the same call is fine,
-    and one to a resource deleted by it, or by a writer that committed first, is not.
+    Checked inside the write's transaction before each resource is stored (a store without
+    transactions cannot undo a put): a resource this write stores is found, even when it comes
+    later in the write (a transaction's fullUrls), one deleted by it or by a write committed first is not.
     """
-    known: dict[tuple[str, str], StoredVersion | None] = {}
-    for index, result in enumerate(results):
-        stored = result.version
-        if result.outcome not in ("created", "updated") or stored is None or stored.resource is None:
-            continue
-        for target in integrity.local_references(stored.resource):
+
+    def __init__(self, txn: Transaction, prepared: list[_Prepared]):
+        self.txn = txn
+        self.written = {(p.change.resource_type, p.id) for p in prepared
+                        if p.id is not None and p.change.action in (CREATE, UPDATE)}
+        self.known: dict[tuple[str, str], bool] = {}  # exists, by (type, id): 500 entries name one Patient
+
+    def deleted(self, resource_type: str, id: str) -> None:
+        self.written.discard((resource_type, id))
+        self.known[(resource_type, id)] = False
+
+    def check(self, resource: dict) -> None:
+        for target in integrity.local_references(resource):
             key = (target.resource_type, target.id)
-            if key not in known:
-                known[key] = txn.current(*key)
-            current = known[key]
+            if key in self.written:
+                continue
+            exists = self.known.get(key)
+            if exists is None:
+                current = self.txn.current(*key)
+                exists = self.known[key] = current is not None and not current.deleted
             # a versioned reference may name a version of a resource deleted since
-            if current is None or (current.deleted and not target.versioned):
-                path = integrity.reference_path(stored.resource, target.reference)
-                exc = FHIRError(422, f"{path}: {target.reference} names no resource on this server"
+            if not exists and not (target.versioned and self.txn.current(*key) is not None):
+                path = integrity.reference_path(resource, target.reference)
+                raise FHIRError(422, f"{path}: {target.reference} names no resource on this server"
                                 " (RELAIS_ALLOW_DANGLING_REFERENCES allows it)", code="processing",
                                 expression=[path])
-                exc.change_index = index  # type: ignore[attr-defined]
-                raise exc
 
 
 def _patched(resource: dict, patch: list | None, rtype: str, id: str) -> dict:

@@ -77,14 +77,15 @@ def allow(interaction: str, resource_type: str | None, resource: dict | None = N
         raise auth.AccessDenied(403, refusal, "forbidden")
 
 
-def may_replace(resource_type: str, resource: dict, replaced: dict | None) -> None:
-    """The write path's call (``write.Replacing``): an update by a restricted caller decided on the version it
-    replaces, read inside the write's transaction, where a conditional update's match is known."""
+def may_replace(interaction: str, resource_type: str, resource: dict, replaced: dict | None) -> None:
+    """The write path's call (``write.Replacing``), inside its transaction: an update decided on the version
+    it replaces (a conditional update's match is known only there), a patch on the resource it makes (a
+    patient-scoped client may not patch a resource out of its patient's compartment)."""
     caller = g.get("caller")
-    if not auth.needs_replaced(caller, "update", resource_type):
+    if caller is None:
         return
-    refusal = auth.refusal(caller, "update", resource_type, resource, replaced)
-    auth.record_decision("update", resource_type, resource, refusal)
+    refusal = auth.refusal(caller, interaction, resource_type, resource, replaced)
+    auth.record_decision(interaction, resource_type, resource, refusal)
     if refusal is not None:
         raise auth.AccessDenied(403, refusal, "forbidden")
 

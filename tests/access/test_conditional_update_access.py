@@ -11,7 +11,7 @@ from authkit import live_fixture, observation, sqlite_store_fixture  # noqa: F40
 TAG = "http://relais.example/tag"
 
 
-def _patients_and_their_observations(live) -> tuple[str, str]:
+def _patients_and_their_observations(live) -> str:
     """Patients p1 and p2 with one tagged Observation each; the admin token."""
     admin = live.client_token("system/*.cruds")
     for pid in ("p1", "p2"):
@@ -52,3 +52,18 @@ def test_a_conditional_update_entry_cannot_take_another_patients_resource(live):
     transaction["entry"][0].pop("fullUrl")
     assert live.request("POST", "", token, json=transaction).status_code == 403
     assert _subject_of(live, admin, "obs-p2") == "Patient/p2"
+
+
+def test_a_patch_cannot_move_a_resource_out_of_the_patients_compartment(live):
+    admin = _patients_and_their_observations(live)
+    token = live.client_token("patient/Observation.cruds", patient="p1")
+    mine = live.request("GET", f"Observation?identifier={TAG}|obs-p1", admin).json()["entry"][0]["resource"]["id"]
+    move = [{"op": "replace", "path": "/subject/reference", "value": "Patient/p2"}]
+    moved = live.request("PATCH", f"Observation/{mine}", token, json=move,
+                         headers={"Content-Type": "application/json-patch+json"})
+    assert moved.status_code == 403, moved.text
+    assert _subject_of(live, admin, "obs-p1") == "Patient/p1"
+    amend = [{"op": "replace", "path": "/status", "value": "amended"}]
+    own = live.request("PATCH", f"Observation/{mine}", token, json=amend,
+                       headers={"Content-Type": "application/json-patch+json"})
+    assert own.status_code == 200, own.text
