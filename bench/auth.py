@@ -101,17 +101,20 @@ def main() -> None:
     from auth.clients import ClientRegistry
     from fhir_server.actor import SERVER
     from fhir_server.store import open_store
-    from fhir_server.write import CREATE, Change, write
+    from fhir_server.write import CREATE, UPDATE, Change, write
 
     tmp = tempfile.mkdtemp(prefix="relais-auth-bench-")
     store_url = f"sqlite:///{tmp}/relais.db?synchronous={args.synchronous}"
     store = open_store(store_url)
     key = RSAKey.generate_key(2048, parameters={"alg": "RS384"}, auto_kid=True)
     client, _ = ClientRegistry(store).add("bench", ["system/*.rs"], jwks={"keys": [key.as_dict(private=False)]})
-    ids = [r.id for r in write(store, [Change(CREATE, "Observation", resource={
+    patients = [Change(UPDATE, "Patient", id=f"p{k}", resource={"resourceType": "Patient", "id": f"p{k}"})
+                for k in range(50)]
+    ids = [r.id for r in write(store, patients + [Change(CREATE, "Observation", resource={
         "resourceType": "Observation", "status": "final", "subject": {"reference": f"Patient/p{i % 50}"},
         "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]},
-        "valueQuantity": {"value": 70 + i % 20, "unit": "kg"}}) for i in range(500)], SERVER)]
+        "valueQuantity": {"value": 70 + i % 20, "unit": "kg"}}) for i in range(500)], SERVER)
+           if r.resource_type == "Observation"]
     store.close()
 
     port = free_port()

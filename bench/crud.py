@@ -71,6 +71,15 @@ def _load(args: tuple) -> tuple[list[float], list[str], float]:
     return latencies, ids, time.process_time() - cpu
 
 
+def _reference_patients(port: int) -> None:
+    """The 200 Patients the Observations name: a reference to a missing one is refused (422)."""
+    for k in range(200):
+        body = json.dumps({"resourceType": "Patient", "id": f"p{k}"}).encode()
+        status, data = exchange(port, "PUT", f"/fhir/Patient/p{k}", body, HEADERS)
+        if status >= 300:
+            raise RuntimeError(f"Patient/p{k}: {status} {data[:200]!r}")
+
+
 def _run_phase(pool, server_pid: int, port: int, phase: str, items: list, clients: int) -> tuple[dict, list[str]]:
     shares = [items[k::clients] for k in range(clients)]
     cpu = cpu_seconds(server_pid)
@@ -139,6 +148,7 @@ def main() -> None:
         directory = Path(tmp)
         proc, port = start_gunicorn(f"sqlite:///{directory / 'relais.db'}?synchronous={args.synchronous}", args.workers)
         try:
+            _reference_patients(port)
             http_figures = {}
             with multiprocessing.get_context("spawn").Pool(args.clients) as pool:
                 run = functools.partial(_run_phase, pool, proc.pid, port, clients=args.clients)

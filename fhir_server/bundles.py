@@ -24,15 +24,18 @@ from . import write as w
 from .actor import Actor
 from .errors import FHIRError, gone, issue, not_found, operation_outcome
 from .ids import new_id
-from .resources import is_supported, rewrite_references, valid_id, validate
+from .resources import is_supported, valid_id, validate
 from .search.limits import DEFAULT_LIMITS, Limits
 from .search.query import SearchQuery
 from .searching import Access, Settings, conditional_criteria
 from .searching import search as searchset
-from .store.base import Store, StoredVersion
+from .store.base import Store, StoredVersion, Transaction
 from .subscriptions.hook import Acceptance
 
 BATCH, TRANSACTION = "batch", "transaction"
+# Resolutions redone after a concurrent writer changed what they matched: each redo follows a commit
+# that touched the same criteria, so a few suffice; beyond, the client is told to try again (409).
+_RESOLVE_ATTEMPTS = 10
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 _INTERACTION = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 _JSON_PATCH_TYPES = {"application/json-patch+json", "application/json"}
@@ -58,6 +61,8 @@ class Options:
     search_limits: Limits = DEFAULT_LIMITS  # the largest search entry accepted (RELAIS_SEARCH_MAX_*)
     actor: Actor | None = None  # who writes the entries (None: authentication is off)
     acceptance: Acceptance | None = None  # how Subscription entries are accepted (None: refused)
+    replacing: w.Replacing | None = None  # an update decided on the version it replaces, inside the write
+    dangling: bool = False  # RELAIS_ALLOW_DANGLING_REFERENCES: store references to local resources that do not exist
 
     def search_access(self) -> Access:
         return self.access if self.access is not None else Access(decide=self.allow)
@@ -162,29 +167,76 @@ def _patch_operations(entry: _Entry) -> list:
 # ---- searches (conditional references, ifNoneExist, conditional PUT, GET entries) ----------------
 
 
-def _matches(store: Store, query: SearchQuery, where: str) -> list[str]:
+def _matches(store: Store | Transaction, query: SearchQuery, where: str) -> list[str]:
     try:
         return w.condition_matches(store, query)
     except NotImplementedError as exc:
         raise FHIRError(400, f"{where}: {exc}", code="not-supported", expression=[where]) from None
 
 
-def _resolve_conditional_reference(store: Store, reference: str, where: str) -> str:
-    rtype, _, query = reference.partition("?")
-    if not is_supported(rtype):
-        raise FHIRError(400, f"{where}: conditional reference {reference!r} names no supported type", code="invalid",
-                        expression=[where])
-    ids = _matches(store, conditional_criteria(rtype, parse_qsl(query, keep_blank_values=True), where), where)
-    if len(ids) != 1:
-        found = "no" if not ids else "several"
-        raise FHIRError(412, f"{where}: conditional reference {reference!r} matches {found} {rtype} resources",
-                        code="not-found" if not ids else "multiple-matches", expression=[where])
-    return f"{rtype}/{ids[0]}"
+class _Resolver:
+    """The searches a Bundle's resolution runs before writing, checked again inside the write's transaction.
+
+    Matches decide ids and references before the write (so its costly part, validation and index
+    extraction, stays outside the store's lock); ``guard`` makes the write raise Stale when one of them
+    has changed since, and the caller resolves again. So a condition is decided on what the write's
+    transaction sees, as REST If-None-Exist is, and two concurrent Bundles cannot both create.
+    """
+
+    def __init__(self, store: Store, cache: dict[str, tuple[SearchQuery, list[str]]] | None = None):
+        self.store = store
+        # what each search answered, by conditional reference (checked once however many use it) or rank
+        self.seen: dict[str | int, tuple[SearchQuery, list[str]]] = {}
+        self.cache = {} if cache is None else cache  # conditional references resolved by earlier entries
+
+    def matches(self, query: SearchQuery, where: str) -> list[str]:
+        ids = _matches(self.store, query, where)
+        self.seen[len(self.seen)] = (query, ids)
+        return ids
+
+    def reference(self, reference: str, where: Callable[[], str]) -> str:
+        """The ``Type/id`` a conditional reference (``Patient?identifier=...``) names: exactly one match.
+        ``where`` locates it in the Bundle (built only when needed)."""
+        rtype, _, query = reference.partition("?")
+        found = self.cache.get(reference)
+        if found is None:
+            if not is_supported(rtype):
+                raise FHIRError(400, f"{where()}: conditional reference {reference!r} names no supported type",
+                                code="invalid", expression=[where()])
+            criteria = conditional_criteria(rtype, parse_qsl(query, keep_blank_values=True), where())
+            found = self.cache[reference] = (criteria, _matches(self.store, criteria, where()))
+        self.seen[reference] = found
+        ids = found[1]
+        if len(ids) != 1:
+            many = "no" if not ids else "several"
+            raise FHIRError(412, f"{where()}: conditional reference {reference!r} matches {many} {rtype} resources",
+                            code="not-found" if not ids else "multiple-matches", expression=[where()])
+        return f"{rtype}/{ids[0]}"
+
+    def guard(self, txn: Transaction) -> None:
+        for query, ids in self.seen.values():
+            if sorted(w.condition_matches(txn, query)) != sorted(ids):
+                raise w.Stale()
 
 
-def _rewrite_references(store: Store, entry: _Entry, mapping: dict[str, str], cache: dict[str, str],
-                        transaction: bool) -> None:
-    """Replace, in place, references to other entries' fullUrls and conditional references."""
+_MISSING = object()
+# (node, key, value before): how to give an entry's resource back the content a resolution rewrote
+Undo = list[tuple[dict, str, object]]
+
+
+def _undo(undo: Undo) -> None:
+    for node, key, value in reversed(undo):
+        if value is _MISSING:
+            node.pop(key, None)
+        else:
+            node[key] = value
+    undo.clear()
+
+
+def _rewrite_references(resolver: _Resolver, entry: _Entry, mapping: dict[str, str], transaction: bool,
+                        undo: Undo) -> None:
+    """Replace, in place, references to other entries' fullUrls and conditional references (``undo`` says how
+    to put them back)."""
 
     def resolve(value: str) -> str:
         # no path is built unless a reference fails
@@ -198,12 +250,27 @@ def _rewrite_references(store: Store, entry: _Entry, mapping: dict[str, str], ca
                                 code="not-found", expression=[where])
             return value
         if "?" in value and not value.startswith(("#", "http:", "https:")):
-            if value not in cache:
-                cache[value] = _resolve_conditional_reference(store, value, _reference_path(entry, value))
-            return cache[value]
+            return resolver.reference(value, lambda: _reference_path(entry, value))
         return value
 
-    rewrite_references(entry.resource, resolve)
+    _rewrite(entry.resource, resolve, undo)
+
+
+def _rewrite(node: object, resolve: Callable[[str], str], undo: Undo) -> None:
+    # resources.rewrite_references, keeping what it replaced: a stale resolution is undone and redone
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "reference" and isinstance(value, str):
+                new = resolve(value)
+                if new is not value:
+                    node[key] = new
+                    undo.append((node, key, value))
+            elif isinstance(value, (dict, list)):
+                _rewrite(value, resolve, undo)
+    elif isinstance(node, list):
+        for item in node:
+            if isinstance(item, (dict, list)):
+                _rewrite(item, resolve, undo)
 
 
 def _reference_path(entry: _Entry, value: str) -> str:
@@ -354,16 +421,24 @@ def _change(entry: _Entry, assigned: dict[int, str]) -> w.Change:
     return w.Change(w.DELETE, rtype, id=entry.id, condition=condition, if_match=_if_match(entry))
 
 
-def _conditional_create(store: Store, entry: _Entry) -> str | None:
-    """The id an entry's ifNoneExist matches (None: create), 412 when it matches several."""
+def _if_none_exist(entry: _Entry) -> SearchQuery | None:
+    """The criteria of a POST entry's ifNoneExist (None: a plain create)."""
     raw = entry.request.get("ifNoneExist")
     if raw is None:
         return None
     if not isinstance(raw, str):
         raise _entry_error(entry.index, 400, "ifNoneExist is a query string", "invalid", ".request.ifNoneExist")
     where = f"{entry.where}.request.ifNoneExist"
-    criteria = conditional_criteria(entry.resource_type, parse_qsl(raw.lstrip("?"), keep_blank_values=True), where)
-    ids = _matches(store, criteria, where)
+    return conditional_criteria(entry.resource_type, parse_qsl(raw.lstrip("?"), keep_blank_values=True), where)
+
+
+def _conditional_create(resolver: _Resolver, entry: _Entry) -> str | None:
+    """The id an entry's ifNoneExist matches (None: create), 412 when it matches several."""
+    criteria = _if_none_exist(entry)
+    if criteria is None:
+        return None
+    where = f"{entry.where}.request.ifNoneExist"
+    ids = resolver.matches(criteria, where)
     if len(ids) > 1:
         raise FHIRError(412, f"{where}: the condition matches several {entry.resource_type} resources",
                         code="duplicate", expression=[where])
@@ -451,51 +526,21 @@ def _transaction(store: Store, raw: list, options: Options) -> list[dict]:
             options.allow("search", entry.resource_type, None)
         # A read is decided on the resource it finds, after the writes (reported in its entry).
     _no_duplicates(entries)
-    mapping: dict[str, str] = {}
-    assigned: dict[int, str] = {}
-    existing: dict[int, str] = {}
-    for entry in entries:
-        if entry.method == "POST":
-            found = _conditional_create(store, entry)
-            if found is not None:
-                existing[entry.index] = found
-            target = found or new_id()
-            assigned[entry.index] = target
-            if entry.full_url:
-                mapping[entry.full_url] = f"{entry.resource_type}/{target}"
-        elif entry.method == "PUT" and entry.full_url:
-            if entry.id is not None:
-                mapping[entry.full_url] = f"{entry.resource_type}/{entry.id}"
-            else:
-                where = f"{entry.where}.request.url"
-                ids = _matches(store, conditional_criteria(entry.resource_type, entry.query or [], where), where)
-                if len(ids) > 1:
-                    raise _entry_error(entry.index, 412, f"the condition matches several {entry.resource_type}",
-                                       "duplicate", ".request.url")
-                target = ids[0] if ids else str((entry.resource or {}).get("id") or new_id())
-                assert entry.resource is not None
-                entry.resource["id"] = target  # the write path checks it against the match again, atomically
-                mapping[entry.full_url] = f"{entry.resource_type}/{target}"
-    cache: dict[str, str] = {}
-    for entry in entries:
-        if entry.method in ("POST", "PUT") and entry.index not in existing:
-            try:
-                _rewrite_references(store, entry, mapping, cache, transaction=True)
-            except FHIRError as exc:
-                raise _name_entry(exc, entry) from None
-    changes: list[tuple[_Entry, w.Change]] = []
-    for entry in sorted(entries, key=lambda e: _ORDER[e.method]):
-        if entry.method in ("GET", "HEAD") or entry.index in existing:
-            continue
+    for _ in range(_RESOLVE_ATTEMPTS):
+        resolver, undo = _Resolver(store), []
+        changes, existing = _resolved(resolver, entries, undo)
         try:
-            changes.append((entry, _change(entry, assigned)))
+            results = w.write(store, [change for _, change in changes], options.actor, acceptance=options.acceptance,
+                              guard=resolver.guard, replacing=options.replacing, dangling=options.dangling)
+        except w.Stale:
+            _undo(undo)  # another writer changed what a condition matches: resolve again from the Bundle
+            continue
         except FHIRError as exc:
-            raise _name_entry(exc, entry) from None
-    try:
-        results = w.write(store, [change for _, change in changes], options.actor, acceptance=options.acceptance)
-    except FHIRError as exc:
-        culprit = _entry_of_change(exc, changes)
-        raise (_name_entry(exc, culprit) if culprit is not None else exc) from None
+            culprit = _entry_of_change(exc, changes)
+            raise (_name_entry(exc, culprit) if culprit is not None else exc) from None
+        break
+    else:
+        raise _too_busy()
     out: list[dict | None] = [None] * len(entries)
     for (entry, change), result in zip(changes, results, strict=True):
         out[entry.index] = _write_entry(result, change.action, options)
@@ -513,6 +558,58 @@ def _transaction(store: Store, raw: list, options: Options) -> list[dict]:
             except (FHIRError, auth.AccessDenied) as exc:
                 out[entry.index] = _error_entry(exc)
     return [item for item in out if item is not None]
+
+
+def _resolved(resolver: _Resolver, entries: list[_Entry], undo: Undo) -> tuple[list[tuple[_Entry, w.Change]],
+                                                                             dict[int, str]]:
+    """A transaction's changes, its entries' ids and references resolved; and the POST entries whose
+    ifNoneExist matched (index -> id of the existing resource), which write nothing."""
+    mapping: dict[str, str] = {}
+    assigned: dict[int, str] = {}
+    existing: dict[int, str] = {}
+    for entry in entries:
+        if entry.method == "POST":
+            found = _conditional_create(resolver, entry)
+            if found is not None:
+                existing[entry.index] = found
+            target = found or new_id()
+            assigned[entry.index] = target
+            if entry.full_url:
+                mapping[entry.full_url] = f"{entry.resource_type}/{target}"
+        elif entry.method == "PUT" and entry.full_url:
+            if entry.id is not None:
+                mapping[entry.full_url] = f"{entry.resource_type}/{entry.id}"
+            else:
+                where = f"{entry.where}.request.url"
+                ids = resolver.matches(conditional_criteria(entry.resource_type, entry.query or [], where), where)
+                if len(ids) > 1:
+                    raise _entry_error(entry.index, 412, f"the condition matches several {entry.resource_type}",
+                                       "duplicate", ".request.url")
+                assert entry.resource is not None
+                target = ids[0] if ids else str(entry.resource.get("id") or new_id())
+                undo.append((entry.resource, "id", entry.resource.get("id", _MISSING)))
+                entry.resource["id"] = target  # the write path checks it against the match again, atomically
+                mapping[entry.full_url] = f"{entry.resource_type}/{target}"
+    for entry in entries:
+        if entry.method in ("POST", "PUT") and entry.index not in existing:
+            try:
+                _rewrite_references(resolver, entry, mapping, True, undo)
+            except FHIRError as exc:
+                raise _name_entry(exc, entry) from None
+    changes: list[tuple[_Entry, w.Change]] = []
+    for entry in sorted(entries, key=lambda e: _ORDER[e.method]):
+        if entry.method in ("GET", "HEAD") or entry.index in existing:
+            continue
+        try:
+            changes.append((entry, _change(entry, assigned)))
+        except FHIRError as exc:
+            raise _name_entry(exc, entry) from None
+    return changes, existing
+
+
+def _too_busy() -> FHIRError:
+    return FHIRError(409, "Concurrent writers kept changing what this Bundle's conditions match; try again",
+                     code="conflict")
 
 
 def _no_duplicates(entries: list[_Entry]) -> None:
@@ -542,7 +639,7 @@ def _batch(store: Store, raw: list, options: Options) -> list[dict]:
             parsed.append(_parse_entry(i, item, options.base, BATCH))
         except FHIRError as exc:
             out[i] = _error_entry(exc)
-    cache: dict[str, str] = {}
+    cache: dict[str, tuple[SearchQuery, list[str]]] = {}
     for entry in sorted(parsed, key=lambda e: _ORDER[e.method]):
         try:
             out[entry.index] = _batch_entry(store, entry, options, cache)
@@ -551,21 +648,27 @@ def _batch(store: Store, raw: list, options: Options) -> list[dict]:
     return out
 
 
-def _batch_entry(store: Store, entry: _Entry, options: Options, cache: dict[str, str]) -> dict:
+def _batch_entry(store: Store, entry: _Entry, options: Options,
+                 cache: dict[str, tuple[SearchQuery, list[str]]]) -> dict:
     if entry.method in ("GET", "HEAD"):
         return _get_entry(store, entry, options)
     options.allow(_INTERACTION[entry.method], entry.resource_type, entry.resource)
-    if entry.method == "POST":
-        found = _conditional_create(store, entry)
-        if found is not None:
-            stored = store.read(entry.resource_type, found)
-            assert stored is not None
-            return _write_entry(w.Result(200, "exists", stored, entry.resource_type, found), w.CREATE, options)
-    if entry.method in ("POST", "PUT"):
-        _rewrite_references(store, entry, {}, cache, transaction=False)
-    change = _change(entry, {})
-    try:
-        result = w.write(store, [change], options.actor, acceptance=options.acceptance)[0]
-    except FHIRError as exc:
-        raise _name_entry(exc, entry) from None
-    return _write_entry(result, change.action, options)
+    # ifNoneExist is decided inside the write's transaction, as REST If-None-Exist is
+    condition = _if_none_exist(entry) if entry.method == "POST" else None
+    for _ in range(_RESOLVE_ATTEMPTS):
+        resolver, undo = _Resolver(store, cache), []
+        if entry.method in ("POST", "PUT"):
+            _rewrite_references(resolver, entry, {}, False, undo)
+        change = _change(entry, {})
+        change.condition = condition or change.condition
+        try:
+            result = w.write(store, [change], options.actor, acceptance=options.acceptance, guard=resolver.guard,
+                             replacing=options.replacing, dangling=options.dangling)[0]
+        except w.Stale:
+            _undo(undo)
+            cache.clear()
+            continue
+        except FHIRError as exc:
+            raise _name_entry(exc, entry) from None
+        return _write_entry(result, change.action, options)
+    raise _too_busy()

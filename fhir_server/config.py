@@ -124,6 +124,7 @@ class Config:
     max_repetitions: int = 1000  # items of one array (Bundle.entry, Group.member, List.entry... excepted)
     max_elements: int = 100_000  # object members and array items in one resource
     max_depth: int = 64  # nesting of objects and arrays
+    allow_dangling_references: bool = False  # on: a reference to a local resource that does not exist is stored
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
@@ -160,6 +161,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_repetitions": _positive_int,
     "max_elements": _positive_int,
     "max_depth": _positive_int,
+    "allow_dangling_references": _on_off,
 }
 
 

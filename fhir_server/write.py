@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import jsonpatch
 import jsonpointer
 
+from . import integrity
 from .actor import Actor
 from .audit_origin import stamped
 from .errors import FHIRError, gone, not_found
@@ -31,6 +33,19 @@ _HTTP_METHOD = {CREATE: "POST", UPDATE: "PUT", PATCH: "PATCH", DELETE: "DELETE"}
 # Outcomes that stored a version, and so an outbox event ("exists" and "unchanged" stored nothing)
 _NOTIFIED = ("created", "updated", "deleted")
 _MAX_ATTEMPTS = 20
+
+
+class Stale(Exception):
+    """What the caller resolved before ``write()`` (conditional matches) no longer holds inside its
+    transaction: nothing was stored; resolve again and write again."""
+
+
+# Runs first inside the write's transaction; raises Stale when the caller's resolution is out of date.
+Guard = Callable[[Transaction], None]
+# Decides an update or a patch ("update" | "patch", type, the resource to store, the version it replaces
+# or None) inside the write's transaction, where a conditional update's match and a patch's result are
+# known; raises to refuse (the caller's exception goes through).
+Replacing = Callable[[str, str, dict, dict | None], None]
 
 
 @dataclass
@@ -80,20 +95,26 @@ def normalize_instant(value: str) -> str:
 
 
 def write(store: Store, changes: list[Change], actor: Actor | None, *, acceptance: Acceptance | None = None,
-          durable: bool = True, events: bool = True) -> list[Result]:
+          durable: bool = True, events: bool = True, guard: Guard | None = None, replacing: Replacing | None = None,
+          dangling: bool = False) -> list[Result]:
     """Apply ``changes`` made by ``actor`` atomically; raise FHIRError (nothing stored) if any of them fails.
 
     ``actor`` owns the Subscriptions it writes (None: authentication is off); a Subscription is accepted
     only with the app's ``acceptance``, or kept as it is when ``actor`` is the server. Access was decided
     by the caller. ``durable=False`` is for records whose source is already safe (AuditEvents built from
     the outbox); ``events=False`` for records nothing may follow (AuditEvents: no Subscription may watch them).
+    ``guard`` and ``replacing`` run inside the store transaction (see Guard, Replacing); a reference to a
+    local resource that does not exist once every change is applied is a 422 unless ``dangling``.
     """
     timestamp = now_instant()
     prepared = [_indexed(i, _prepare, change, timestamp, actor, acceptance) for i, change in enumerate(changes)]
     for _ in range(_MAX_ATTEMPTS):
         try:
             with store.transaction(durable=durable) as txn:
-                results = [_indexed(i, _apply, txn, item, timestamp, actor, acceptance)
+                if guard is not None:
+                    guard(txn)
+                references = None if dangling else _References(txn, prepared)
+                results = [_indexed(i, _apply, txn, item, timestamp, actor, acceptance, replacing, references)
                            for i, item in enumerate(prepared)]
                 if events:
                     _event(txn, [r.version for r in results if r.outcome in _NOTIFIED and r.version is not None])
@@ -177,7 +198,7 @@ def condition_matches(searcher: Store | Transaction, condition: SearchQuery) -> 
 
 
 def _apply(txn: Transaction, item: _Prepared, timestamp: str, actor: Actor | None,
-           acceptance: Acceptance | None) -> Result:
+           acceptance: Acceptance | None, replacing: Replacing | None, references: _References | None) -> Result:
     change = item.change
     rtype = change.resource_type
     id = item.id
@@ -216,6 +237,8 @@ def _apply(txn: Transaction, item: _Prepared, timestamp: str, actor: Actor | Non
             return Result(204, "unchanged", current, rtype, id)
         stored = StoredVersion(rtype, id, version, timestamp, method, None, deleted=True)
         txn.put(stored, [])
+        if references is not None:
+            references.deleted(rtype, id)
         return Result(200, "deleted", stored, rtype, id)
     if change.action == PATCH:
         if current is None:
@@ -224,14 +247,55 @@ def _apply(txn: Transaction, item: _Prepared, timestamp: str, actor: Actor | Non
             raise gone(rtype, id, current.version)
         patched = _patched(current.resource or {}, change.patch, rtype, id)
         resource = _with_meta(stamped(accepted(patched, actor, acceptance), actor), None, timestamp)
+        if replacing is not None:
+            replacing("patch", rtype, resource, current.resource)
     else:
         assert item.resource is not None
         resource = _with_meta(item.resource, id, timestamp)
+        if replacing is not None and change.action == UPDATE:
+            replacing("update", rtype, resource, None if current is None or current.deleted else current.resource)
     resource["meta"]["versionId"] = str(version)
+    if references is not None:
+        references.check(resource)
     stored = StoredVersion(rtype, id, version, timestamp, method, resource)
     txn.put(stored, item.index if item.index is not None else index_values(resource))
     created = current is None or current.deleted
     return Result(201 if created else 200, "created" if created else "updated", stored, rtype, id)
+
+
+class _References:
+    """Refuses (422) a resource whose local reference names nothing, as HAPI does by default.
+
+    Checked inside the write's transaction before each resource is stored (a store without
+    transactions cannot undo a put): a resource this write stores is found, even when it comes
+    later in the write (a transaction's fullUrls), one deleted by it or by a write committed first is not.
+    """
+
+    def __init__(self, txn: Transaction, prepared: list[_Prepared]):
+        self.txn = txn
+        self.written = {(p.change.resource_type, p.id) for p in prepared
+                        if p.id is not None and p.change.action in (CREATE, UPDATE)}
+        self.known: dict[tuple[str, str], bool] = {}  # exists, by (type, id): 500 entries name one Patient
+
+    def deleted(self, resource_type: str, id: str) -> None:
+        self.written.discard((resource_type, id))
+        self.known[(resource_type, id)] = False
+
+    def check(self, resource: dict) -> None:
+        for target in integrity.local_references(resource):
+            key = (target.resource_type, target.id)
+            if key in self.written:
+                continue
+            exists = self.known.get(key)
+            if exists is None:
+                current = self.txn.current(*key)
+                exists = self.known[key] = current is not None and not current.deleted
+            # a versioned reference may name a version of a resource deleted since
+            if not exists and not (target.versioned and self.txn.current(*key) is not None):
+                path = integrity.reference_path(resource, target.reference)
+                raise FHIRError(422, f"{path}: {target.reference} names no resource on this server"
+                                " (RELAIS_ALLOW_DANGLING_REFERENCES allows it)", code="processing",
+                                expression=[path])
 
 
 def _patched(resource: dict, patch: list | None, rtype: str, id: str) -> dict:
@@ -268,5 +332,5 @@ def _event(txn: Transaction, stored: list[StoredVersion]) -> None:
         )
 
 
-__all__ = ["CREATE", "DELETE", "PATCH", "UPDATE", "Change", "Result", "condition_matches", "normalize_instant",
-           "now_instant", "replaced_body", "write"]
+__all__ = ["CREATE", "DELETE", "PATCH", "UPDATE", "Change", "Guard", "Replacing", "Result", "Stale",
+           "condition_matches", "normalize_instant", "now_instant", "replaced_body", "write"]

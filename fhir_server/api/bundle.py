@@ -8,7 +8,7 @@ from .. import bundles
 from ..errors import FHIRError
 from .http import base_url, fhir_response, json_body, prefer
 from .operations import add_capability
-from .rest import acceptance, allow, config, store
+from .rest import acceptance, allow, config, may_replace, store
 from .search import search_access, search_settings
 
 bundle = Blueprint("fhir_bundle", __name__)
@@ -38,6 +38,8 @@ def batch_or_transaction() -> Response:
         search_limits=search_settings().limits,
         actor=g.get("caller"),
         acceptance=acceptance(),
+        replacing=may_replace,
+        dangling=cfg.allow_dangling_references,
     )
     return fhir_response(bundles.process(store(), body, options))
 

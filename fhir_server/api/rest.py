@@ -13,6 +13,7 @@ import auth
 from .. import write as w
 from ..errors import FHIRError, gone, issue, not_found, operation_outcome
 from ..resources import is_supported, valid_id, validate
+from ..search.query import SearchQuery
 from ..searching import conditional_criteria
 from ..store.base import Store, StoredVersion
 from ..subscriptions.hook import Acceptance
@@ -78,6 +79,19 @@ def allow(interaction: str, resource_type: str | None, resource: dict | None = N
         raise auth.AccessDenied(403, refusal, "forbidden")
 
 
+def may_replace(interaction: str, resource_type: str, resource: dict, replaced: dict | None) -> None:
+    """The write path's call (``write.Replacing``), inside its transaction: an update decided on the version
+    it replaces (a conditional update's match is known only there), a patch on the resource it makes (a
+    patient-scoped client may not patch a resource out of its patient's compartment)."""
+    caller = g.get("caller")
+    if caller is None:
+        return
+    refusal = auth.refusal(caller, interaction, resource_type, resource, replaced)
+    auth.record_decision(interaction, resource_type, resource, refusal)
+    if refusal is not None:
+        raise auth.AccessDenied(403, refusal, "forbidden")
+
+
 def may_search(caller: auth.Caller | None, resource_type: str) -> str | None:
     """The decision a Subscription's criteria need (``Acceptance.may_search``), recorded as REST ones are."""
     refusal = auth.refusal(caller, "search", resource_type)
@@ -114,7 +128,8 @@ def _resource_body(resource_type: str) -> dict:
 
 
 def _one(change: w.Change) -> w.Result:
-    return w.write(store(), [change], g.get("caller"), acceptance=acceptance())[0]
+    return w.write(store(), [change], g.get("caller"), acceptance=acceptance(), replacing=may_replace,
+                   dangling=config().allow_dangling_references)[0]
 
 
 # ---- type level -------------------------------------------------------------------------------
@@ -125,12 +140,25 @@ def create(resource_type: str) -> Response:
     check_type(resource_type)
     body = _resource_body(resource_type)
     allow("create", resource_type, body)
-    condition = None
-    if_none_exist = request.headers.get("If-None-Exist")
-    if if_none_exist is not None:
-        condition = conditional_criteria(resource_type, query_pairs(if_none_exist))
-    change = w.Change(w.CREATE, resource_type, resource=body, condition=condition, validated=True)
+    change = w.Change(w.CREATE, resource_type, resource=body, condition=_create_condition(resource_type),
+                      validated=True)
     return _write_response(_one(change))
+
+
+def _create_condition(resource_type: str) -> SearchQuery | None:
+    """A create's condition: the If-None-Exist header, or criteria in the URL's query string.
+
+    ``POST Patient?identifier=...`` is how fhirpy's ``get_or_create`` asks for a conditional create (as
+    Aidbox takes it); ignoring the criteria would create a duplicate. Both, and different, is a 400.
+    """
+    header = request.headers.get("If-None-Exist")
+    pairs = [(k, v) for k, v in request.args.items(multi=True) if not k.startswith("_format") and k != "_pretty"]
+    if header is not None and pairs and sorted(query_pairs(header)) != sorted(pairs):
+        raise FHIRError(400, "The If-None-Exist header and the URL's query string give different criteria",
+                        code="invalid")
+    if header is not None:
+        return conditional_criteria(resource_type, query_pairs(header))
+    return conditional_criteria(resource_type, pairs) if pairs else None
 
 
 @rest.put("/<resource_type>")

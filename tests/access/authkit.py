@@ -17,10 +17,11 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 from kit.live import LiveServer, relais_app
 from kit.ports import free_port
-from kit.stores import close_store, make_store
+from kit.stores import close_store, make_store, put_all
 
 from auth.audit import event_from_payload
 from auth.clients import ClientRegistry
+from fhir_server.write import now_instant
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -107,6 +108,12 @@ def observation(patient: str = "p1", **extra) -> dict:
         "valueQuantity": {"value": 72.0, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"},
         **extra,
     }
+
+
+def patients(store, *ids: str) -> None:
+    """Patients the tests' Observations name (a reference to a missing one is refused), stored directly:
+    no request, so no AuditEvent to count."""
+    put_all(store, [{"resourceType": "Patient", "id": pid, "meta": {"lastUpdated": now_instant()}} for pid in ids])
 
 
 def _b64(data: bytes) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from authkit import forged_token, live_fixture, observation, sqlite_store_fixture  # noqa: F401 (fixtures)
+from authkit import forged_token, live_fixture, observation, patients, sqlite_store_fixture  # noqa: F401 (fixtures)
 from fhir.resources.R4B.auditevent import AuditEvent
 from joserfc import jwt
 
@@ -80,6 +80,7 @@ def test_missing_and_malformed_authorization(live):
 
 
 def test_scopes_are_enforced_per_interaction(live):
+    patients(live.store, "p1")
     writer = live.client_token("system/Observation.cruds system/Patient.c")
     created = live.request("POST", "Observation", writer, json=observation())
     assert created.status_code == 201
@@ -146,6 +147,7 @@ def test_every_interaction_is_audited_in_balp_shape(live):
     client_id, key = live.add_client("system/*.cruds")
     token = live.token(client_id, key)
     live.audit_events()  # the token request's own event is tested elsewhere
+    patients(live.store, "p9")
     oid = live.request("POST", "Observation", token, json=observation("p9")).json()["id"]
     live.request("GET", f"Observation/{oid}", token)
     live.request("GET", "Observation?subject=Patient/p9", token)
@@ -174,6 +176,7 @@ def test_auth_off_lets_everyone_in_but_still_audits(sqlite_store, capsys):
     server = AuthServer(sqlite_store, auth=False)
     try:
         assert "AUTHENTICATION IS DISABLED" in capsys.readouterr().err
+        patients(server.store, "p1")
         created = server.request("POST", "Observation", json=observation())
         assert created.status_code == 201
         events = server.audit_events()
@@ -194,6 +197,7 @@ def test_audit_events_reach_the_store_through_the_dispatcher_and_regulators_sear
     from kit.outbox import drain
 
     token = live.client_token("system/Observation.cruds")
+    patients(live.store, "p7")
     oid = live.request("POST", "Observation", token, json=observation("p7")).json()["id"]
     assert live.request("GET", f"Observation/{oid}", token).status_code == 200
     assert live.request("GET", "Patient?_count=1", token).status_code == 403
@@ -309,6 +313,7 @@ def test_export_needs_system_scopes(live):
 def test_granular_scope_filters_reads_and_searches(live):
     category = "http://terminology.hl7.org/CodeSystem/observation-category"
     admin = live.client_token("system/*.cruds")
+    patients(live.store, "p1")
 
     def obs(code: str) -> str:
         body = {**observation(), "category": [{"coding": [{"system": category, "code": code}]}]}
@@ -324,6 +329,7 @@ def test_granular_scope_filters_reads_and_searches(live):
 
 def test_a_patient_scope_cannot_take_another_patients_resource_by_rewriting_it(live):
     admin = live.client_token("system/*.cruds")
+    patients(live.store, "p1", "p2")
     theirs = live.request("POST", "Observation", admin, json=observation("p2")).json()["id"]
     mine = live.request("POST", "Observation", admin, json=observation("p1")).json()["id"]
     token = live.client_token("patient/Observation.rus", patient="p1")

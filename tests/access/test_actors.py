@@ -93,6 +93,8 @@ def test_an_internal_actor_writes_without_flask_and_is_the_agent_of_its_audit_ev
     assert triage.kind == "internal" and triage.scopes == ("system/Observation.cru", "system/Task.cru")
     observation = _observation("p1")
     assert auth.refusal(triage, "create", "Observation", observation) is None
+    patient = {"resourceType": "Patient", "id": "p1"}
+    write.write(store, [write.Change(write.UPDATE, "Patient", id="p1", resource=patient)], SERVER)
     results = write.write(store, [write.Change(write.CREATE, "Observation", resource=observation)], triage)
     auth.audit_write(store, triage, results, "http://relais.example/fhir")
     assert not flask.has_app_context()

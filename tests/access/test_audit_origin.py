@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from authkit import AuthServer, any_store_fixture, live_fixture, observation, sqlite_store_fixture  # noqa: F401
+from authkit import AuthServer, any_store_fixture, live_fixture, observation, patients, sqlite_store_fixture  # noqa: F401
 from kit.live import relais_app
 from kit.outbox import drain
 from kit.ports import free_port
@@ -94,6 +94,7 @@ def test_regulators_search_the_servers_events_and_the_clients_apart(live_any):
     live = live_any
     sender_id, key = live.add_client("system/AuditEvent.c system/Observation.cr")
     sender = live.token(sender_id, key)
+    patients(live.store, "p1")
     assert live.request("POST", "Observation", sender, json=observation("p1")).status_code == 201
     sent = live.request("POST", "AuditEvent", sender, json=forged())
     assert sent.status_code == 201, sent.text

@@ -15,6 +15,7 @@ def patient(ins: str = "1850275123456", family: str = "Martin") -> dict:
 
 
 def test_create_answers_201_with_location_etag_and_last_modified(server):
+    assert server.put("Patient/p1", {**patient(), "id": "p1"}).status_code == 201
     r = server.post("Observation", observation())
     assert r.status_code == 201
     body = r.json()
@@ -146,7 +147,7 @@ def test_prefer_return(server):
 
 def test_history_type_and_system_levels_with_since_count_and_paging(server):
     ids = [server.post("Patient", patient(str(i))).json()["id"] for i in range(5)]
-    server.post("Observation", observation())
+    assert server.post("Observation", observation(patient=f"Patient/{ids[0]}")).status_code == 201
     page = server.get("Patient/_history", params={"_count": 2}).json()
     assert page["total"] == 5 and len(page["entry"]) == 2
     assert [e["resource"]["id"] for e in page["entry"]] == ids[::-1][:2]
@@ -239,6 +240,7 @@ def test_body_over_the_limit_gets_413(store):
 
     live = serve(store, max_body_bytes=2048)
     try:
+        assert live.put("Patient/p1", {**patient(), "id": "p1"}).status_code == 201
         big = {**observation(), "note": [{"text": "x" * 4096}]}
         r = live.post("Observation", big)
         assert r.status_code == 413 and r.json()["resourceType"] == "OperationOutcome"

@@ -5,11 +5,20 @@ from __future__ import annotations
 import json
 
 import pytest
+from kit.live import serve
 from kit.shared import EXAMPLES
 
 from fhir_server.resources import is_supported
 
 EXAMPLE_FILES = sorted(p for p in EXAMPLES.glob("*.json") if is_supported(p.name.split("-", 1)[0]))
+
+
+@pytest.fixture
+def server(store):
+    """The examples refer to one another (Patient/example, Practitioner/f001): their targets are beside the point."""
+    live = serve(store, allow_dangling_references=True)
+    yield live
+    live.close()
 
 
 def _without_meta(resource: dict) -> dict:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import pytest
+from kit.live import LiveServer, serve
 from kit.samples import observation
+from kit.stores import make_store
 
 
 def code_issues(response) -> list[dict]:
@@ -122,3 +127,18 @@ def test_extensions_are_not_walked(server):
     ext = {"url": "http://example.org/fhir/StructureDefinition/old-phone", "valueContactPoint": {"system": "fax2"}}
     response = server.post("Patient", {**valid_patient(), "extension": [ext], "_gender": {"extension": [ext]}})
     assert response.status_code == 201, response.text
+
+
+# What these tests check is the types and their codes, not whether each reference's target exists.
+@pytest.fixture(name="server")
+def dangling_server_fixture(store) -> Iterator[LiveServer]:
+    live = serve(store, allow_dangling_references=True)
+    yield live
+    live.close()
+
+
+@pytest.fixture(name="sqlite_server")
+def dangling_sqlite_server_fixture(tmp_path) -> Iterator[LiveServer]:
+    live = serve(make_store("sqlite", tmp_path), allow_dangling_references=True)
+    yield live
+    live.close()

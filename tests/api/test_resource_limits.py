@@ -18,7 +18,7 @@ FHIR_JSON = {"Content-Type": "application/fhir+json"}
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    server = serve(make_store("sqlite", tmp_path_factory.mktemp("limits")))
+    server = serve(make_store("sqlite", tmp_path_factory.mktemp("limits")), allow_dangling_references=True)
     yield server
     server.close()
 

@@ -11,13 +11,13 @@ from tests.access.authkit import AuthServer, observation, sqlite_store_fixture  
 def live_fixture(sqlite_store):
     server = AuthServer(sqlite_store)
     admin = server.client_token("system/*.cruds")
+    gp = server.request("PUT", "Practitioner/gp", admin, json={"resourceType": "Practitioner", "id": "gp"})
+    assert gp.status_code in (200, 201), gp.text
     for pid in ("p1", "p2", "p3"):
         put = server.request("PUT", f"Patient/{pid}", admin,
                              json={"resourceType": "Patient", "id": pid,
                                    "generalPractitioner": [{"reference": "Practitioner/gp"}]})
         assert put.status_code in (200, 201), put.text
-    gp = server.request("PUT", "Practitioner/gp", admin, json={"resourceType": "Practitioner", "id": "gp"})
-    assert gp.status_code in (200, 201), gp.text
     for pid in ("p1", "p1", "p2", "p2", "p3"):
         assert server.request("POST", "Observation", admin, json=observation(pid)).status_code == 201
     server.admin = admin

@@ -66,6 +66,7 @@ def test_parameters_body_with_mode_update_checks_the_id(server):
 def test_mode_delete_needs_an_existing_instance(server):
     delete = {"resourceType": "Parameters", "parameter": [{"name": "mode", "valueCode": "delete"}]}
     assert errors(server.post("Observation/gone/$validate", delete))[0]["code"] == "not-found"
+    server.put("Patient/p1", {"resourceType": "Patient", "id": "p1"})
     server.put("Observation/here", {**observation(), "id": "here"})
     assert errors(server.post("Observation/here/$validate", delete)) == []
 

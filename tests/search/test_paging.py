@@ -54,6 +54,8 @@ def snapshots(store) -> list[str]:
 
 
 def create_many(server, code: str, n: int, patient: str = "Patient/p1") -> list[str]:
+    if server.get(patient).status_code == 404:  # a reference to a missing Patient is refused
+        assert server.put(patient, {"resourceType": "Patient", "id": patient.split("/")[1]}).status_code == 201
     return [server.post("Observation", observation(float(i), patient, code)).json()["id"] for i in range(n)]
 
 
@@ -324,6 +326,7 @@ def auth_server(tmp_path: Path):
 def test_another_client_cannot_page_my_snapshot(auth_server):
     live = auth_server
     admin = live.client_token("system/*.cruds")
+    assert live.request("PUT", "Patient/p1", admin, json={"resourceType": "Patient", "id": "p1"}).status_code == 201
     for i in range(25):
         assert live.request("POST", "Observation", admin, json=observation(float(i))).status_code == 201
     mine = live.client_token("system/Observation.rs")
@@ -339,6 +342,8 @@ def test_another_client_cannot_page_my_snapshot(auth_server):
 def test_pages_filter_what_a_patient_scope_may_read(auth_server):
     live = auth_server
     admin = live.client_token("system/*.cruds")
+    for pid in ("p1", "p2"):
+        assert live.request("PUT", f"Patient/{pid}", admin, json={"resourceType": "Patient", "id": pid}).ok
     mine = []
     for i in range(12):
         patient = "p1" if i % 3 == 0 else "p2"

@@ -10,7 +10,7 @@ import pytest
 from kit.stores import make_store
 
 from fhir_server.subscriptions.acceptance import OWNER_URL, owner_of
-from tests.access.authkit import AuthServer, observation
+from tests.access.authkit import AuthServer, observation, patients
 from tests.subscriptions.hookkit import Receiver, poll, subscription
 
 BP = "85354-9"  # blood pressure panel: what the subscriptions ask for
@@ -28,6 +28,7 @@ def _obs(patient: str, code: str, value: float = 72.0) -> dict:
 @pytest.fixture(params=["sqlite", "mongomock"])
 def live(request: pytest.FixtureRequest, tmp_path) -> Iterator[AuthServer]:
     store = make_store(request.param, tmp_path)
+    patients(store, "p1", "p2", "X", "Y")  # the Observations' subjects
     server = AuthServer(store, scheduler=True, dispatcher_interval_s=0.05)
     yield server
     server.app.extensions["relais_scheduler"].shutdown(wait=True)

@@ -12,6 +12,7 @@ from kit.processes import spawn_relais, stop_server
 from kit.samples import observation
 
 from fhir_server.store import open_store
+from tests.access.authkit import patients
 from tests.subscriptions.hookkit import Receiver, poll, subscription
 
 HEADERS = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
@@ -19,7 +20,9 @@ HEADERS = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+
 
 def test_a_subscription_from_another_process_is_delivered_then_turned_off(tmp_path):
     url = f"sqlite:///{tmp_path / 'relais.db'}?synchronous=normal"
-    live = serve(open_store(url), scheduler=True, dispatcher_interval_s=0.05)  # this process dispatches
+    store = open_store(url)
+    patients(store, "p1")  # the Observations' subject
+    live = serve(store, scheduler=True, dispatcher_interval_s=0.05)  # this process dispatches
     port = free_port()
     env = {**os.environ, "RELAIS_STORE": url, "RELAIS_AUTH": "off", "RELAIS_SCHEDULER": "off"}
     proc = spawn_relais(env, port)

@@ -15,7 +15,7 @@ from kit.stores import make_store
 
 from fhir_server import cli
 from fhir_server.outbox import DEAD_LETTERS, MAX_ATTEMPTS, dispatcher, outbox_of
-from tests.access.authkit import AuthServer, observation
+from tests.access.authkit import AuthServer, observation, patients
 from tests.subscriptions.hookkit import Receiver, subscription
 
 CRITERIA = "Observation?code=http://loinc.org|29463-7"
@@ -29,6 +29,7 @@ def retries_due_at_once(monkeypatch):
 @pytest.fixture(params=["sqlite", "mongomock"])
 def live(request: pytest.FixtureRequest, tmp_path) -> Iterator[AuthServer]:
     store = make_store(request.param, tmp_path)
+    patients(store, "p1", "p2", "p3")  # the Observations' subjects
     server = AuthServer(store)
     yield server
     server.close()
