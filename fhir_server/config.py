@@ -60,6 +60,14 @@ def _url_list(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _origins(value: str) -> tuple[str, ...]:
+    origins = _url_list(value)
+    for origin in origins:
+        if origin != "*" and (not origin.startswith(("http://", "https://")) or origin.count("/") != 2):
+            raise ValueError(f"{origin!r} is not an origin like https://app.example (or *)")
+    return origins
+
+
 def _networks(value: str) -> tuple[str, ...]:
     import ipaddress
 
@@ -104,6 +112,8 @@ class Config:
     mllp_max_bytes: int = 1024 * 1024
     mllp_timeout_s: float = 60.0  # a silent connection is closed, a frame must arrive within it
     mllp_max_connections: int = 32
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed by CORS; empty: CORS off
+    health_max_backlog_s: float = 60.0  # /health fails when an unclaimed outbox event is older
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
@@ -131,6 +141,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "mllp_max_bytes": _positive_int,
     "mllp_timeout_s": _positive_float,
     "mllp_max_connections": _positive_int,
+    "cors_origins": _origins,
+    "health_max_backlog_s": _positive_float,
 }
 
 
