@@ -208,16 +208,17 @@ def _entry(url: str, resource: dict) -> dict:
 
 
 def test_bundle_patch_entries_in_each_format(sqlite_server):
-    pid = _patient(sqlite_server)["id"]
+    first, second = _patient(sqlite_server)["id"], _patient(sqlite_server)["id"]
     merge = {"resourceType": "Binary", "contentType": MERGE,
              "data": base64.b64encode(json.dumps({"gender": "male"}).encode()).decode()}
     fhirpath = _fhirpath_patch(_operation("add", "Patient", name="active", value={"valueBoolean": True}))
     bundle = {"resourceType": "Bundle", "type": "transaction",
-              "entry": [_entry(f"Patient/{pid}", merge), _entry(f"Patient/{pid}", fhirpath)]}
+              "entry": [_entry(f"Patient/{first}", merge), _entry(f"Patient/{second}", fhirpath)]}
     r = sqlite_server.post("", bundle)
     assert r.status_code == 200, r.text
-    stored = sqlite_server.get(f"Patient/{pid}").json()
-    assert stored["gender"] == "male" and stored["active"] is True and stored["meta"]["versionId"] == "3"
+    merged, patched = (sqlite_server.get(f"Patient/{pid}").json() for pid in (first, second))
+    assert merged["gender"] == "male" and merged["meta"]["versionId"] == "2"
+    assert patched["active"] is True and patched["gender"] == "female" and patched["meta"]["versionId"] == "2"
 
 
 def test_bundle_patch_entry_with_a_bad_fhirpath_patch_names_the_entry(sqlite_server):
@@ -241,3 +242,39 @@ def test_fhirpy_patch(server):
     patient.patch(active=True)
     fetched = client.reference("Patient", patient.id).to_resource()
     assert fetched["active"] is True and fetched["gender"] == "male" and fetched["meta"]["versionId"] == "3"
+
+
+# ---- the formats as functions ------------------------------------------------------------------
+
+# RFC 7396, Appendix A (those whose target and patch are objects, as a resource and its patch are)
+RFC_7396_EXAMPLES = [
+    ({"a": "b"}, {"a": "c"}, {"a": "c"}),
+    ({"a": "b"}, {"b": "c"}, {"a": "b", "b": "c"}),
+    ({"a": "b"}, {"a": None}, {}),
+    ({"a": "b", "b": "c"}, {"a": None}, {"b": "c"}),
+    ({"a": ["b"]}, {"a": "c"}, {"a": "c"}),
+    ({"a": "c"}, {"a": ["b"]}, {"a": ["b"]}),
+    ({"a": {"b": "c"}}, {"a": {"b": "d", "c": None}}, {"a": {"b": "d"}}),
+    ({"a": [{"b": "c"}]}, {"a": [1]}, {"a": [1]}),
+    ({"e": None}, {"a": 1}, {"e": None, "a": 1}),
+    ({}, {"a": {"bb": {"ccc": None}}}, {"a": {"bb": {}}}),
+]
+
+
+@pytest.mark.parametrize(("target", "patch", "result"), RFC_7396_EXAMPLES)
+def test_merge_patch_follows_rfc_7396(target, patch, result):
+    from fhir_server.patch import MERGE_PATCH, apply
+
+    before = json.dumps(target)
+    assert apply(target, patch, MERGE_PATCH) == result
+    assert json.dumps(target) == before  # the stored resource is never changed in place
+
+
+def test_format_of_a_patch_document():
+    from fhir_server.patch import FHIRPATH_PATCH, JSON_PATCH, MERGE_PATCH, format_of
+
+    assert format_of("application/json-patch+json", {}) == JSON_PATCH  # the media type decides
+    assert format_of("application/merge-patch+json; charset=utf-8", []) == MERGE_PATCH
+    assert format_of("application/json", []) == JSON_PATCH
+    assert format_of("application/fhir+json", {"resourceType": "Parameters"}) == FHIRPATH_PATCH
+    assert format_of("application/json", {"gender": "male"}) == MERGE_PATCH

@@ -1,6 +1,6 @@
 // The regulator's part of the day, with fhir-kit-client: read the audit trail of one patient, page by page,
 // and the searches of the day. Prints one JSON object for the Python test to check.
-import Client from 'fhir-kit-client';
+import { Client } from 'fhir-kit-client';
 
 const [baseUrl, token, patientId] = process.argv.slice(2);
 const client = new Client({ baseUrl, customHeaders: { Authorization: `Bearer ${token}` } });
