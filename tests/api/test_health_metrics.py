@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
+from pathlib import Path
 
 import requests
 from kit.live import serve
 from kit.outbox import drain
+from kit.ports import free_port
+from kit.processes import REPOSITORY, spawn_server, stop_server
 from kit.stores import make_store
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -69,3 +74,26 @@ def test_metrics_count_requests_by_status_and_read_the_outbox(tmp_path):
         assert ("relais_outbox_oldest_unclaimed_age_seconds", ()) in samples
     finally:
         live.close()
+
+
+def test_under_gunicorn_every_worker_reports_the_sum_of_all_workers(tmp_path: Path):
+    """prometheus_client's multiprocess mode, set up as the README says: PROMETHEUS_MULTIPROC_DIR."""
+    port = free_port()
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    env = {**os.environ, "RELAIS_STORE": f"sqlite:///{tmp_path / 'relais.db'}", "RELAIS_AUTH": "off",
+           "RELAIS_SCHEDULER": "off", "RELAIS_BASE_URL": f"http://127.0.0.1:{port}/fhir",
+           "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    command = [str(gunicorn), "-w", "2", "-b", f"127.0.0.1:{port}", "--log-level", "warning", "app:create_app()"]
+    proc = spawn_server(command, env, port, REPOSITORY)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(20):  # a new connection each: the workers share them out
+            assert requests.get(f"{base}/fhir/Patient/nope", headers={"Accept": "application/fhir+json"}).status_code \
+                == 404
+        for _ in range(4):  # whichever worker answers the scrape reports all 20
+            samples = _samples(requests.get(f"{base}/metrics").text)
+            assert samples[("relais_http_requests_total", (("method", "GET"), ("status", "404")))] == 20
+    finally:
+        stop_server(proc)
