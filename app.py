@@ -11,6 +11,7 @@ from flask import Flask
 import auth
 from auth import audit
 from fhir_server import api, limits
+from fhir_server.api import binary, cors, health
 from fhir_server.config import Config, load_config
 from fhir_server.outbox import EXTENSION as OUTBOX_EXTENSION
 from fhir_server.outbox import Outbox
@@ -38,8 +39,11 @@ def create_app(config: Config | None = None, store: Store | None = None, **overr
     # the cache is the process's), while a rare type's first write compiles its own in about 2 ms.
     warm_up(COMMON_TYPES)
     custom.load(store)  # custom SearchParameters stored by any process
+    health.install(app, store)  # first: it times every request, those that authentication refuses too
     auth.init_app(app, store, config)
     api.register(app)
+    binary.install(app)  # Binary content in its own content type (POST, PUT, GET /fhir/Binary)
+    cors.install(app, config.cors_origins)  # browser apps, when RELAIS_CORS_ORIGINS names their origins
     hl7v2.install(app, store, config)  # POST /hl7v2, and the MLLP listener when RELAIS_MLLP_PORT is set
     app.extensions[OUTBOX_EXTENSION] = outbox_handlers(config)
     if config.scheduler:

@@ -147,11 +147,11 @@ def startup_help(config: Any) -> str:
     base_url = config.base_url.rstrip("/")
     token_url = _origin(base_url) + "/auth/token"
     return (
-        "Authentication is on (SMART Backend Services). To get going:\n"
-        '  relais clients add --name dev --scopes "system/*.cruds" --secret\n'
+        "Authentication is on (SMART Backend Services). To get going (from the clone; the venv's command):\n"
+        '  .venv/bin/relais clients add --name dev --scopes "system/*.cruds" --secret\n'
         f"  curl -u CLIENT_ID:SECRET -d grant_type=client_credentials -d 'scope=system/*.cruds' {token_url}\n"
         f"  curl -H 'Authorization: Bearer ACCESS_TOKEN' '{base_url}/Patient?_count=1'\n"
         "Production clients use private_key_jwt:\n"
-        "  relais clients add --name N --scopes ... --jwks-file public.jwks.json\n"
+        "  .venv/bin/relais clients add --name N --scopes ... --jwks-file public.jwks.json\n"
         "Local development without tokens: RELAIS_AUTH=off (never with real data)."
     )

@@ -95,6 +95,8 @@ class RequestAuditor:
     def audit_events(self, req: Any, response: Any) -> list[dict]:
         """The facts of the AuditEvents of one finished request (none outside FHIR and token requests)."""
         path = req.path
+        if g.get("relais_unaudited"):
+            return []  # a CORS preflight: no interaction took place
         audit: RequestAudit = g.get("relais_audit") or RequestAudit()
         # the facts of each event: build_audit_event's arguments, built later by the outbox handler
         common = {

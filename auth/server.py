@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import InvalidScopeError
+from authlib.oauth2.rfc6749 import InvalidClientError, InvalidScopeError
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -17,6 +17,25 @@ from .scopes import narrow
 from .tokens import TokenRejected, TokenService
 
 AUTH_METHODS = [PRIVATE_KEY_JWT, CLIENT_SECRET_BASIC]
+WRONG_CREDENTIALS = "unknown client or wrong credentials"
+
+
+class RelaisAuthorizationServer(AuthorizationServer):
+    """authlib's server, saying what a client sending a secret needs to hear.
+
+    authlib answers a wrong secret with "The client cannot authenticate with methods [...]" and an unknown
+    client id with "The client does not exist": one hides the cause, the other tells a prober which ids
+    exist. Both become one ``invalid_client`` answer. A client assertion's refusal keeps its reason
+    (expired, replayed, wrong audience): it tells the client's developer what to fix and reveals no secret.
+    """
+
+    def authenticate_client(self, request: Any, methods: list[str], endpoint: str = "token") -> Any:
+        try:
+            return super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError:
+            if request.form.get("client_assertion"):
+                raise
+            raise InvalidClientError(status_code=401, description=WRONG_CREDENTIALS) from None
 
 
 class BackendServicesGrant(ClientCredentialsGrant):
@@ -112,7 +131,7 @@ def build_server(
             on_client(client)
         return client
 
-    server = AuthorizationServer()
+    server = RelaisAuthorizationServer()
     server.init_app(app, query_client=query_client, save_token=lambda token, request: None)
     server.register_token_generator("default", tokens.authlib_generator)
     server.register_client_auth_method(PRIVATE_KEY_JWT, assertion)

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 import auth
 
 from . import fhirjson
+from . import patch as patch_formats
 from . import write as w
 from .actor import Actor
 from .errors import FHIRError, gone, issue, not_found, operation_outcome
@@ -38,7 +39,8 @@ BATCH, TRANSACTION = "batch", "transaction"
 _RESOLVE_ATTEMPTS = 10
 _ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
 _INTERACTION = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
-_JSON_PATCH_TYPES = {"application/json-patch+json", "application/json"}
+_PATCH_BINARY_TYPES = {"application/json-patch+json", "application/merge-patch+json", "application/json",
+                       "application/fhir+json"}
 
 Allow = Callable[[str, str | None, dict | None], None]
 
@@ -147,21 +149,26 @@ def _parse_entry(index: int, raw: object, base: str, bundle_type: str) -> _Entry
     return entry
 
 
-def _patch_operations(entry: _Entry) -> list:
-    """The JSON Patch an entry carries as a Binary (R4 has no other way to put one in a Bundle)."""
+def _patch_operations(entry: _Entry) -> tuple[list | dict, str]:
+    """The patch an entry carries and its format: a FHIRPath Patch is the entry's Parameters resource;
+    a JSON Patch or a merge patch comes in a Binary (R4 has no other way to put one in a Bundle)."""
     resource = entry.resource or {}
     if resource.get("resourceType") == "Parameters":
-        raise _entry_error(entry.index, 415, "FHIRPath Patch is not supported: send a JSON Patch in a Binary",
-                           "not-supported", ".resource")
-    if resource.get("resourceType") != "Binary" or resource.get("contentType") not in _JSON_PATCH_TYPES:
-        raise _entry_error(entry.index, 400, "a PATCH entry carries a Binary of contentType"
-                           " application/json-patch+json", "invalid", ".resource")
+        return resource, patch_formats.FHIRPATH_PATCH
+    content_type = resource.get("contentType")
+    if resource.get("resourceType") != "Binary" or content_type not in _PATCH_BINARY_TYPES:
+        raise _entry_error(entry.index, 400, "a PATCH entry carries a Parameters resource (FHIRPath Patch) or a"
+                           " Binary of contentType application/json-patch+json or application/merge-patch+json",
+                           "invalid", ".resource")
     try:
-        ops = fhirjson.parse_body(base64.b64decode(resource.get("data") or "", validate=True).decode("utf-8"))
+        document = fhirjson.parse_body(base64.b64decode(resource.get("data") or "", validate=True).decode("utf-8"))
     except (binascii.Error, ValueError, TypeError):
         raise _entry_error(entry.index, 400, "the Binary data is not base64 JSON", "structure",
                            ".resource.data") from None
-    return ops
+    try:
+        return document, patch_formats.format_of(content_type, document)
+    except FHIRError as exc:
+        raise _entry_error(entry.index, exc.status, exc.diagnostics, exc.code, ".resource.data") from None
 
 
 # ---- searches (conditional references, ifNoneExist, conditional PUT, GET entries) ----------------
@@ -415,7 +422,8 @@ def _change(entry: _Entry, assigned: dict[int, str]) -> w.Change:
         return w.Change(w.UPDATE, rtype, id=entry.id, resource=entry.resource, if_match=_if_match(entry))
     if entry.method == "PATCH":
         condition = conditional_criteria(rtype, entry.query, f"{entry.where}.request.url") if entry.query else None
-        return w.Change(w.PATCH, rtype, id=entry.id, patch=_patch_operations(entry), condition=condition,
+        document, fmt = _patch_operations(entry)
+        return w.Change(w.PATCH, rtype, id=entry.id, patch=document, patch_format=fmt, condition=condition,
                         if_match=_if_match(entry))
     condition = conditional_criteria(rtype, entry.query, f"{entry.where}.request.url") if entry.query else None
     return w.Change(w.DELETE, rtype, id=entry.id, condition=condition, if_match=_if_match(entry))

@@ -70,6 +70,14 @@ def _url_list(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _origins(value: str) -> tuple[str, ...]:
+    origins = _url_list(value)
+    for origin in origins:
+        if origin != "*" and (not origin.startswith(("http://", "https://")) or origin.count("/") != 2):
+            raise ValueError(f"{origin!r} is not an origin like https://app.example (or *)")
+    return origins
+
+
 def _networks(value: str) -> tuple[str, ...]:
     import ipaddress
 
@@ -125,6 +133,8 @@ class Config:
     max_elements: int = 100_000  # object members and array items in one resource
     max_depth: int = 64  # nesting of objects and arrays
     allow_dangling_references: bool = False  # on: a reference to a local resource that does not exist is stored
+    cors_origins: tuple[str, ...] = ()  # browser origins allowed by CORS; empty: CORS off
+    health_max_backlog_s: float = 60.0  # /health fails when an unclaimed outbox event is older
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
@@ -162,6 +172,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_elements": _positive_int,
     "max_depth": _positive_int,
     "allow_dangling_references": _on_off,
+    "cors_origins": _origins,
+    "health_max_backlog_s": _positive_float,
 }
 
 

@@ -8,16 +8,13 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import jsonpatch
-import jsonpointer
-
 from . import integrity
+from . import patch as patch_formats
 from .actor import Actor
 from .audit_origin import stamped
 from .errors import FHIRError, gone, not_found
@@ -56,7 +53,8 @@ class Change:
     resource_type: str
     id: str | None = None
     resource: dict | None = None
-    patch: list | None = None
+    patch: list | dict | None = None  # the patch document, in ``patch_format``
+    patch_format: str = patch_formats.JSON_PATCH  # json-patch | merge-patch | fhirpath-patch
     if_match: int | None = None
     condition: SearchQuery | None = None
     validated: bool = False  # the caller already ran resources.validate on ``resource``
@@ -245,7 +243,7 @@ def _apply(txn: Transaction, item: _Prepared, timestamp: str, actor: Actor | Non
             raise not_found(rtype, id)
         if current.deleted:
             raise gone(rtype, id, current.version)
-        patched = _patched(current.resource or {}, change.patch, rtype, id)
+        patched = _patched(current.resource or {}, change, rtype, id)
         resource = _with_meta(stamped(accepted(patched, actor, acceptance), actor), None, timestamp)
         if replacing is not None:
             replacing("patch", rtype, resource, current.resource)
@@ -298,15 +296,8 @@ class _References:
                                 expression=[path])
 
 
-def _patched(resource: dict, patch: list | None, rtype: str, id: str) -> dict:
-    if not isinstance(patch, list):
-        raise FHIRError(400, "A JSON Patch document is a JSON array of operations", code="structure")
-    try:
-        result = jsonpatch.apply_patch(copy.deepcopy(resource), patch)
-    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
-        raise FHIRError(422, f"The patch cannot be applied: {exc}", code="processing") from None
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
-        raise FHIRError(400, f"Invalid JSON Patch document: {exc}", code="structure") from None
+def _patched(resource: dict, change: Change, rtype: str, id: str) -> dict:
+    result = patch_formats.apply(resource, change.patch, change.patch_format)
     if not isinstance(result, dict) or result.get("resourceType") != rtype or result.get("id") != id:
         raise FHIRError(422, "A patch may not change resourceType or id", code="processing")
     validate(result, rtype)

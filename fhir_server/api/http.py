@@ -14,6 +14,7 @@ from ..store.base import StoredVersion
 
 FHIR_JSON = "application/fhir+json"
 JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
 _JSON_TYPES = {FHIR_JSON, "application/json", "application/json+fhir", "text/json"}
 _JSON_FORMATS = _JSON_TYPES | {"json"}
 _XML_TYPES = {"application/fhir+xml", "application/xml", "application/xml+fhir", "text/xml", "xml"}
@@ -37,7 +38,7 @@ def negotiate(req: Request) -> None:
             raise FHIRError(406, f"Accept {accept!r} cannot be met: this server speaks {FHIR_JSON}",
                             code="not-supported")
     if req.method in ("POST", "PUT", "PATCH") and req.content_length != 0 and req.mimetype:
-        allowed = _JSON_TYPES | ({JSON_PATCH} if req.method == "PATCH" else set())
+        allowed = _JSON_TYPES | ({JSON_PATCH, MERGE_PATCH} if req.method == "PATCH" else set())
         if req.method == "POST" and req.path.endswith("/_search"):
             allowed = allowed | {_FORM}
         if req.mimetype not in allowed:

@@ -10,10 +10,12 @@ from werkzeug.exceptions import MethodNotAllowed
 
 import auth
 
+from .. import patch as patch_formats
 from .. import write as w
 from ..errors import FHIRError, gone, issue, not_found, operation_outcome
 from ..resources import is_supported, valid_id, validate
 from ..search.query import SearchQuery
+from ..search.summary import select_elements, summarize
 from ..searching import conditional_criteria
 from ..store.base import Store, StoredVersion
 from ..subscriptions.hook import Acceptance
@@ -179,7 +181,9 @@ def conditional_patch(resource_type: str) -> Response:
     condition = conditional_criteria(resource_type, list(request.args.items(multi=True)))
     allow("patch", resource_type)
     if_match = parse_etag(request.headers.get("If-Match"), "If-Match")
-    change = w.Change(w.PATCH, resource_type, patch=_patch_body(), condition=condition, if_match=if_match)
+    document, fmt = _patch_body()
+    change = w.Change(w.PATCH, resource_type, patch=document, patch_format=fmt, condition=condition,
+                      if_match=if_match)
     return _write_response(_one(change))
 
 
@@ -218,17 +222,42 @@ def _not_modified(stored: StoredVersion) -> bool:
     return modified <= since
 
 
+_READ_SUMMARIES = ("true", "text", "data", "false")
+
+
+def shaped(resource: dict) -> dict:
+    """The resource as the read's ``_elements`` or ``_summary`` asks (as a search shows it), else whole."""
+    elements = tuple(e.strip() for value in request.args.getlist("_elements") for e in value.split(",") if e.strip())
+    if elements:
+        return select_elements(resource, elements)
+    mode = request.args.get("_summary")
+    if mode is not None and mode not in _READ_SUMMARIES:
+        raise FHIRError(400, f"_summary on a read takes one of {', '.join(_READ_SUMMARIES)}", code="invalid")
+    return summarize(resource, mode)
+
+
 @rest.get("/<resource_type>/<id>")
 def read(resource_type: str, id: str) -> Response:
     stored = _read_current(resource_type, id)
     allow("read", resource_type, stored.resource)
+    return read_response(stored)
+
+
+def read_response(stored: StoredVersion) -> Response:
+    """The answer to a read of ``stored`` (already allowed): 304 when the client has it, else its JSON."""
     if _not_modified(stored):
         return fhir_response(None, 304, version_headers(stored))
-    return fhir_response(stored.resource, 200, version_headers(stored))
+    return fhir_response(shaped(stored.resource or {}), 200, version_headers(stored))
 
 
 @rest.get("/<resource_type>/<id>/_history/<vid>")
 def vread(resource_type: str, id: str, vid: str) -> Response:
+    stored = read_version(resource_type, id, vid)
+    return fhir_response(shaped(stored.resource or {}), 200, version_headers(stored))
+
+
+def read_version(resource_type: str, id: str, vid: str) -> StoredVersion:
+    """Version ``vid`` of a resource, once the caller is allowed to vread it (404, 410, 400, 403 otherwise)."""
     check_type(resource_type)
     check_id(id)
     if not is_whole(vid):
@@ -239,7 +268,7 @@ def vread(resource_type: str, id: str, vid: str) -> Response:
     if stored.deleted:
         raise gone(resource_type, id, stored.version)
     allow("vread", resource_type, stored.resource)
-    return fhir_response(stored.resource, 200, version_headers(stored))
+    return stored
 
 
 @rest.put("/<resource_type>/<id>")
@@ -253,14 +282,13 @@ def update(resource_type: str, id: str) -> Response:
     return _write_response(_one(change))
 
 
-def _patch_body() -> list:
+def _patch_body() -> tuple[list | dict, str]:
+    """The patch document and its format (JSON Patch, merge patch or FHIRPath Patch), as the client sent it."""
     body = json_body(request)
-    if isinstance(body, list):
-        return body
-    if isinstance(body, dict) and body.get("resourceType") == "Parameters":
-        raise FHIRError(415, "FHIRPath Patch is not supported: send a JSON Patch (application/json-patch+json)",
-                        code="not-supported")
-    raise FHIRError(400, "A JSON Patch document is a JSON array of operations", code="structure")
+    fmt = patch_formats.format_of(request.mimetype, body)
+    if not isinstance(body, (list, dict)):
+        raise FHIRError(400, "A patch document is a JSON array or object", code="structure")
+    return body, fmt
 
 
 @rest.patch("/<resource_type>/<id>")
@@ -268,7 +296,9 @@ def patch(resource_type: str, id: str) -> Response:
     # Decided on the stored resource: patient-scoped and granular scopes depend on its content.
     allow("patch", resource_type, _read_current(resource_type, id).resource)
     if_match = parse_etag(request.headers.get("If-Match"), "If-Match")
-    return _write_response(_one(w.Change(w.PATCH, resource_type, id=id, patch=_patch_body(), if_match=if_match)))
+    document, fmt = _patch_body()
+    return _write_response(_one(w.Change(w.PATCH, resource_type, id=id, patch=document, patch_format=fmt,
+                                         if_match=if_match)))
 
 
 def _delete_response(result: w.Result) -> Response:

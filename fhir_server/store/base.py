@@ -112,6 +112,10 @@ class Store(Protocol):
 
     def outbox_pending(self) -> int: ...
 
+    def outbox_oldest_unclaimed(self) -> float | None:
+        """When (epoch seconds) the oldest event of the outbox that no dispatcher has claimed yet was queued;
+        None when there is none. Retries waiting their backoff are not counted: they were claimed."""
+
     # Small keyed tables for what is not a FHIR resource (OAuth clients, raw HL7 v2, jobs).
     def kv_put(self, table: str, key: str, doc: dict, durable: bool = True) -> None: ...
 

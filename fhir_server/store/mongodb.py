@@ -248,6 +248,10 @@ class MongoStore:
     def outbox_pending(self) -> int:
         return self.outbox.count_documents({})
 
+    def outbox_oldest_unclaimed(self) -> float | None:
+        doc = self.outbox.find_one({"lease_until": 0.0, "attempts": 0}, sort=[("_id", 1)], projection={"created": 1})
+        return None if doc is None else float(doc["created"])
+
     def kv_put(self, table: str, key: str, doc: dict, durable: bool = True) -> None:
         self._kv(durable).replace_one({"_id": f"{table}/{key}"}, {"tbl": table, "key": key, "doc": doc}, upsert=True)
 

@@ -474,6 +474,12 @@ class SQLiteStore:
         journaled = self._journal.pending() if self._journal is not None else 0
         return self._conn().execute("SELECT count(*) FROM outbox").fetchone()[0] + journaled
 
+    def outbox_oldest_unclaimed(self) -> float | None:
+        # lease_until stays 0 until the first claim: the outbox_claimable index finds the oldest at once
+        row = self._conn().execute(
+            "SELECT created FROM outbox WHERE lease_until=0 AND attempts=0 ORDER BY seq LIMIT 1").fetchone()
+        return None if row is None else float(row[0])
+
     def optimize(self) -> None:
         """Refresh the planner's statistics (sampled, a few ms); without them SQLite picks covering scans.
 

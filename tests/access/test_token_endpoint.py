@@ -263,3 +263,30 @@ def test_the_whole_flow_on_each_backend(any_store):
         assert outcomes == ["0", "0", "4", "4"]
     finally:
         server.close()
+
+
+def test_wrong_secret_and_unknown_client_get_the_same_plain_answer(live):
+    client, secret = live.clients.add(name="dev", scopes=["system/*.rs"], secret=True)
+    form = {"grant_type": "client_credentials", "scope": "system/*.rs"}
+    answers = [requests.post(live.token_url, data=form, auth=auth) for auth in (
+        (client.client_id, secret + "x"),  # wrong secret
+        (str(uuid.uuid4()), secret),  # unknown client
+    )]
+    answers.append(requests.post(live.token_url, data=form))  # no credentials at all
+    for answer in answers:
+        assert answer.status_code == 401, answer.text
+        body = answer.json()
+        assert body["error"] == "invalid_client" and body["error_description"] == "unknown client or wrong credentials"
+    # introspection authenticates its callers the same way
+    introspect = requests.post(live.origin + "/auth/introspect", data={"token": "x"}, auth=(client.client_id, "bad"))
+    assert introspect.status_code == 401 and introspect.json()["error_description"] == (
+        "unknown client or wrong credentials")
+
+
+def test_startup_banner_names_the_command_of_a_fresh_clone():
+    from auth import startup_help
+    from fhir_server.config import load_config
+
+    text = startup_help(load_config(environ={}))
+    assert ".venv/bin/relais clients add" in text
+    assert all(".venv/bin/relais" in line for line in text.splitlines() if "relais clients" in line)

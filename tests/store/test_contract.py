@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -165,6 +166,20 @@ def test_outbox_claim_lease_done_and_release(store):
     store.outbox_release([second[0].id], delay_s=0)
     again = store.outbox_claim("w3", lease_s=60, limit=10)
     assert [e.payload["n"] for e in again] == [3] and again[0].attempts == 2
+
+
+def test_the_oldest_unclaimed_event_is_dated_until_a_dispatcher_claims_it(store):
+    assert store.outbox_oldest_unclaimed() is None
+    before = time.time()
+    with store.transaction() as txn:
+        txn.outbox_append({"kind": "resource", "n": 0})
+        txn.outbox_append({"kind": "resource", "n": 1})
+    oldest = store.outbox_oldest_unclaimed()
+    assert oldest is not None and before - 1 <= oldest <= time.time() + 1
+    claimed = store.outbox_claim("w1", lease_s=60, limit=10)
+    # claimed, then given back for a retry: a retry waiting its backoff is not a dispatcher falling behind
+    store.outbox_release([e.id for e in claimed], delay_s=30)
+    assert store.outbox_oldest_unclaimed() is None and store.outbox_pending() == 2
 
 
 def test_enqueued_events_are_claimed_done_and_released_beside_written_ones(store):
