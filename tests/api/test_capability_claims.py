@@ -516,6 +516,20 @@ def test_the_smart_configuration_claims_are_exercised(sqlite_store):
             else:
                 assert live.request("GET", "Patient/p1", granted["access_token"]).status_code == 200, scope
         assert {"permission-v1", "permission-v2", "permission-patient"} <= set(conf["capabilities"])
+        # SMART App Launch 2.x, for a backend-services server: each capability declared is one exercised
+        # above (private_key_jwt, client_secret_basic, v1 and v2 scopes, patient/ and user/ scopes granted);
+        # nothing of an authorization endpoint (launch, public clients, PKCE, OpenID Connect) is claimed.
+        methods = conf["token_endpoint_auth_methods_supported"]
+        exercised = {"client-confidential-asymmetric": "private_key_jwt" in methods,
+                     "client-confidential-symmetric": "client_secret_basic" in methods,
+                     "permission-v1": any(s.endswith((".read", ".write")) for s in conf["scopes_supported"]),
+                     "permission-v2": any(s.endswith(".rs") for s in conf["scopes_supported"]),
+                     "permission-patient": any(s.startswith("patient/") for s in conf["scopes_supported"]),
+                     "permission-user": any(s.startswith("user/") for s in conf["scopes_supported"])}
+        assert set(conf["capabilities"]) == set(exercised) and all(exercised.values()), exercised
+        assert not {"code_challenge_methods_supported", "registration_endpoint", "management_endpoint",
+                    "authorization_endpoint", "userinfo_endpoint"} & set(conf)
+        assert conf["issuer"] + "/token" == conf["token_endpoint"]
         # The API description is public, as the CapabilityStatement is, and names the token endpoint.
         described = ok(requests.get(live.url("openapi.json"))).json()
         flow = described["components"]["securitySchemes"]["smart"]["flows"]["clientCredentials"]
