@@ -125,6 +125,9 @@ def test_audit_events_cannot_be_changed_whatever_the_scopes(live):
     assert live.request("DELETE", f"AuditEvent/{aid}", admin).status_code == 405
     conditional = live.request("DELETE", f"AuditEvent?_id={aid}", admin)
     assert conditional.status_code == 405 and conditional.headers["Allow"] == "GET, HEAD, POST"
+    batch = live.request("POST", "", admin, json={"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "DELETE", "url": f"AuditEvent/{aid}"}}]})
+    assert batch.json()["entry"][0]["response"]["status"] == "405 Method Not Allowed", batch.text
     assert live.request("GET", f"AuditEvent/{aid}", admin).json()["agent"] == event["agent"]
     # Each refusal is audited, with the status it was answered with.
     from kit.outbox import drain
