@@ -29,6 +29,7 @@ OPERATION_PERMISSIONS = {
 # Operations for a backend service alone: not on behalf of a user or a patient (their scopes do not count).
 SYSTEM_OPERATIONS = frozenset({"reindex"})
 INSTANCE_INTERACTIONS = frozenset({"read", "vread", "history-instance", "update", "patch", "delete", "create"})
+# Interactions no client may do on a type, whatever its scopes: refused with 405, not 403 (``denial``).
 APPEND_ONLY = {"AuditEvent": frozenset({"update", "patch", "delete"})}
 
 
@@ -116,7 +117,7 @@ def refusal(
     ``replaced``: for an update, the stored resource it replaces (None: there is none, a create); an
     update by a restricted caller (``needs_replaced``) without it is refused.
     """
-    if interaction in APPEND_ONLY.get(resource_type or "", ()):
+    if never_allowed(interaction, resource_type):
         return f"{resource_type} resources are append-only: no client may {interaction} them"
     if caller is None or interaction == "capabilities":
         return None
@@ -170,6 +171,20 @@ def needs_replaced(caller: Actor | None, interaction: str, resource_type: str | 
     return interaction == "update" and resource_type is not None and not sees_all(caller, resource_type)
 
 
+def never_allowed(interaction: str, resource_type: str | None) -> bool:
+    """Whether ``interaction`` is one the type never takes, for any client (AuditEvent's update)."""
+    return interaction in APPEND_ONLY.get(resource_type or "", ())
+
+
+def denial(interaction: str, resource_type: str | None, why: str) -> AccessDenied:
+    """The refusal ``why`` as an exception: 405 for an interaction the type never takes (R4 http.html:
+    a blanket policy against deleting a type answers 405 Method Not Allowed; HAPI FHIR answers 405 to
+    what a type does not support, and the CapabilityStatement omits it), else 403."""
+    if never_allowed(interaction, resource_type):
+        return AccessDenied(405, why, "not-supported")
+    return AccessDenied(403, why, "forbidden")
+
+
 def decide(
     caller: Actor | None,
     interaction: str,
@@ -177,10 +192,10 @@ def decide(
     resource: dict | None = None,
     replaced: dict | None | Unread = UNREAD,
 ) -> None:
-    """Raise AccessDenied(403) unless ``caller`` may do ``interaction`` (``refusal``, as an exception)."""
+    """Raise AccessDenied (403, or 405: ``denial``) unless ``caller`` may do ``interaction``."""
     why = refusal(caller, interaction, resource_type, resource, replaced)
     if why is not None:
-        raise AccessDenied(403, why, "forbidden")
+        raise denial(interaction, resource_type, why)
 
 
 def can_read(caller: Actor | None, resource: dict) -> bool:

@@ -13,6 +13,7 @@ from flask import g
 from fhir_server import compartment
 from fhir_server.ids import new_id
 
+from .access import denial
 from .audit import MAX_TARGETS_PER_EVENT, Decision, RequestAudit, append_events, classify, now_instant
 
 _SEARCHY = ("search", "history-type", "history-system", "history-instance")
@@ -148,7 +149,7 @@ class RequestAuditor:
             events.append(
                 dict(
                     interaction=first.interaction,
-                    status=403 if first.denied else response.status_code,
+                    status=_refused_status(first) if first.denied else response.status_code,
                     client_id=audit.client_id,
                     client_label=audit.client_label,
                     resource_type=first.resource_type,
@@ -164,6 +165,11 @@ class RequestAuditor:
                 )
             )
         return events
+
+
+def _refused_status(decision: Decision) -> int:
+    """The status a refused decision was answered with (403, or 405: ``access.denial``)."""
+    return denial(decision.interaction, decision.resource_type, decision.denied or "").status
 
 
 def _creates_without_ids(group: list[Decision]) -> bool:

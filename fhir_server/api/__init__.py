@@ -56,6 +56,11 @@ def register(app: Flask) -> None:
         response = outcome_response(exc.status, "error", exc.code, exc.message)
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="relais"'
+        if exc.status == 405:
+            # RFC 9110: a 405 names what the target takes. A type that refuses a write to every client
+            # (AuditEvent) is still read, searched and created.
+            instance = "id" in (request.view_args or {})
+            response.headers["Allow"] = "GET, HEAD" if instance else "GET, HEAD, POST"
         return response
 
     @app.errorhandler(HTTPException)

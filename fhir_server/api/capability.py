@@ -14,6 +14,7 @@ from flask import Blueprint, Response, current_app
 
 from auth.access import APPEND_ONLY
 
+from ..patch import MEDIA_TYPES as PATCH_MEDIA_TYPES
 from ..resources import SUPPORTED_TYPES
 from ..search.registry import SearchParam, get_registry
 from .http import FHIR_JSON, base_url, fhir_response
@@ -34,6 +35,12 @@ TYPE_OPERATIONS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export": ("export", ("Patient",)),
     "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export": ("export", ("Group",)),
 }
+
+# R4 patchFormat: JSON Patch and JSON Merge Patch by their media types; FHIRPath Patch is a Parameters
+# resource, so it comes as FHIR JSON (as HAPI FHIR declares it).
+PATCH_FORMATS = (*PATCH_MEDIA_TYPES, FHIR_JSON)
+# R4 format: the MIME type and its short code, as ``_format`` takes them; XML is refused (406, 415).
+FORMATS = (FHIR_JSON, "json")
 
 _PARAM_TYPES = {"number", "date", "string", "token", "reference", "composite", "quantity", "uri", "special"}
 
@@ -121,8 +128,8 @@ def capability_statement(base: str, extra: dict[str, Any] | None = None) -> dict
         "software": {"name": "Relais", "version": "0.1.0"},
         "implementation": {"description": "Relais FHIR R4 server", "url": base},
         "fhirVersion": "4.0.1",
-        "format": [FHIR_JSON, "json"],
-        "patchFormat": ["application/json-patch+json"],
+        "format": list(FORMATS),
+        "patchFormat": list(PATCH_FORMATS),
         "rest": [rest],
     }
 

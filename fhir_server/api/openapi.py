@@ -48,13 +48,28 @@ def _body(schema: str = "Resource") -> dict:
     return {"required": True, "content": {_FHIR: {"schema": _ref("schemas", schema)}}}
 
 
+# The schema of each patch format the CapabilityStatement may declare in patchFormat; one it does not
+# declare is left out of the PATCH operations' requestBody.
+_PATCH_SCHEMAS: dict[str, dict] = {
+    "application/json-patch+json": {"type": "array", "items": {"type": "object"},
+                                    "description": "JSON Patch (RFC 6902)"},
+    "application/merge-patch+json": {"type": "object", "description": "JSON Merge Patch (RFC 7396)"},
+    _FHIR: {"allOf": [_ref("schemas", "Resource")], "description": "FHIRPath Patch: a Parameters resource"},
+}
+
+
+def _patch_body(patch_formats: list[str]) -> dict:
+    return {"required": True, "content": {media: {"schema": _PATCH_SCHEMAS[media]}
+                                          for media in patch_formats if media in _PATCH_SCHEMAS}}
+
+
 def _search_parameters(declared: list[dict]) -> list[dict]:
     params = [{"name": p["name"], "in": "query", "required": False, "schema": {"type": "string"},
                "description": f"{p['type']} search parameter ({p['definition']})"} for p in declared]
     return params + [_ref("parameters", name) for name in _RESULT_PARAMS]
 
 
-def _type_paths(resource: dict) -> dict[str, dict]:
+def _type_paths(resource: dict, patch_formats: list[str]) -> dict[str, dict]:
     rtype = resource["type"]
     codes = {i["code"] for i in resource.get("interaction", [])}
     tag = [rtype]
@@ -82,8 +97,7 @@ def _type_paths(resource: dict) -> dict[str, dict]:
             requestBody=_body(), responses=_responses("200", f"The updated {rtype}"))
     if "patch" in codes:
         put(f"/{rtype}/{{id}}", "patch", f"patch-{rtype}", f"Patch a {rtype}", parameters=instance,
-            requestBody={"required": True, "content": {"application/json-patch+json": {
-                "schema": {"type": "array", "items": {"type": "object"}}}}},
+            requestBody=_patch_body(patch_formats),
             responses=_responses("200", f"The patched {rtype}"))
     if "delete" in codes:
         put(f"/{rtype}/{{id}}", "delete", f"delete-{rtype}", f"Delete a {rtype}", parameters=instance,
@@ -199,7 +213,7 @@ def openapi_document(statement: dict) -> dict:
     rest = statement["rest"][0]
     paths = _system_paths(rest)
     for resource in rest.get("resource", []):
-        for path, methods in _type_paths(resource).items():
+        for path, methods in _type_paths(resource, statement.get("patchFormat", [])).items():
             paths.setdefault(path, {}).update(methods)
     components = _components(rest)
     document: dict = {

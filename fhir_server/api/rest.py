@@ -68,8 +68,9 @@ def acceptance() -> Acceptance:
 
 
 def allow(interaction: str, resource_type: str | None, resource: dict | None = None) -> None:
-    """Decide ``interaction`` for the request's caller, record it for its AuditEvents, raise AccessDenied(403)
-    on a refusal. An update by a restricted caller is decided on the version it replaces, read here."""
+    """Decide ``interaction`` for the request's caller, record it for its AuditEvents, raise AccessDenied
+    (403, or 405 for what the type never takes) on a refusal. An update by a restricted caller is decided
+    on the version it replaces, read here."""
     caller = g.get("caller")
     replaced = auth.UNREAD
     if auth.needs_replaced(caller, interaction, resource_type):
@@ -78,7 +79,7 @@ def allow(interaction: str, resource_type: str | None, resource: dict | None = N
     refusal = auth.refusal(caller, interaction, resource_type, resource, replaced)
     auth.record_decision(interaction, resource_type, resource, refusal)
     if refusal is not None:
-        raise auth.AccessDenied(403, refusal, "forbidden")
+        raise auth.denial(interaction, resource_type, refusal)
 
 
 def may_replace(interaction: str, resource_type: str, resource: dict, replaced: dict | None) -> None:
@@ -91,7 +92,7 @@ def may_replace(interaction: str, resource_type: str, resource: dict, replaced: 
     refusal = auth.refusal(caller, interaction, resource_type, resource, replaced)
     auth.record_decision(interaction, resource_type, resource, refusal)
     if refusal is not None:
-        raise auth.AccessDenied(403, refusal, "forbidden")
+        raise auth.denial(interaction, resource_type, refusal)
 
 
 def may_search(caller: auth.Caller | None, resource_type: str) -> str | None:

@@ -115,12 +115,28 @@ def test_audit_events_cannot_be_changed_whatever_the_scopes(live):
     created = live.request("POST", "AuditEvent", admin, json=event)
     assert created.status_code == 201, created.text
     aid = created.json()["id"]
-    assert live.request("PUT", f"AuditEvent/{aid}", admin, json={**event, "id": aid}).status_code == 403
+    # Not a scope question but what the type takes: 405 Method Not Allowed (R4 http.html), with Allow.
+    updated = live.request("PUT", f"AuditEvent/{aid}", admin, json={**event, "id": aid})
+    assert updated.status_code == 405 and updated.headers["Allow"] == "GET, HEAD"
+    assert updated.json()["issue"][0]["code"] == "not-supported"
     patch = live.request("PATCH", f"AuditEvent/{aid}", admin, json=[{"op": "remove", "path": "/agent"}],
                          headers={"Content-Type": "application/json-patch+json"})
-    assert patch.status_code == 403
-    assert live.request("DELETE", f"AuditEvent/{aid}", admin).status_code == 403
+    assert patch.status_code == 405
+    assert live.request("DELETE", f"AuditEvent/{aid}", admin).status_code == 405
+    conditional = live.request("DELETE", f"AuditEvent?_id={aid}", admin)
+    assert conditional.status_code == 405 and conditional.headers["Allow"] == "GET, HEAD, POST"
+    batch = live.request("POST", "", admin, json={"resourceType": "Bundle", "type": "batch", "entry": [
+        {"request": {"method": "DELETE", "url": f"AuditEvent/{aid}"}}]})
+    assert batch.json()["entry"][0]["response"]["status"] == "405 Method Not Allowed", batch.text
     assert live.request("GET", f"AuditEvent/{aid}", admin).json()["agent"] == event["agent"]
+    # Each refusal is audited, with the status it was answered with.
+    from kit.outbox import drain
+
+    drain(live.app)
+    trail = live.request("GET", "AuditEvent", admin, params={"entity": f"AuditEvent/{aid}", "_count": "50"}).json()
+    refused = [e["resource"] for e in trail.get("entry", []) if e["resource"]["outcome"] == "4"]
+    assert {e["subtype"][0]["code"] for e in refused} >= {"update", "patch", "delete"}, refused
+    assert all("405" in e["outcomeDesc"] for e in refused)
 
 
 def test_patient_scope_sees_only_its_compartment(live):
@@ -209,7 +225,7 @@ def test_audit_events_reach_the_store_through_the_dispatcher_and_regulators_sear
     assert {"create", "read", "search"} <= subtypes
     assert any(e["outcome"] == "4" and "403" in e["outcomeDesc"] for e in events)
     one = events[0]
-    assert live.request("DELETE", f"AuditEvent/{one['id']}", live.client_token("system/*.cruds")).status_code == 403
+    assert live.request("DELETE", f"AuditEvent/{one['id']}", live.client_token("system/*.cruds")).status_code == 405
     # a redelivered outbox event does not write a second version
     from auth.audit import store_audit_events
 

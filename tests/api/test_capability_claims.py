@@ -337,11 +337,11 @@ def test_every_declared_interaction_of_every_type_is_tried(live, statement):
             again = ok(live.post(rtype, body(rtype), headers={"If-None-Exist": f"_id={rid}"}), 200)
             assert again.json()["id"] == rid
         if not {"update", "patch", "delete"} & codes:
-            # Append-only types (AuditEvent): refused by access control, whoever asks.
+            # Append-only types (AuditEvent): not supported, whoever asks (R4: 405 Method Not Allowed).
             assert rtype == "AuditEvent"
-            assert live.put(f"{rtype}/{rid}", {**body(rtype), "id": rid}).status_code == 403
-            assert live.patch(f"{rtype}/{rid}", [{"op": "add", "path": "/language", "value": "fr"}]).status_code == 403
-            assert live.delete(f"{rtype}/{rid}").status_code == 403
+            assert live.put(f"{rtype}/{rid}", {**body(rtype), "id": rid}).status_code == 405
+            assert live.patch(f"{rtype}/{rid}", [{"op": "add", "path": "/language", "value": "fr"}]).status_code == 405
+            assert live.delete(f"{rtype}/{rid}").status_code == 405
             assert resource["conditionalUpdate"] is False and resource["conditionalDelete"] == "not-supported"
             assert resource["updateCreate"] is False
             continue
@@ -464,6 +464,12 @@ def test_the_openapi_description_is_generated_from_the_statement(live, statement
     assert "get" in paths["/"] and "post" in paths["/"] and "/Patient/{id}/{type}" in paths
     audit = paths["/AuditEvent/{id}"]
     assert "get" in audit and not {"put", "patch", "delete"} & set(audit)
+    # A PATCH takes each declared patch format, and no other.
+    patch_body = paths["/Patient/{id}"]["patch"]["requestBody"]["content"]
+    assert list(patch_body) == statement["patchFormat"]
+    # Nothing outside the FHIR base (/health, /metrics are not FHIR endpoints) and no method the server lacks.
+    assert document["servers"] == [{"url": statement["implementation"]["url"]}]
+    assert all(path.startswith("/") and not path.startswith(("/health", "/metrics")) for path in paths)
 
 
 def test_the_smart_configuration_claims_are_exercised(sqlite_store):
@@ -510,9 +516,65 @@ def test_the_smart_configuration_claims_are_exercised(sqlite_store):
             else:
                 assert live.request("GET", "Patient/p1", granted["access_token"]).status_code == 200, scope
         assert {"permission-v1", "permission-v2", "permission-patient"} <= set(conf["capabilities"])
+        # SMART App Launch 2.x, for a backend-services server: each capability declared is one exercised
+        # above (private_key_jwt, client_secret_basic, v1 and v2 scopes, patient/ and user/ scopes granted);
+        # nothing of an authorization endpoint (launch, public clients, PKCE, OpenID Connect) is claimed.
+        methods = conf["token_endpoint_auth_methods_supported"]
+        exercised = {"client-confidential-asymmetric": "private_key_jwt" in methods,
+                     "client-confidential-symmetric": "client_secret_basic" in methods,
+                     "permission-v1": any(s.endswith((".read", ".write")) for s in conf["scopes_supported"]),
+                     "permission-v2": any(s.endswith(".rs") for s in conf["scopes_supported"]),
+                     "permission-patient": any(s.startswith("patient/") for s in conf["scopes_supported"]),
+                     "permission-user": any(s.startswith("user/") for s in conf["scopes_supported"])}
+        assert set(conf["capabilities"]) == set(exercised) and all(exercised.values()), exercised
+        assert not {"code_challenge_methods_supported", "registration_endpoint", "management_endpoint",
+                    "authorization_endpoint", "userinfo_endpoint"} & set(conf)
+        assert conf["issuer"] + "/token" == conf["token_endpoint"]
         # The API description is public, as the CapabilityStatement is, and names the token endpoint.
         described = ok(requests.get(live.url("openapi.json"))).json()
         flow = described["components"]["securitySchemes"]["smart"]["flows"]["clientCredentials"]
         assert flow["tokenUrl"] == conf["token_endpoint"] and described["security"] == [{"smart": []}]
     finally:
         live.close()
+
+
+# A patch of each format the statement may declare: (Content-Type, body) setting Patient.language.
+PATCHES: dict[str, object] = {
+    "application/json-patch+json": [{"op": "add", "path": "/language", "value": "fr"}],
+    "application/merge-patch+json": {"language": "de"},
+    "application/fhir+json": {"resourceType": "Parameters", "parameter": [{"name": "operation", "part": [
+        {"name": "type", "valueCode": "replace"}, {"name": "path", "valueString": "Patient.language"},
+        {"name": "value", "valueCode": "nl"}]}]},
+}
+
+
+def test_every_declared_format_and_patch_format_is_served_and_xml_is_not(live, statement):
+    pid = ok(live.post("Patient", {"resourceType": "Patient", "language": "en"}), 201).json()["id"]
+    assert set(statement["patchFormat"]) == set(PATCHES)  # each format the server takes, and only those
+    for media in statement["patchFormat"]:
+        document = PATCHES[media]
+        expected = (document[0]["value"] if isinstance(document, list) else document.get("language")
+                    or document["parameter"][0]["part"][2]["valueCode"])
+        patched = ok(live.http.patch(live.url(f"Patient/{pid}"), json=document, headers={"Content-Type": media}))
+        assert patched.json()["language"] == expected, media
+        assert ok(live.get(f"Patient/{pid}")).json()["language"] == expected, media
+    # Each declared format, as _format and as Accept (a MIME type) or _format alone (a short code).
+    assert statement["format"] == ["application/fhir+json", "json"]
+    for fmt in statement["format"]:
+        read = ok(live.get(f"Patient/{pid}", params={"_format": fmt}))
+        assert read.headers["Content-Type"].startswith("application/fhir+json") and read.json()["id"] == pid
+        if "/" in fmt:
+            ok(live.http.get(live.url(f"Patient/{pid}"), headers={"Accept": fmt}))
+    # Not declared: XML, asked for (406) or sent (415), answered with an OperationOutcome.
+    xml_body = '<Patient xmlns="http://hl7.org/fhir"/>'
+    for accept in ("application/fhir+xml", "application/xml"):
+        refused = live.http.get(live.url(f"Patient/{pid}"), headers={"Accept": accept})
+        assert refused.status_code == 406 and refused.json()["resourceType"] == "OperationOutcome", accept
+    for fmt in ("xml", "application/fhir+xml"):
+        assert live.get(f"Patient/{pid}", params={"_format": fmt}).status_code == 406, fmt
+    for media in ("application/fhir+xml", "application/xml", "application/xml-patch+xml"):
+        sent = live.http.post(live.url("Patient"), data=xml_body, headers={"Content-Type": media})
+        assert sent.status_code == 415 and sent.json()["resourceType"] == "OperationOutcome", media
+        patch = live.http.patch(live.url(f"Patient/{pid}"), data=xml_body, headers={"Content-Type": media})
+        assert patch.status_code == 415, media
+    assert ok(live.get(f"Patient/{pid}")).json()["language"] == expected
