@@ -1,10 +1,11 @@
 """The chains of conditional criteria and of Subscription criteria traverse only what the caller may read.
 
 P1's token (patient scope) may not read P3; P1 links to P3 (name Hidden3) and P1 has two Observations,
-O8 and O10. ``Observation?subject:Patient.link:Patient.name=Hidden3`` matches O8 and O10 only by looking
-at P3: a conditional create, update or delete, a Bundle entry's ifNoneExist, or a notification that
-answered differently for a right guess and a wrong one would spell out P3's name. Each answers both
-the same way, as a search does (test_chains_through_scopes).
+O8 and O10; P3's Observation O9 measures heart rate and has P1 as its focus.
+``Observation?subject:Patient.link:Patient.name=Hidden3`` matches O8 and O10 only by looking at P3:
+a conditional create, update or delete, a Bundle entry's ifNoneExist, conditional URL or reference, or
+a notification that answered differently for a right guess and a wrong one would spell out P3's name.
+Each answers both the same way, as a search does (test_chains_through_scopes).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from authkit import AuthServer, any_store_fixture, observation  # noqa: F401 (fi
 from tests.subscriptions.hookkit import Receiver, poll, subscription
 
 HIDDEN = "subject:Patient.link:Patient.name={}"  # Observation criteria through P1's link to P3
+HIDDEN_CODE = "http://loinc.org|8867-4"  # what P3's Observation O9 measures
 RIGHT, WRONG = "Hidden3", "WrongGuess"
 
 
@@ -30,6 +32,8 @@ def _put_linked(live: AuthServer, admin: str) -> None:
     put("Patient", "P1", {"name": [{"family": "Mine1"}], "link": [{"other": {"reference": "Patient/P3"},
                                                                     "type": "seealso"}]})  # fmt: skip
     put("Observation", "O7", observation("P3"))
+    heart_rate = {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]}
+    put("Observation", "O9", {**observation("P3"), "code": heart_rate, "focus": [{"reference": "Patient/P1"}]})
     for oid in ("O8", "O10"):
         put("Observation", oid, observation("P1"))
 
@@ -122,6 +126,21 @@ def test_a_bundle_if_none_exist_answers_a_right_guess_as_a_wrong_one(linked, kin
     assert _bundle_entry(live, token, kind, RIGHT) == _bundle_entry(live, token, kind, WRONG) == (200, "201")
 
 
+def test_a_transaction_conditional_update_answers_a_right_guess_as_a_wrong_one(linked):
+    live, _admin, token = linked
+    if not live.store.supports_transactions:
+        pytest.skip("this store makes no transactions")
+
+    def entry_status(guess: str) -> str:
+        entry = {"resource": observation("P1"), "request": {"method": "PUT", "url": f"Observation?{_criteria(guess)}"}}
+        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [entry]}
+        response = live.request("POST", "", token, json=bundle)
+        assert response.status_code == 200, response.text
+        return response.json()["entry"][0]["response"]["status"].split()[0]
+
+    assert entry_status(RIGHT) == entry_status(WRONG) == "201"
+
+
 def test_a_bundle_conditional_reference_answers_a_right_guess_as_a_wrong_one(linked):
     live, _admin, token = linked
 
@@ -152,20 +171,32 @@ def notifying_fixture(any_store) -> Iterator[tuple[AuthServer, str]]:
         live.close()
 
 
+def _drained(live: AuthServer) -> None:
+    poll(lambda: live.store.outbox_pending() == 0, 20, "empty outbox")
+
+
 def test_a_subscription_is_not_notified_through_what_its_owner_may_not_read(notifying):
     live, admin = notifying
     owner = live.client_token("patient/*.rs system/Subscription.cruds", patient="P1")
     receiver = Receiver()
+    _drained(live)  # the set-up's writes are matched before the Subscriptions exist
     try:
-        for which, criteria in [("hidden", f"Observation?{_criteria(RIGHT)}"),
-                                ("control", "Observation?subject:Patient.name=Mine1")]:  # fmt: skip
+        for which, criteria in [
+            ("hidden-chain", f"Observation?{_criteria(RIGHT)}"),
+            ("hidden-has", f"Patient?_id=P1&_has:Observation:focus:code={HIDDEN_CODE}"),
+            ("chain", "Observation?subject:Patient.name=Mine1"),  # through P1: readable
+            ("has", "Patient?_id=P1&_has:Observation:subject:code=http://loinc.org|29463-7"),  # O8, O10: readable
+        ]:
             body = subscription(receiver.url, criteria, channel={"header": [f"X-Which: {which}"]})
             response = live.request("POST", "Subscription", owner, json=body)
             assert response.status_code == 201, response.text
         response = live.request("POST", "Observation", admin, json=observation("P1"))
         assert response.status_code == 201, response.text
-        receiver.wait_for(1)
-        poll(lambda: live.store.outbox_pending() == 0, 20, "empty outbox")
-        assert [r.headers["X-Which"] for r in receiver.snapshot()] == ["control"]
+        response = live.request("PUT", "Patient/P1", admin, json={**live.request("GET", "Patient/P1", admin).json(),
+                                                                   "gender": "other"})  # fmt: skip
+        assert response.status_code == 200, response.text
+        receiver.wait_for(2)
+        _drained(live)
+        assert sorted(r.headers["X-Which"] for r in receiver.snapshot()) == ["chain", "has"]
     finally:
         receiver.close()
