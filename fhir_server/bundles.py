@@ -190,11 +190,17 @@ class _Resolver:
     transaction sees, as REST If-None-Exist is, and two concurrent Bundles cannot both create.
     """
 
-    def __init__(self, store: Store, cache: dict[str, tuple[SearchQuery, list[str]]] | None = None):
+    def __init__(self, store: Store, cache: dict[str, tuple[SearchQuery, list[str]]] | None = None,
+                 access: Access | None = None):  # fmt: skip
         self.store = store
+        self.access = access  # the caller's: chains in criteria traverse only what it may read
         # what each search answered, by conditional reference (checked once however many use it) or rank
         self.seen: dict[str | int, tuple[SearchQuery, list[str]]] = {}
         self.cache = {} if cache is None else cache  # conditional references resolved by earlier entries
+
+    def criteria(self, resource_type: str, pairs: list[tuple[str, str]], where: str) -> SearchQuery:
+        """The query of conditional criteria, their chains through what the caller may read."""
+        return conditional_criteria(resource_type, pairs, where, store=self.store, access=self.access)
 
     def matches(self, query: SearchQuery, where: str) -> list[str]:
         ids = _matches(self.store, query, where)
@@ -210,7 +216,7 @@ class _Resolver:
             if not is_supported(rtype):
                 raise FHIRError(400, f"{where()}: conditional reference {reference!r} names no supported type",
                                 code="invalid", expression=[where()])
-            criteria = conditional_criteria(rtype, parse_qsl(query, keep_blank_values=True), where())
+            criteria = self.criteria(rtype, parse_qsl(query, keep_blank_values=True), where())
             found = self.cache[reference] = (criteria, _matches(self.store, criteria, where()))
         self.seen[reference] = found
         ids = found[1]
@@ -410,26 +416,26 @@ def _if_match(entry: _Entry) -> int | None:
     return int(text)
 
 
-def _change(entry: _Entry, assigned: dict[int, str]) -> w.Change:
+def _change(resolver: _Resolver, entry: _Entry, assigned: dict[int, str]) -> w.Change:
     """The write an entry asks for (POST entries take the id ``assigned`` to them beforehand)."""
     rtype = entry.resource_type
     if entry.method == "POST":
         return w.Change(w.CREATE, rtype, id=assigned.get(entry.index), resource=entry.resource)
     if entry.method == "PUT":
         if entry.query:
-            condition = conditional_criteria(rtype, entry.query, f"{entry.where}.request.url")
+            condition = resolver.criteria(rtype, entry.query, f"{entry.where}.request.url")
             return w.Change(w.UPDATE, rtype, resource=entry.resource, condition=condition, if_match=_if_match(entry))
         return w.Change(w.UPDATE, rtype, id=entry.id, resource=entry.resource, if_match=_if_match(entry))
     if entry.method == "PATCH":
-        condition = conditional_criteria(rtype, entry.query, f"{entry.where}.request.url") if entry.query else None
+        condition = resolver.criteria(rtype, entry.query, f"{entry.where}.request.url") if entry.query else None
         document, fmt = _patch_operations(entry)
         return w.Change(w.PATCH, rtype, id=entry.id, patch=document, patch_format=fmt, condition=condition,
                         if_match=_if_match(entry))
-    condition = conditional_criteria(rtype, entry.query, f"{entry.where}.request.url") if entry.query else None
+    condition = resolver.criteria(rtype, entry.query, f"{entry.where}.request.url") if entry.query else None
     return w.Change(w.DELETE, rtype, id=entry.id, condition=condition, if_match=_if_match(entry))
 
 
-def _if_none_exist(entry: _Entry) -> SearchQuery | None:
+def _if_none_exist(resolver: _Resolver, entry: _Entry) -> SearchQuery | None:
     """The criteria of a POST entry's ifNoneExist (None: a plain create)."""
     raw = entry.request.get("ifNoneExist")
     if raw is None:
@@ -437,12 +443,12 @@ def _if_none_exist(entry: _Entry) -> SearchQuery | None:
     if not isinstance(raw, str):
         raise _entry_error(entry.index, 400, "ifNoneExist is a query string", "invalid", ".request.ifNoneExist")
     where = f"{entry.where}.request.ifNoneExist"
-    return conditional_criteria(entry.resource_type, parse_qsl(raw.lstrip("?"), keep_blank_values=True), where)
+    return resolver.criteria(entry.resource_type, parse_qsl(raw.lstrip("?"), keep_blank_values=True), where)
 
 
 def _conditional_create(resolver: _Resolver, entry: _Entry) -> str | None:
     """The id an entry's ifNoneExist matches (None: create), 412 when it matches several."""
-    criteria = _if_none_exist(entry)
+    criteria = _if_none_exist(resolver, entry)
     if criteria is None:
         return None
     where = f"{entry.where}.request.ifNoneExist"
@@ -535,7 +541,7 @@ def _transaction(store: Store, raw: list, options: Options) -> list[dict]:
         # A read is decided on the resource it finds, after the writes (reported in its entry).
     _no_duplicates(entries)
     for _ in range(_RESOLVE_ATTEMPTS):
-        resolver, undo = _Resolver(store), []
+        resolver, undo = _Resolver(store, access=options.search_access()), []
         changes, existing = _resolved(resolver, entries, undo)
         try:
             results = w.write(store, [change for _, change in changes], options.actor, acceptance=options.acceptance,
@@ -589,7 +595,7 @@ def _resolved(resolver: _Resolver, entries: list[_Entry], undo: Undo) -> tuple[l
                 mapping[entry.full_url] = f"{entry.resource_type}/{entry.id}"
             else:
                 where = f"{entry.where}.request.url"
-                ids = resolver.matches(conditional_criteria(entry.resource_type, entry.query or [], where), where)
+                ids = resolver.matches(resolver.criteria(entry.resource_type, entry.query or [], where), where)
                 if len(ids) > 1:
                     raise _entry_error(entry.index, 412, f"the condition matches several {entry.resource_type}",
                                        "duplicate", ".request.url")
@@ -609,7 +615,7 @@ def _resolved(resolver: _Resolver, entries: list[_Entry], undo: Undo) -> tuple[l
         if entry.method in ("GET", "HEAD") or entry.index in existing:
             continue
         try:
-            changes.append((entry, _change(entry, assigned)))
+            changes.append((entry, _change(resolver, entry, assigned)))
         except FHIRError as exc:
             raise _name_entry(exc, entry) from None
     return changes, existing
@@ -662,12 +668,13 @@ def _batch_entry(store: Store, entry: _Entry, options: Options,
         return _get_entry(store, entry, options)
     options.allow(_INTERACTION[entry.method], entry.resource_type, entry.resource)
     # ifNoneExist is decided inside the write's transaction, as REST If-None-Exist is
-    condition = _if_none_exist(entry) if entry.method == "POST" else None
+    access = options.search_access()
+    condition = _if_none_exist(_Resolver(store, access=access), entry) if entry.method == "POST" else None
     for _ in range(_RESOLVE_ATTEMPTS):
-        resolver, undo = _Resolver(store, cache), []
+        resolver, undo = _Resolver(store, cache, access), []
         if entry.method in ("POST", "PUT"):
             _rewrite_references(resolver, entry, {}, False, undo)
-        change = _change(entry, {})
+        change = _change(resolver, entry, {})
         change.condition = condition or change.condition
         try:
             result = w.write(store, [change], options.actor, acceptance=options.acceptance, guard=resolver.guard,

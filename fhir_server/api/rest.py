@@ -16,7 +16,7 @@ from ..errors import FHIRError, gone, issue, not_found, operation_outcome
 from ..resources import is_supported, valid_id, validate
 from ..search.query import SearchQuery
 from ..search.summary import select_elements, summarize
-from ..searching import conditional_criteria
+from ..searching import Access, conditional_criteria
 from ..store.base import Store, StoredVersion
 from ..subscriptions.hook import Acceptance
 from .http import (
@@ -138,6 +138,22 @@ def _one(change: w.Change) -> w.Result:
 # ---- type level -------------------------------------------------------------------------------
 
 
+def search_access() -> Access:
+    """The current caller's access, as the search service and conditional criteria take it."""
+    caller = g.get("caller")
+    return Access(
+        decide=allow,
+        can_read=lambda resource: auth.can_read(caller, resource),
+        sees_all=lambda resource_type: auth.sees_all(caller, resource_type),
+        owner=caller.client_id if caller is not None else "",
+    )
+
+
+def criteria(resource_type: str, pairs: list[tuple[str, str]]) -> SearchQuery:
+    """A conditional interaction's criteria, their chains through what the caller may read."""
+    return conditional_criteria(resource_type, pairs, store=store(), access=search_access())
+
+
 @rest.post("/<resource_type>")
 def create(resource_type: str) -> Response:
     check_type(resource_type)
@@ -160,14 +176,14 @@ def _create_condition(resource_type: str) -> SearchQuery | None:
         raise FHIRError(400, "The If-None-Exist header and the URL's query string give different criteria",
                         code="invalid")
     if header is not None:
-        return conditional_criteria(resource_type, query_pairs(header))
-    return conditional_criteria(resource_type, pairs) if pairs else None
+        return criteria(resource_type, query_pairs(header))
+    return criteria(resource_type, pairs) if pairs else None
 
 
 @rest.put("/<resource_type>")
 def conditional_update(resource_type: str) -> Response:
     check_type(resource_type)
-    condition = conditional_criteria(resource_type, list(request.args.items(multi=True)))
+    condition = criteria(resource_type, list(request.args.items(multi=True)))
     body = _resource_body(resource_type)
     allow("update", resource_type, body)
     if_match = parse_etag(request.headers.get("If-Match"), "If-Match")
@@ -179,7 +195,7 @@ def conditional_update(resource_type: str) -> Response:
 @rest.patch("/<resource_type>")
 def conditional_patch(resource_type: str) -> Response:
     check_type(resource_type)
-    condition = conditional_criteria(resource_type, list(request.args.items(multi=True)))
+    condition = criteria(resource_type, list(request.args.items(multi=True)))
     allow("patch", resource_type)
     if_match = parse_etag(request.headers.get("If-Match"), "If-Match")
     document, fmt = _patch_body()
@@ -191,7 +207,7 @@ def conditional_patch(resource_type: str) -> Response:
 @rest.delete("/<resource_type>")
 def conditional_delete(resource_type: str) -> Response:
     check_type(resource_type)
-    condition = conditional_criteria(resource_type, list(request.args.items(multi=True)))
+    condition = criteria(resource_type, list(request.args.items(multi=True)))
     allow("delete", resource_type)
     return _delete_response(_one(w.Change(w.DELETE, resource_type, condition=condition)))
 

@@ -7,17 +7,15 @@ and the one search service (``fhir_server.searching``) answers, as it does for B
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, request
 from werkzeug.routing import BaseConverter
-
-import auth
 
 from .. import searching
 from ..errors import FHIRError
 from ..searching import paging
 from .http import fhir_response, prefer
 from .operations import add_capability
-from .rest import allow, check_id, check_type, config, store
+from .rest import check_id, check_type, config, search_access, store
 
 search = Blueprint("fhir_search", __name__)
 
@@ -30,17 +28,6 @@ class CompartmentTypeConverter(BaseConverter):
 
 
 CONVERTERS = {"compartment_type": CompartmentTypeConverter}
-
-
-def search_access() -> searching.Access:
-    """The current caller's access, as the search service takes it."""
-    caller = g.get("caller")
-    return searching.Access(
-        decide=allow,
-        can_read=lambda resource: auth.can_read(caller, resource),
-        sees_all=lambda resource_type: auth.sees_all(caller, resource_type),
-        owner=caller.client_id if caller is not None else "",
-    )
 
 
 def search_settings() -> searching.Settings:

@@ -1,7 +1,9 @@
 """Outbox handler for ``resource`` events: match each created or updated resource against the active
 Subscriptions and queue one rest-hook delivery per match its owner's client may read.
 
-Deliveries are outbox events of their own, so each one is durable and retried on its own.
+Deliveries are outbox events of their own, so each one is durable and retried on its own. With
+authentication on, the chains and ``_has`` of a Subscription's criteria look only at what its owner's
+client may read: a notification must not tell what a chain found in data the owner cannot see.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from ..search.extract import index_values
 from ..search.matcher import Find, Resolve, matches
 from ..search.query import SearchQuery
+from ..searching.chains import readable_chains
 from . import index as subscription_index
 from .index import Active
 from .settings import Settings
@@ -25,15 +28,24 @@ DELIVERY_KIND = "rest-hook"
 _WRITES = ("POST", "PUT", "PATCH")  # R4 notifies creates and updates; a deletion has no resource to match
 
 
+Lookups = Callable[[Active], tuple[Resolve, Find]]
+
+
 def matching(subscriptions: tuple[Active, ...], resource: dict, resolve: Resolve | None = None,
-             find: Find | None = None) -> list[Active]:
-    """The Subscriptions whose criteria ``resource`` meets (one that fails to evaluate is skipped, logged)."""
+             find: Find | None = None, *, lookups: Lookups | None = None) -> list[Active]:  # fmt: skip
+    """The Subscriptions whose criteria ``resource`` meets (one that fails to evaluate is skipped, logged).
+
+    ``lookups(subscription)``, when given, are the resolve and find callbacks for that Subscription's
+    chains and ``_has`` (in place of ``resolve`` and ``find``).
+    """
     if not subscriptions:
         return []
     rows = index_values(resource)  # extracted once for all of them
     found = []
     for subscription in subscriptions:
         try:
+            if lookups is not None:
+                resolve, find = lookups(subscription)
             if matches(subscription.query, resource, resolve, find=find, rows=rows):
                 found.append(subscription)
         except Exception:  # one Subscription's criteria must not stop the others' deliveries
@@ -73,18 +85,54 @@ def owner_reader(store: Any) -> Callable[[str, dict], bool]:
     return can_read
 
 
-def store_lookups(store: Any) -> tuple[Resolve, Find]:
-    """Chains and ``_has`` in criteria follow references through the store, as a search does."""
+def store_lookups(store: Any, can_read: Callable[[dict], bool] | None = None,
+                  sees_all: Callable[[str], bool] | None = None) -> tuple[Resolve, Find]:  # fmt: skip
+    """Chains and ``_has`` in criteria follow references through the store, as a search does.
+
+    With ``can_read`` (and ``sees_all``), only through what a reader may read: the rest is as if absent.
+    """
+
+    def readable(resource: dict | None) -> bool:
+        return resource is not None and (can_read is None or can_read(resource))
 
     def resolve(resource_type: str, id: str) -> dict | None:
         stored = store.read(resource_type, id)
-        return stored.resource if stored is not None else None
+        return stored.resource if stored is not None and readable(stored.resource) else None
 
     def find(query: SearchQuery) -> list[dict]:
+        if can_read is not None:
+            query = readable_chains(store, query, can_read, sees_all or (lambda resource_type: False))
         ids = store.search(query).ids
-        return [v.resource for v in store.read_many(query.resource_type, ids) if v.resource]
+        return [v.resource for v in store.read_many(query.resource_type, ids) if readable(v.resource)]
 
     return resolve, find
+
+
+def owner_lookups(store: Any, auth_on: bool) -> Lookups:
+    """``lookups(subscription)`` through what its owner's client may read (authentication off: everything).
+
+    A Subscription without an owner receives nothing with authentication on (``may_receive``): its
+    lookups see nothing either. Each owner's client is looked up once per use.
+    """
+    import auth
+
+    everything = store_lookups(store)
+    nothing = store_lookups(store, lambda resource: False)
+    by_owner: dict[str, tuple[Resolve, Find]] = {}
+
+    def lookups(subscription: Active) -> tuple[Resolve, Find]:
+        owner = subscription.owner
+        if not auth_on:
+            return everything
+        if owner is None:
+            return nothing
+        if owner not in by_owner:
+            caller = auth.caller_for_client(store, owner)
+            by_owner[owner] = store_lookups(store, lambda resource: auth.can_read(caller, resource),
+                                            lambda resource_type: auth.sees_all(caller, resource_type))
+        return by_owner[owner]
+
+    return lookups
 
 
 def queue_deliveries(settings: Settings, store: Any, payloads: list[dict]) -> None:
@@ -98,14 +146,14 @@ def queue_deliveries(settings: Settings, store: Any, payloads: list[dict]) -> No
     wanted = [(p, subs) for p in writes if (subs := subscription_index.candidates(index, p["type"], now))]
     if not wanted:
         return
-    resolve, find = store_lookups(store)
+    lookups = owner_lookups(store, settings.auth)
     can_read = owner_reader(store)
     deliveries = []
     for payload, subscriptions in wanted:
         stored = store.read(payload["type"], payload["id"], payload["version"])
         if stored is None or stored.resource is None:
             continue
-        for subscription in matching(subscriptions, stored.resource, resolve, find):
+        for subscription in matching(subscriptions, stored.resource, lookups=lookups):
             if may_receive(settings.auth, subscription.owner, stored.resource, can_read):
                 deliveries.append(delivery(subscription.id, stored.resource_type, stored.id, stored.version))
     if deliveries:
