@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 
 import auth
 
-from . import fhirjson
+from . import fhirjson, integrity
 from . import patch as patch_formats
 from . import write as w
 from .actor import Actor
@@ -288,23 +288,9 @@ def _rewrite(node: object, resolve: Callable[[str], str], undo: Undo) -> None:
 
 def _reference_path(entry: _Entry, value: str) -> str:
     """Where in the Bundle the first reference ``value`` of an entry's resource is."""
-
-    def find(node: object, path: str) -> str | None:
-        if isinstance(node, dict):
-            for key, item in node.items():
-                if key == "reference" and item == value:
-                    return f"{path}.reference"
-                found = find(item, f"{path}.{key}") if isinstance(item, (dict, list)) else None
-                if found:
-                    return found
-        elif isinstance(node, list):
-            for i, item in enumerate(node):
-                found = find(item, f"{path}[{i}]")
-                if found:
-                    return found
-        return None
-
-    return find(entry.resource, f"{entry.where}.resource") or f"{entry.where}.resource"
+    resource = entry.resource or {}
+    inside = integrity.reference_path(resource, value)[len(str(resource.get("resourceType"))):]
+    return f"{entry.where}.resource{inside}.reference" if inside else f"{entry.where}.resource"
 
 
 # ---- results -----------------------------------------------------------------------------------
