@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from .export import jobs
 from .export.runner import WORKER
@@ -113,24 +112,3 @@ def run_pending(store: Store, page: int = PAGE) -> int:
         run(store, job, page)
         ran += 1
     return ran
-
-
-def start_reindex_jobs(scheduler: Any, app: Any, store: Store) -> None:
-    """Run waiting reindex jobs from the scheduler; a kick-off wakes it at once (``relais_reindex_wakeup``)."""
-
-    def tick() -> None:
-        try:
-            run_pending(store)
-        except Exception:
-            log.exception("reindex run failed")
-
-    # The first run is at start: jobs left by a process that stopped resume without waiting.
-    job = scheduler.add_job(tick, "interval", seconds=5, max_instances=1, coalesce=True, id="reindex",
-                            next_run_time=_now())
-    app.extensions["relais_reindex_wakeup"] = lambda: job.modify(next_run_time=_now())
-
-
-def _now() -> Any:
-    from datetime import datetime
-
-    return datetime.now().astimezone()

@@ -11,9 +11,10 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import Config
-from .export.runner import start_export_jobs
+from .export.runner import export_dir
+from .export.runner import run_pending as run_exports
 from .outbox import Outbox, outbox_of
-from .reindex import start_reindex_jobs
+from .reindex import run_pending as run_reindex
 from .searching import paging
 from .store.base import Store
 
@@ -47,6 +48,23 @@ def _in(seconds: float) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=seconds)
 
 
+def _job_runner(scheduler: BackgroundScheduler, app: Any, name: str, run: Any) -> None:
+    """Run a kind of kicked-off job every 5 s; ``app.extensions["relais_<name>_wakeup"]`` runs it at once.
+
+    The first run is at start: jobs left by a process that stopped resume without waiting.
+    """
+
+    def tick() -> None:
+        try:
+            run()
+        except Exception:
+            log.exception("%s run failed", name)
+
+    job = scheduler.add_job(tick, "interval", seconds=5, max_instances=1, coalesce=True, id=name,
+                            next_run_time=_in(0))
+    app.extensions[f"relais_{name}_wakeup"] = lambda: job.modify(next_run_time=_in(0))
+
+
 def start_scheduler(app: Any, store: Store, config: Config) -> BackgroundScheduler:
     """Start the background jobs of this process (the dispatcher drains ``app``'s outbox); stopped at exit."""
     scheduler = BackgroundScheduler(daemon=True)
@@ -60,8 +78,9 @@ def start_scheduler(app: Any, store: Store, config: Config) -> BackgroundSchedul
     # Every process purges; a snapshot deleted twice is simply gone.
     scheduler.add_job(purge_search_snapshots, "interval", args=[store], seconds=300, max_instances=1,
                       coalesce=True, id="search-snapshot-purge", next_run_time=_in(60))
-    start_export_jobs(scheduler, app, store, config)
-    start_reindex_jobs(scheduler, app, store)
+    directory = export_dir(store, config)
+    _job_runner(scheduler, app, "export", lambda: run_exports(store, directory))
+    _job_runner(scheduler, app, "reindex", lambda: run_reindex(store))
     scheduler.start()
     app.extensions["relais_scheduler"] = scheduler
     atexit.register(lambda: scheduler.running and scheduler.shutdown(wait=False))

@@ -19,7 +19,7 @@ from ..export import jobs
 from ..export.runner import KEEP_S, export_dir
 from ..resources import SUPPORTED_TYPES, is_supported
 from ..write import normalize_instant
-from .http import base_url, fhir_response, prefer
+from .http import base_url, fhir_response, job_accepted, prefer
 from .operations import add_capability
 from .rest import allow, check_id, config, store
 
@@ -82,12 +82,7 @@ def _kick_off(level: str, group: str | None = None) -> Response:
         store(), level=level, group=group, types=types, since=since, request=request.url, base=base_url(),
         owner=_caller_id(), requires_token=bool(config().auth),
     )
-    wakeup = current_app.extensions.get("relais_export_wakeup")
-    if wakeup is not None:
-        wakeup()
-    text = f"Export {job['id']} accepted: poll the Content-Location URL"
-    body = operation_outcome([issue("information", "informational", text)])
-    return fhir_response(body, 202, {"Content-Location": f"{base_url()}/$export-status/{job['id']}"})
+    return job_accepted("export", "Export", job["id"])
 
 
 @export.get("/$export")

@@ -128,3 +128,14 @@ def error_response(exc: FHIRError) -> Response:
 
 def outcome_response(status: int, severity: str, code: str, text: str) -> Response:
     return fhir_response(operation_outcome([issue(severity, code, text)]), status)
+
+
+def job_accepted(kind: str, label: str, job_id: str) -> Response:
+    """202 for a kicked-off ``$<kind>`` job: the scheduler's runner woken (when this process has one), and
+    ``Content-Location`` pointing at ``$<kind>-status/<id>``."""
+    wakeup = current_app.extensions.get(f"relais_{kind}_wakeup")
+    if wakeup is not None:
+        wakeup()
+    text = f"{label} {job_id} accepted: poll the Content-Location URL"
+    body = operation_outcome([issue("information", "informational", text)])
+    return fhir_response(body, 202, {"Content-Location": f"{base_url()}/${kind}-status/{job_id}"})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Response, g, request
 
 from .. import reindex
 from ..bindings import binding_issues
@@ -20,7 +20,7 @@ from ..limits import LimitExceeded
 from ..resources import SUPPORTED_TYPES, fully_validated, validate
 from ..search.query import SearchQuery
 from ..store.base import Store
-from .http import base_url, fhir_response, json_body
+from .http import fhir_response, job_accepted, json_body
 from .rest import allow, check_id, check_type, store
 
 operations = Blueprint("fhir_operations", __name__)
@@ -215,12 +215,7 @@ def reindex_operation() -> Response:
     types = wanted or list(SUPPORTED_TYPES)
     _allow_reindex(types)
     job = reindex.create(store(), types, _caller_id())
-    wakeup = current_app.extensions.get("relais_reindex_wakeup")
-    if wakeup is not None:
-        wakeup()
-    text = f"Reindex {job['id']} accepted: poll the Content-Location URL"
-    body = operation_outcome([issue("information", "informational", text)])
-    return fhir_response(body, 202, {"Content-Location": f"{base_url()}/$reindex-status/{job['id']}"})
+    return job_accepted("reindex", "Reindex", job["id"])
 
 
 def _allow_reindex(types: list[str]) -> None:

@@ -194,25 +194,3 @@ def run_pending(store: Store, directory: Path) -> int:
         log.info("export %s: %s level, %d types", job["id"], job["level"], len(job["types"]))
         run(store, job, directory)
         ran += 1
-
-
-def start_export_jobs(scheduler: Any, app: Any, store: Store, config: Any) -> None:
-    """Run waiting exports from the scheduler; a kick-off wakes the job up at once (``relais_export_wakeup``)."""
-    directory = export_dir(store, config)
-
-    def tick() -> None:
-        try:
-            run_pending(store, directory)
-        except Exception:
-            log.exception("export run failed")
-
-    # The first run is at start: jobs left by a process that stopped resume without waiting.
-    job = scheduler.add_job(tick, "interval", seconds=5, max_instances=1, coalesce=True, id="bulk-export",
-                            next_run_time=_now())
-    app.extensions["relais_export_wakeup"] = lambda: job.modify(next_run_time=_now())
-
-
-def _now() -> Any:
-    from datetime import datetime
-
-    return datetime.now().astimezone()
