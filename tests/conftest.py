@@ -32,15 +32,20 @@ def store(request: pytest.FixtureRequest, tmp_path: Path):
     close_store(s)
 
 
+def _settings(request: pytest.FixtureRequest) -> dict:
+    """Config overrides a test module asks of its servers (its ``SERVER_SETTINGS``)."""
+    return getattr(request.module, "SERVER_SETTINGS", {})
+
+
 @pytest.fixture
-def server(store) -> Iterator[LiveServer]:
-    live = serve(store)
+def server(store, request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    live = serve(store, **_settings(request))
     yield live
     live.close()
 
 
 @pytest.fixture
-def sqlite_server(tmp_path: Path) -> Iterator[LiveServer]:
-    live = serve(make_store("sqlite", tmp_path))
+def sqlite_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    live = serve(make_store("sqlite", tmp_path), **_settings(request))
     yield live
     live.close()

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
-from kit.live import LiveServer, serve
 from kit.shared import SHARED
-from kit.stores import make_store
 
 from fhir_server import compartment
 from fhir_server.resources import BASE_VALIDATED_TYPES, COMMON_TYPES, SUPPORTED_TYPES, fully_validated, validate
 from fhir_server.search.registry import get_registry
+
+# What these tests check is the types and their codes, not whether each reference's target exists.
+SERVER_SETTINGS = {"allow_dangling_references": True}
 
 # R4 types that R4B (fhir.resources) added: not R4, not served.
 R4B_ONLY = ("Citation", "Evidence-Report", "EvidenceReport", "NutritionProduct", "AdministrableProductDefinition",
@@ -103,18 +103,3 @@ def test_the_types_users_missed_are_created_read_and_searched(server):
         if compartment.params(rtype):
             inside = server.get(f"Patient/p1/{rtype}").json()
             assert rid in {e["resource"]["id"] for e in inside["entry"]}, rtype
-
-
-# What these tests check is the types and their codes, not whether each reference's target exists.
-@pytest.fixture(name="server")
-def dangling_server_fixture(store) -> Iterator[LiveServer]:
-    live = serve(store, allow_dangling_references=True)
-    yield live
-    live.close()
-
-
-@pytest.fixture(name="sqlite_server")
-def dangling_sqlite_server_fixture(tmp_path) -> Iterator[LiveServer]:
-    live = serve(make_store("sqlite", tmp_path), allow_dangling_references=True)
-    yield live
-    live.close()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from kit.live import LiveServer, serve
 from kit.samples import observation
-from kit.stores import make_store
+
+# What these tests check is the types and their codes, not whether each reference's target exists.
+SERVER_SETTINGS = {"allow_dangling_references": True}
 
 
 def code_issues(response) -> list[dict]:
@@ -152,18 +151,3 @@ def test_evidence_variable_group_measure_is_checked(server):
     assert expressions(server.post("EvidenceVariable", body)) == ["EvidenceVariable.characteristic[0].groupMeasure"]
     body["characteristic"][0]["groupMeasure"] = "median"
     assert server.post("EvidenceVariable", body).status_code == 201
-
-
-# What these tests check is the types and their codes, not whether each reference's target exists.
-@pytest.fixture(name="server")
-def dangling_server_fixture(store) -> Iterator[LiveServer]:
-    live = serve(store, allow_dangling_references=True)
-    yield live
-    live.close()
-
-
-@pytest.fixture(name="sqlite_server")
-def dangling_sqlite_server_fixture(tmp_path) -> Iterator[LiveServer]:
-    live = serve(make_store("sqlite", tmp_path), allow_dangling_references=True)
-    yield live
-    live.close()
