@@ -111,6 +111,11 @@ class Config:
     jku_allowlist: tuple[str, ...] = ()
     resthook_allow: tuple[str, ...] = ()  # URL prefixes a Subscription may deliver to; empty: any http(s) URL
     dispatcher_interval_s: float = 1.0
+    # Topic-based Subscriptions (fhir_server/subscriptions/courier.py): retried this long, then status error.
+    resthook_retry_hours: float = 24.0
+    resthook_workers: int = 4  # notifications in flight at once, all endpoints together
+    resthook_endpoint_in_flight: int = 1  # in flight at once to one endpoint (1: the endpoint's order kept)
+    resthook_timeout_s: float = 10.0  # wait for an endpoint's answer at most this long (the backport timeout less)
     scheduler: bool = True
     export_dir: str = ""  # empty: exports/ beside the SQLite file, ./var/exports for MongoDB
     search_snapshot_max: int = 10_000  # ids a search snapshot keeps (paging covers those)
@@ -151,6 +156,10 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "jku_allowlist": _url_list,
     "resthook_allow": _url_list,
     "dispatcher_interval_s": float,
+    "resthook_retry_hours": _positive_float,
+    "resthook_workers": _at_most(64),
+    "resthook_endpoint_in_flight": _at_most(16),
+    "resthook_timeout_s": _positive_float,
     "scheduler": _on_off,
     "export_dir": str,
     "search_snapshot_max": _snapshot_max,

@@ -15,6 +15,8 @@ from ..resources import is_supported
 from ..search.errors import SearchError
 from ..search.parser import parse_criteria
 from ..search.query import SearchQuery
+from . import backport
+from .topics import is_topic_criteria
 
 # The client a Subscription's deliveries are filtered for, set by the server on every write.
 OWNER_URL = "urn:relais:subscription-owner"
@@ -46,6 +48,18 @@ def criteria_query(criteria: object) -> SearchQuery:
         return parse_criteria(criteria, strict=True)
     except SearchError as exc:
         raise _unprocessable(f"criteria {criteria!r}: {exc.message}", "criteria") from None
+
+
+def subscribed_type(resource: dict) -> str:
+    """The resource type a Subscription watches: its topic's (backport), else its criteria's; FHIRError 422
+    naming what is wrong with either."""
+    if is_topic_criteria(resource.get("criteria")):
+        try:
+            return backport.read(resource).topic.resource_type
+        except backport.Invalid as exc:
+            code = "not-supported" if exc.path == "criteria" else "invalid"
+            raise _unprocessable(exc.message, exc.path, code) from None
+    return criteria_query(resource.get("criteria")).resource_type
 
 
 def parse_header(line: str) -> tuple[str, str]:
@@ -93,7 +107,7 @@ def accept(resource: dict, owner: str | None, allowed_endpoints: tuple[str, ...]
     ``allowed_endpoints``: URL prefixes the endpoint must start with (RELAIS_RESTHOOK_ALLOW; empty: any).
     """
     _check_channel(resource.get("channel") or {}, allowed_endpoints)
-    criteria_query(resource.get("criteria"))
+    subscribed_type(resource)
     accepted = dict(resource)
     if accepted.get("status") == "requested":
         accepted["status"] = "active"  # as HAPI FHIR does: the checks above are the acceptance

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..actor import Actor
 from ..errors import FHIRError
-from .acceptance import accept, criteria_query
+from .acceptance import accept, subscribed_type
 
 # why ``actor`` may not search ``resource_type`` (None: it may)
 SearchRefusal = Callable[[Actor | None, str], str | None]
@@ -43,7 +43,7 @@ def accepted(resource: dict, actor: Actor | None, acceptance: Acceptance | None)
         raise FHIRError(422, "Subscriptions are not accepted this way: write them through the FHIR API",
                         code="business-rule", expression=["Subscription"])
     stored = accept(resource, actor.client_id if actor is not None else None, acceptance.allowed_endpoints)
-    refusal = acceptance.may_search(actor, criteria_query(stored["criteria"]).resource_type)
+    refusal = acceptance.may_search(actor, subscribed_type(stored))
     if refusal is not None:
         raise FHIRError(403, f"Subscription.criteria: {refusal}", code="forbidden",
                         expression=["Subscription.criteria"])

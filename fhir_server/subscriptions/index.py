@@ -16,7 +16,9 @@ from typing import Any
 from ..errors import FHIRError
 from ..search.query import SearchQuery
 from ..store.watch import history_mark, read_all
+from . import backport
 from .acceptance import criteria_query, end_of, owner_of
+from .topics import is_topic_criteria
 
 log = logging.getLogger("relais.subscriptions")
 
@@ -36,11 +38,51 @@ class Active:
 Index = dict[str, tuple[Active, ...]]  # resource type -> its active Subscriptions
 
 
+@dataclass(frozen=True)
+class TopicActive:
+    """One active topic-based Subscription (backport): what matching and delivering need of it."""
+
+    id: str
+    version: int
+    owner: str | None
+    end: float | None
+    endpoint: str
+    settings: backport.TopicSubscription
+
+    @property
+    def query(self) -> SearchQuery:
+        return self.settings.query
+
+    @property
+    def criteria(self) -> str:
+        return self.settings.topic.url
+
+
+TopicIndex = dict[str, tuple[TopicActive, ...]]  # resource type -> its active topic-based Subscriptions
+
+
+def build_topics(subscriptions: list[tuple[dict, int]]) -> TopicIndex:
+    """The index of the active topic-based Subscriptions among ``(resource, version)`` pairs."""
+    by_type: dict[str, list[TopicActive]] = {}
+    for resource, version in subscriptions:
+        if resource.get("status") != "active" or not is_topic_criteria(resource.get("criteria")):
+            continue
+        try:
+            settings = backport.read(resource)
+        except backport.Invalid as exc:
+            log.warning("Subscription/%s not indexed: %s", resource.get("id"), exc.message)
+            continue
+        endpoint = (resource.get("channel") or {}).get("endpoint") or ""
+        active = TopicActive(resource["id"], version, owner_of(resource), end_of(resource), endpoint, settings)
+        by_type.setdefault(settings.topic.resource_type, []).append(active)
+    return {rtype: tuple(items) for rtype, items in by_type.items()}
+
+
 def build(subscriptions: list[tuple[dict, int]]) -> Index:
     """The index of ``(resource, version)`` pairs: status active only; unparseable criteria skipped (logged)."""
     by_type: dict[str, list[Active]] = {}
     for resource, version in subscriptions:
-        if resource.get("status") != "active":
+        if resource.get("status") != "active" or is_topic_criteria(resource.get("criteria")):
             continue
         try:
             query = criteria_query(resource.get("criteria"))
@@ -53,29 +95,49 @@ def build(subscriptions: list[tuple[dict, int]]) -> Index:
     return {rtype: tuple(items) for rtype, items in by_type.items()}
 
 
-def candidates(index: Index, resource_type: str, now: float) -> tuple[Active, ...]:
+def candidates(index: Index | TopicIndex, resource_type: str, now: float) -> tuple:
     """The Subscriptions of ``resource_type`` whose ``end`` has not passed at ``now``."""
     return tuple(s for s in index.get(resource_type, ()) if s.end is None or s.end > now)
 
 
 # --- per store, in this process -------------------------------------------------------------------
 
-_cache: weakref.WeakKeyDictionary[Any, tuple[tuple, Index]] = weakref.WeakKeyDictionary()
+@dataclass(frozen=True)
+class Loaded:
+    """Every index of one load of the stored Subscriptions, and the Subscriptions themselves."""
+
+    classic: Index
+    topics: TopicIndex
+    subscriptions: tuple[tuple[dict, int], ...]
+
+
+_cache: weakref.WeakKeyDictionary[Any, tuple[tuple, Loaded]] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
-def current(store: Any) -> Index:
-    """The index of ``store``'s active Subscriptions, reloaded if any Subscription changed since."""
+def loaded(store: Any) -> Loaded:
+    """``store``'s Subscriptions and their indexes, reloaded if any Subscription changed since."""
     now_mark = history_mark(store, "Subscription")
     with _lock:
         cached = _cache.get(store)
     if cached is not None and cached[0] == now_mark:
         return cached[1]
     versions, mark = read_all(store, "Subscription")
-    index = build([(v.resource, v.version) for v in versions if v.resource])
+    pairs = tuple((v.resource, v.version) for v in versions if v.resource)
+    result = Loaded(build(list(pairs)), build_topics(list(pairs)), pairs)
     with _lock:
         if mark is not None:
-            _cache[store] = (mark, index)
+            _cache[store] = (mark, result)
         else:
             _cache.pop(store, None)
-    return index
+    return result
+
+
+def current(store: Any) -> Index:
+    """The index of ``store``'s active (criteria-based) Subscriptions, reloaded if any Subscription changed."""
+    return loaded(store).classic
+
+
+def current_topics(store: Any) -> TopicIndex:
+    """The index of ``store``'s active topic-based Subscriptions, reloaded if any Subscription changed."""
+    return loaded(store).topics

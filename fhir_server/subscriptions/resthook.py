@@ -55,15 +55,21 @@ class Notification:
     body: bytes | None = None
 
 
+def notification_headers(subscription: dict) -> dict[str, str]:
+    """The HTTP headers of every notification of ``subscription``: ``channel.header`` less framing ones."""
+    headers = {"User-Agent": "Relais FHIR server"}
+    for line in (subscription.get("channel") or {}).get("header") or []:
+        name, value = parse_header(line)
+        if name.lower() not in _FRAMING:
+            headers[name] = value
+    return headers
+
+
 def notification(subscription: dict, resource: dict) -> Notification:
     """The request R4 rest-hook prescribes for ``resource`` on ``subscription`` (pure)."""
     channel = subscription.get("channel") or {}
     endpoint = channel["endpoint"]
-    headers = {"User-Agent": "Relais FHIR server"}
-    for line in channel.get("header") or []:
-        name, value = parse_header(line)
-        if name.lower() not in _FRAMING:
-            headers[name] = value
+    headers = notification_headers(subscription)
     payload = channel.get("payload")
     if not payload:
         return Notification("POST", endpoint, headers, None)

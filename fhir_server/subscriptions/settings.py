@@ -15,9 +15,16 @@ class Settings:
     auth: bool
     server_base: str
     allowed_endpoints: tuple[str, ...] = ()
+    # topic-based Subscriptions' deliveries (courier.py): RELAIS_RESTHOOK_* settings
+    retry_hours: float = 24.0
+    workers: int = 4
+    endpoint_in_flight: int = 1
+    timeout_s: float = 10.0
 
 
 def from_config(config: Config) -> Settings:
     """The settings an app's configuration gives its subscription handlers."""
     return Settings(auth=bool(config.auth), server_base=config.base_url.rstrip("/"),
-                    allowed_endpoints=tuple(config.resthook_allow))
+                    allowed_endpoints=tuple(config.resthook_allow), retry_hours=config.resthook_retry_hours,
+                    workers=config.resthook_workers, endpoint_in_flight=config.resthook_endpoint_in_flight,
+                    timeout_s=config.resthook_timeout_s)

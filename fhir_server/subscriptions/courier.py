@@ -1,0 +1,420 @@
+"""Deliveries of topic-based Subscriptions: durable per-endpoint queues and a small pool of workers.
+
+The outbox dispatcher only files notifications (``file``): each goes to the queue (a *lane*) of its
+endpoint, a keyed table of the store, and the courier's workers send them, off the dispatcher's
+thread. So an endpoint that is down or slow holds up its own lane only: never the audit trail, triage,
+or another endpoint. A lane is delivered in order, one request at a time
+(``RELAIS_RESTHOOK_ENDPOINT_IN_FLIGHT`` lanes per endpoint, a Subscription always in the same one);
+``RELAIS_RESTHOOK_WORKERS`` requests are in flight at most, all endpoints together.
+
+A failed request is tried again after 2 s, doubling up to 15 min, for ``RELAIS_RESTHOOK_RETRY_HOURS``
+(24) since its first failure; then the Subscription goes to ``error`` with the reason, and its queued
+notifications are dropped (they stay in its events: ``$events``). Several events waiting for one
+Subscription go in one notification (up to its maxCount). Across processes a lane is leased, so one
+process delivers it at a time; a lease left by a killed process runs out after ``LEASE_S``.
+
+The courier also keeps time: heartbeats to idle Subscriptions that ask for them, and Subscriptions past
+their ``end`` turned ``off``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import os
+import socket
+import threading
+import time
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from .. import fhirjson
+from ..actor import SERVER
+from ..ids import new_id
+from . import backport, ledger
+from . import bundle as notifications
+from . import index as subscription_index
+from .acceptance import end_of, endpoint_allowed, owner_of
+from .notify import may_receive, owner_reader
+from .resthook import DeliveryError, Notification, notification_headers, send
+from .settings import Settings
+
+log = logging.getLogger("relais.subscriptions")
+
+LANES = "topic-lanes"  # lane -> {"endpoint": url}: every lane that ever had a notification
+LEASES = "topic-lane-leases"  # lane -> {"owner": worker, "until": epoch s}
+FIRST_RETRY_S = 2.0
+RETRY_CAP_S = 900.0
+LEASE_S = 30.0
+ROUND_S = 5.0  # a worker gives its lane back after this long, so a busy lane does not keep it
+TICK_S = 0.25  # the scheduler's look at retries due and at lanes filed by other processes
+RESCAN_S = 2.0
+HOUSEKEEPING_S = 1.0
+AUDIT_INTERACTION = "subscription-notification"
+EVENT, HANDSHAKE, HEARTBEAT = "event", "handshake", "heartbeat"
+_KINDS = {EVENT: notifications.EVENT_NOTIFICATION, HANDSHAKE: notifications.HANDSHAKE,
+          HEARTBEAT: notifications.HEARTBEAT}
+_sequence = itertools.count()
+
+
+def backoff(attempts: int) -> float:
+    """Seconds to wait after the ``attempts``-th failure: 2, 4, 8 ... capped at 15 minutes."""
+    return min(RETRY_CAP_S, FIRST_RETRY_S * 2.0 ** max(attempts - 1, 0))
+
+
+def lane_of(endpoint: str, subscription_id: str, in_flight: int) -> str:
+    """The lane of ``subscription_id``'s notifications: one of ``in_flight`` lanes of its endpoint."""
+    digest = hashlib.sha256(endpoint.encode()).hexdigest()[:24]
+    slot = int(hashlib.sha256(subscription_id.encode()).hexdigest()[:8], 16) % max(in_flight, 1)
+    return f"{digest}.{slot}"
+
+
+def lane_table(lane: str) -> str:
+    return f"topic-lane:{lane}"
+
+
+@dataclass(frozen=True)
+class Filed:
+    """One notification to file: its lane, its endpoint, and the queue entry."""
+
+    lane: str
+    endpoint: str
+    entry: dict
+
+
+def entry(subscription_id: str, kind: str, number: int | None = None) -> dict:
+    """A queue entry: a numbered event, a handshake or a heartbeat of ``subscription_id``."""
+    return {"sid": subscription_id, "kind": kind, "n": number, "filed": time.time(), "attempts": 0,
+            "first_failure": None, "next_at": 0.0, "error": None}
+
+
+def _entry_key(doc: dict) -> str:
+    # filing order first; then the event number, so one Subscription's events sort right within a tick
+    return f"{time.time_ns():020d}.{next(_sequence) % 1000000:06d}.{doc['sid']}.{doc['n'] or 0:012d}.{doc['kind']}"
+
+
+class Courier:
+    """The topic-based deliveries of one store in this process: ``file``, then workers deliver."""
+
+    def __init__(self, store: Any, settings: Settings):
+        self._store = weakref.ref(store)  # a courier outlives no store (the registry below is keyed weakly)
+        self.settings = settings
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._cond = threading.Condition()
+        self._due: dict[str, float] = {}  # lane -> when to look at it next (epoch s)
+        self._busy: set[str] = set()
+        self._lanes: set[str] = set()  # lanes this process has registered in LANES
+        self.last_activity: dict[str, float] = {}  # subscription -> last notification filed or sent
+        self._pool: ThreadPoolExecutor | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    @property
+    def store(self) -> Any:
+        store = self._store()
+        if store is None:
+            raise RuntimeError("the courier's store is gone")
+        return store
+
+    # --- filing (the dispatcher's thread) ---------------------------------------------------------
+
+    def file(self, filed: list[Filed]) -> None:
+        """Put notifications in their lanes (durably: the last write syncs every one before it) and wake
+        the workers."""
+        for i, item in enumerate(filed):
+            if item.lane not in self._lanes:
+                self.store.kv_put(LANES, item.lane, {"endpoint": item.endpoint}, durable=False)
+                self._lanes.add(item.lane)
+            self.store.kv_put(lane_table(item.lane), _entry_key(item.entry), item.entry,
+                              durable=i == len(filed) - 1)
+            self.last_activity[item.entry["sid"]] = time.time()
+        self.wake({item.lane for item in filed})
+
+    def wake(self, lanes: set[str]) -> None:
+        with self._cond:
+            for lane in lanes:
+                self._due[lane] = 0.0
+            self._cond.notify()
+
+    # --- the workers ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the pool and its scheduler thread (once)."""
+        with self._cond:
+            if self._thread is not None:
+                return
+            self._stopping = False
+            self._pool = ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="relais-rest-hook")
+            self._thread = threading.Thread(target=self._loop, name="relais-courier", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        self._thread = self._pool = None
+
+    def _loop(self) -> None:
+        last_scan = last_housekeeping = 0.0
+        while True:
+            with self._cond:
+                if self._stopping or self._store() is None:
+                    return
+                self._cond.wait(timeout=TICK_S)
+                if self._stopping:
+                    return
+            now = time.time()
+            try:
+                if now - last_scan >= RESCAN_S:
+                    last_scan = now
+                    self._rescan()
+                if now - last_housekeeping >= HOUSEKEEPING_S:
+                    last_housekeeping = now
+                    self.housekeeping(now)
+            except Exception:  # the store may be briefly unavailable: the next tick tries again
+                log.exception("topic subscription upkeep failed")
+            self._submit_due(time.time())
+
+    def _rescan(self) -> None:
+        """Lanes filed by other processes (or before a restart) join this process's schedule."""
+        for lane, _doc in self.store.kv_list(LANES):
+            with self._cond:
+                self._due.setdefault(lane, 0.0)
+
+    def _submit_due(self, now: float) -> None:
+        with self._cond:
+            due = [lane for lane, at in self._due.items() if at <= now and lane not in self._busy]
+            for lane in due:
+                self._busy.add(lane)
+                self._due[lane] = float("inf")  # until the worker says when
+        for lane in due:
+            assert self._pool is not None
+            self._pool.submit(self._run_lane, lane)
+
+    def _run_lane(self, lane: str) -> None:
+        next_at: float | None = time.time() + 1.0
+        try:
+            next_at = self.deliver_lane(lane)
+        except Exception:
+            log.exception("delivering lane %s failed", lane)
+        finally:
+            with self._cond:
+                self._busy.discard(lane)
+                if self._due.get(lane) == 0.0:
+                    pass  # filed into while it was delivered: look again at once
+                elif next_at is None:
+                    self._due.pop(lane, None)
+                else:
+                    self._due[lane] = next_at
+                self._cond.notify()
+
+    def run_once(self, now: float | None = None) -> None:
+        """Deliver every lane that is due, here and now, then keep time (tests drive the courier so)."""
+        for lane, _doc in list(self.store.kv_list(LANES)):
+            self.deliver_lane(lane, budget_s=60.0)
+        self.housekeeping(now if now is not None else time.time())
+
+    # --- one lane ---------------------------------------------------------------------------------
+
+    def _lease(self, lane: str) -> bool:
+        now = time.time()
+        doc = {"owner": self.worker, "until": now + LEASE_S}
+        if self.store.kv_insert(LEASES, lane, doc, durable=False):
+            return True
+        held = self.store.kv_get(LEASES, lane)
+        if held is None or held.get("owner") == self.worker or held.get("until", 0) < now:
+            self.store.kv_put(LEASES, lane, doc, durable=False)
+            return True
+        return False
+
+    def _release(self, lane: str) -> None:
+        self.store.kv_put(LEASES, lane, {"owner": None, "until": 0}, durable=False)
+
+    def deliver_lane(self, lane: str, budget_s: float = ROUND_S) -> float | None:
+        """Send ``lane``'s notifications in order until it is empty (None), waits for a retry, or the budget
+        is spent (the time to look again)."""
+        if not self._lease(lane):
+            return time.time() + 1.0
+        try:
+            deadline = time.monotonic() + budget_s
+            while True:
+                entries = list(self.store.kv_list(lane_table(lane)))
+                if not entries:
+                    return None
+                now = time.time()
+                head = entries[0][1]
+                if head.get("next_at", 0) > now:
+                    return head["next_at"]
+                self._deliver_head(lane, entries, now)
+                if time.monotonic() > deadline:
+                    return time.time()
+        finally:
+            self._release(lane)
+
+    def _drop(self, lane: str, keys: list[str]) -> None:
+        for key in keys:
+            self.store.kv_delete(lane_table(lane), key)
+
+    def _deliver_head(self, lane: str, entries: list[tuple[str, dict]], now: float) -> None:
+        head_key, head = entries[0]
+        sid = head["sid"]
+        stored = self.store.read("Subscription", sid)
+        subscription = stored.resource if stored is not None and not stored.deleted else None
+        of_sub = [key for key, doc in entries if doc["sid"] == sid]
+        if subscription is None or not _still_due(subscription, now):
+            log.info("notifications of Subscription/%s dropped: no longer active", sid)
+            self._drop(lane, of_sub)
+            return
+        try:
+            settings = backport.read(subscription)
+        except backport.Invalid as exc:
+            log.warning("notifications of Subscription/%s dropped: %s", sid, exc.message)
+            self._drop(lane, of_sub)
+            return
+        run = [(head_key, head)]
+        if head["kind"] == HEARTBEAT and len(of_sub) > 1:
+            self._drop(lane, [head_key])  # something more telling goes to it anyway
+            return
+        if head["kind"] == EVENT:
+            for key, doc in entries[1:]:
+                if doc["sid"] != sid or doc["kind"] != EVENT or len(run) >= settings.max_count:
+                    break
+                run.append((key, doc))
+        try:
+            request = self._request(subscription, settings, head["kind"], [doc for _, doc in run])
+        except DeliveryError as exc:
+            self._failed(lane, head_key, head, subscription, exc, now)
+            return
+        timeout = min(self.settings.timeout_s, settings.timeout_s or self.settings.timeout_s)
+        try:
+            status = send(request, timeout)
+        except DeliveryError as exc:
+            self._audit(subscription, request, exc.status or 502, f"failed: {exc}", exc.sent)
+            self._failed(lane, head_key, head, subscription, exc, now)
+            return
+        self._audit(subscription, request, status, "", True)
+        self._drop(lane, [key for key, _ in run])
+        self.last_activity[sid] = time.time()
+
+    def _request(self, subscription: dict, settings: backport.TopicSubscription, kind: str,
+                 docs: list[dict]) -> Notification:  # fmt: skip
+        endpoint = (subscription.get("channel") or {}).get("endpoint") or ""
+        if not endpoint_allowed(endpoint, self.settings.allowed_endpoints):
+            raise DeliveryError(f"endpoint {endpoint} is outside RELAIS_RESTHOOK_ALLOW")
+        sid = subscription["id"]
+        numbered = ledger.events(self.store, sid, [doc["n"] for doc in docs if doc.get("n")])
+        can_read = owner_reader(self.store)
+        owner = owner_of(subscription)
+        events = []
+        for event in numbered:
+            version = self.store.read(event.type, event.id, event.version)
+            resource = version.resource if version is not None else None
+            shown_as = resource
+            if resource is None and event.version > 1:  # a deletion: shown to who could read it before
+                before = self.store.read(event.type, event.id, event.version - 1)
+                shown_as = before.resource if before is not None else None
+            shown = shown_as is not None and may_receive(self.settings.auth, owner, shown_as, can_read)
+            events.append((event, resource, shown))
+        body = notifications.notification(self.settings.server_base, subscription, settings.topic.url,
+                                          _KINDS[kind], ledger.last_number(self.store, sid), events,
+                                          settings.content)
+        headers = notification_headers(subscription)
+        headers["Content-Type"] = "application/fhir+json; charset=utf-8"
+        return Notification("POST", endpoint, headers, fhirjson.dumps(body))
+
+    def _failed(self, lane: str, key: str, head: dict, subscription: dict, error: DeliveryError, now: float) -> None:
+        first = head.get("first_failure") or now
+        attempts = int(head.get("attempts") or 0) + 1
+        if now - first >= self.settings.retry_hours * 3600.0:
+            reason = (f"notifications to {subscription['channel'].get('endpoint')} kept failing for "
+                      f"{self.settings.retry_hours:g} h ({attempts} attempts): {error}")
+            set_status(self.store, subscription["id"], "error", reason)
+            self._drop(lane, [k for k, doc in self.store.kv_list(lane_table(lane)) if doc["sid"] == head["sid"]])
+            return
+        wait = backoff(attempts)
+        log.warning("notification to Subscription/%s failed (attempt %d, next in %.0f s): %s",
+                    subscription["id"], attempts, wait, error)
+        self.store.kv_put(lane_table(lane), key, {**head, "attempts": attempts, "first_failure": first,
+                                                   "next_at": now + wait, "error": str(error)[:500]})
+
+    def _audit(self, subscription: dict, request: Notification, status: int, failure: str, reached: bool) -> None:
+        if not reached:
+            return
+        from auth.audit import append_events, now_instant
+
+        message = f"rest-hook notification for Subscription/{subscription['id']}: POST {request.url}"
+        append_events(self.store, [dict(
+            interaction=AUDIT_INTERACTION, status=status, recorded=now_instant(),
+            server_base=self.settings.server_base, client_id=owner_of(subscription), resource_type="Subscription",
+            resource_id=subscription["id"], targets=[("Subscription", subscription["id"], None)],
+            query=subscription.get("criteria"), message=f"{message} {failure}".strip(), event_id=new_id())])
+
+    # --- keeping time -----------------------------------------------------------------------------
+
+    def housekeeping(self, now: float) -> None:
+        """Turn off the Subscriptions past their end; file heartbeats for idle topic-based ones."""
+        loaded = subscription_index.loaded(self.store)
+        for resource, _version in loaded.subscriptions:
+            end = end_of(resource)
+            if resource.get("status") in ("active", "requested", "error") and end is not None and end <= now:
+                set_status(self.store, resource["id"], "off", None)
+        beats = []
+        for subscriptions in loaded.topics.values():
+            for sub in subscriptions:
+                period = sub.settings.heartbeat_s
+                if not period or (sub.end is not None and sub.end <= now):
+                    continue
+                last = self.last_activity.setdefault(sub.id, now)
+                if now - last >= period:
+                    lane = lane_of(sub.endpoint, sub.id, self.settings.endpoint_in_flight)
+                    beats.append(Filed(lane, sub.endpoint, entry(sub.id, HEARTBEAT)))
+        if beats:
+            self.file(beats)
+
+
+def _still_due(subscription: dict, now: float) -> bool:
+    end = end_of(subscription)
+    return subscription.get("status") == "active" and (end is None or end > now)
+
+
+def set_status(store: Any, subscription_id: str, status: str, error: str | None) -> None:
+    """The server's own write of a Subscription's ``status`` (and ``error``); its owner is kept."""
+    from .. import write
+
+    for _ in range(5):  # the owner may be updating it at the same moment
+        stored = store.read("Subscription", subscription_id)
+        if stored is None or stored.deleted or stored.resource is None or stored.resource.get("status") == status:
+            return
+        changed = {**stored.resource, "status": status}
+        if error:
+            changed["error"] = error[:1000]
+        try:
+            write.write(store, [write.Change(write.UPDATE, "Subscription", id=subscription_id, resource=changed,
+                                             if_match=stored.version)], SERVER)
+            log.warning("Subscription/%s set to %s%s", subscription_id, status, f": {error}" if error else "")
+            return
+        except Exception as exc:  # noqa: BLE001  (a 412 from If-Match: read again)
+            if getattr(exc, "status", None) != 412:
+                raise
+
+
+# --- one courier per store, in this process --------------------------------------------------------
+
+_couriers: weakref.WeakKeyDictionary[Any, Courier] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def for_store(store: Any, settings: Settings) -> Courier:
+    """The courier of ``store`` in this process (made on first use)."""
+    with _lock:
+        courier = _couriers.get(store)
+        if courier is None:
+            courier = _couriers[store] = Courier(store, settings)
+        return courier
