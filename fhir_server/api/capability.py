@@ -17,6 +17,8 @@ from auth.access import APPEND_ONLY
 from ..patch import MEDIA_TYPES as PATCH_MEDIA_TYPES
 from ..resources import SUPPORTED_TYPES
 from ..search.registry import SearchParam, get_registry
+from ..subscriptions.backport import CAPABILITY_TOPIC, EVENTS_OPERATION, STATUS_OPERATION, SUBSCRIPTION_PROFILE
+from ..subscriptions.topics import TOPICS
 from .http import FHIR_JSON, base_url, fhir_response
 
 capability = Blueprint("fhir_capability", __name__)
@@ -34,6 +36,8 @@ TYPE_OPERATIONS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "http://hl7.org/fhir/OperationDefinition/Patient-everything": ("everything", ("Patient",)),
     "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export": ("export", ("Patient",)),
     "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export": ("export", ("Group",)),
+    STATUS_OPERATION: ("status", ("Subscription",)),
+    EVENTS_OPERATION: ("events", ("Subscription",)),
 }
 
 # R4 patchFormat: JSON Patch and JSON Merge Patch by their media types; FHIRPath Patch is a Parameters
@@ -91,6 +95,15 @@ def _resource(resource_type: str, include: list[str], revinclude: list[str]) -> 
     }
 
 
+def _advertise_topics(resources: list[dict]) -> None:
+    """The backport's topics, each by its canonical URL, on the Subscription resource (R4 has no
+    SubscriptionTopic resource to search)."""
+    for resource in resources:
+        if resource["type"] == "Subscription":
+            resource["extension"] = [{"url": CAPABILITY_TOPIC, "valueCanonical": url} for url in TOPICS]
+            resource["supportedProfile"] = [SUBSCRIPTION_PROFILE]
+
+
 def _place_operations(rest: dict, resources: list[dict]) -> None:
     """Declare type and instance operations on the resources that take them."""
     by_type = {r["type"]: r for r in resources}
@@ -108,6 +121,7 @@ def capability_statement(base: str, extra: dict[str, Any] | None = None) -> dict
     """The server's CapabilityStatement; ``extra`` merges into rest[0] (security, interactions, operations)."""
     include, revinclude = _includes(SUPPORTED_TYPES)
     resources = [_resource(t, include[t], revinclude[t]) for t in SUPPORTED_TYPES]
+    _advertise_topics(resources)
     rest: dict[str, Any] = {
         "mode": "server",
         "resource": resources,

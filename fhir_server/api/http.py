@@ -6,11 +6,12 @@ from datetime import datetime
 from email.utils import format_datetime
 from urllib.parse import parse_qsl
 
-from flask import Request, Response, current_app, request
+from flask import Request, Response, current_app, g, request
 
 from .. import fhirjson
 from ..errors import FHIRError, issue, operation_outcome
 from ..store.base import StoredVersion
+from ..subscriptions.masking import masked
 
 FHIR_JSON = "application/fhir+json"
 JSON_PATCH = "application/json-patch+json"
@@ -113,9 +114,19 @@ def version_headers(stored: StoredVersion) -> dict[str, str]:
     return {"ETag": etag(stored.version), "Last-Modified": http_date(stored.last_updated)}
 
 
+def _viewer() -> str | None:
+    """The client a response is for (None with authentication off): it alone sees its Subscriptions' headers."""
+    caller = g.get("caller")
+    if caller is None:
+        return None
+    return getattr(caller, "client_id", None) or ""
+
+
 def fhir_response(body: dict | None, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A FHIR JSON response (an empty body when ``body`` is None)."""
     # fhirjson writes decimals back as they were sent (0.10, not 0.1)
+    if body is not None:
+        body = masked(body, _viewer())
     data = b"" if body is None else fhirjson.dumps(body, pretty=request.args.get("_pretty") == "true")
     response = Response(data, status=status, headers=headers or {})
     response.headers["Content-Type"] = f"{FHIR_JSON}; charset=utf-8"
