@@ -382,9 +382,9 @@ def _invoke(live, level: str, rtype: str | None, name: str, definition: str) -> 
         ok(live.get("$export", headers=async_), 202)
     elif (level, rtype) == ("type", "Subscription") and name in ("status", "events"):
         topic = "https://relais.example/fhir/SubscriptionTopic/patient"
-        created = ok(live.post("Subscription", {"resourceType": "Subscription", "status": "requested", "reason": "claims",
-                                                "criteria": topic, "channel": {"type": "rest-hook",
-                                                "endpoint": "http://127.0.0.1:9/hook"}}), 201).json()
+        channel = {"type": "rest-hook", "endpoint": "http://127.0.0.1:9/hook"}
+        created = ok(live.post("Subscription", {"resourceType": "Subscription", "status": "requested",
+                                                "reason": "claims", "criteria": topic, "channel": channel}), 201).json()
         answer = ok(live.get(f"Subscription/{created['id']}/${name}")).json()
         assert answer["entry"][0]["resource"]["resourceType"] == "Parameters"
         assert definition.startswith("http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/")
