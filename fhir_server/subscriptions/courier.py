@@ -252,7 +252,8 @@ class Courier:
                 head = entries[0][1]
                 if head.get("next_at", 0) > now:
                     return head["next_at"]
-                self._deliver_head(lane, entries, now)
+                if not self._deliver_head(lane, entries, now):
+                    return time.time()  # the head failed: its retry time is on it, read at the next look
                 if time.monotonic() > deadline:
                     return time.time()
         finally:
@@ -262,7 +263,8 @@ class Courier:
         for key in keys:
             self.store.kv_delete(lane_table(lane), key)
 
-    def _deliver_head(self, lane: str, entries: list[tuple[str, dict]], now: float) -> None:
+    def _deliver_head(self, lane: str, entries: list[tuple[str, dict]], now: float) -> bool:
+        """Send (or drop) the lane's head and what may go with it; False when sending failed."""
         head_key, head = entries[0]
         sid = head["sid"]
         stored = self.store.read("Subscription", sid)
@@ -271,17 +273,17 @@ class Courier:
         if subscription is None or not _still_due(subscription, now):
             log.info("notifications of Subscription/%s dropped: no longer active", sid)
             self._drop(lane, of_sub)
-            return
+            return True
         try:
             settings = backport.read(subscription)
         except backport.Invalid as exc:
             log.warning("notifications of Subscription/%s dropped: %s", sid, exc.message)
             self._drop(lane, of_sub)
-            return
+            return True
         run = [(head_key, head)]
         if head["kind"] == HEARTBEAT and len(of_sub) > 1:
             self._drop(lane, [head_key])  # something more telling goes to it anyway
-            return
+            return True
         if head["kind"] == EVENT:
             for key, doc in entries[1:]:
                 if doc["sid"] != sid or doc["kind"] != EVENT or len(run) >= settings.max_count:
@@ -291,17 +293,18 @@ class Courier:
             request = self._request(subscription, settings, head["kind"], [doc for _, doc in run])
         except DeliveryError as exc:
             self._failed(lane, head_key, head, subscription, exc, now)
-            return
+            return False
         timeout = min(self.settings.timeout_s, settings.timeout_s or self.settings.timeout_s)
         try:
             status = send(request, timeout)
         except DeliveryError as exc:
             self._audit(subscription, request, exc.status or 502, f"failed: {exc}", exc.sent)
             self._failed(lane, head_key, head, subscription, exc, now)
-            return
+            return False
         self._audit(subscription, request, status, "", True)
         self._drop(lane, [key for key, _ in run])
         self.last_activity[sid] = time.time()
+        return True
 
     def _request(self, subscription: dict, settings: backport.TopicSubscription, kind: str,
                  docs: list[dict]) -> Notification:  # fmt: skip
