@@ -127,3 +127,37 @@ def deliver(app, rounds: int = 3) -> None:
 
 def courier_of(app) -> courier.Courier:
     return courier.for_store(app.extensions["relais_store"], from_config(app.config["RELAIS"]))
+
+
+class Hanging:
+    """A loopback endpoint that takes every request and answers only when released (or after ``hold_s``)."""
+
+    def __init__(self, hold_s: float = 60.0):
+        import threading
+
+        from kit.live import LiveServer
+        from werkzeug.wrappers import Request, Response
+
+        self.release = threading.Event()
+        self.arrived = 0
+        lock = threading.Lock()
+
+        @Request.application
+        def app(request: Request) -> Response:
+            with lock:
+                self.arrived += 1
+            self.release.wait(hold_s)
+            return Response(status=200)
+
+        self.served = LiveServer(app)
+        self.url = f"{self.served.origin}/hook"
+
+    def close(self) -> None:
+        self.release.set()
+        self.served.close()
+
+
+def stop_background(live) -> None:
+    """Stop a live app's scheduler and courier (started with ``scheduler=True``)."""
+    live.app.extensions["relais_scheduler"].shutdown(wait=True)
+    live.app.extensions["relais_courier"].stop()

@@ -1,0 +1,42 @@
+"""One endpoint that hangs (answers after 10 s, or never) delays neither another endpoint, nor the audit
+trail: deliveries leave the dispatcher's thread for the courier's workers. The scheduler runs, as in
+production."""
+
+from __future__ import annotations
+
+import time
+
+from kit.live import serve
+from kit.stores import make_store
+
+from tests.subscriptions.hookkit import Receiver, poll
+from tests.subscriptions.topickit import MEASURE, Hanging, events_of, stop_background, topic_subscription, vital_sign
+
+
+def test_a_hanging_endpoint_delays_neither_the_other_endpoint_nor_the_audit_trail(tmp_path):
+    store = make_store("sqlite", tmp_path, durable=False)
+    live = serve(store, scheduler=True, dispatcher_interval_s=0.05, resthook_timeout_s=10)
+    hanging, answering = Hanging(), Receiver()
+    try:
+        live.put("Patient/p1", {"resourceType": "Patient", "id": "p1"})
+        for endpoint in (hanging.url, answering.url):
+            assert live.post("Subscription", topic_subscription(endpoint, MEASURE)).status_code == 201
+        poll(lambda: hanging.arrived >= 1, 10, "the handshake held by the hanging endpoint")
+        started = time.monotonic()
+        ids = [live.post("Observation", vital_sign(value=60 + i)).json()["id"] for i in range(20)]
+        poll(lambda: sum(len(n.numbers) for n in events_of(answering)) >= 20, 8, "20 events at the answering one")
+        took = time.monotonic() - started
+        got = [n for notice in events_of(answering) for n in notice.numbers]
+        assert sorted(set(got)) == list(range(1, 21))
+        assert took < 8 and hanging.arrived == 1  # still holding the first request, the rest waits in its lane
+        # the audit trail: every write's AuditEvent stored meanwhile
+        last = ids[-1]
+        poll(lambda: live.get("AuditEvent", params={"entity": f"Observation/{last}"}).json().get("total", 0) >= 1,
+             5, "the last write's AuditEvent")
+        assert live.store.outbox_pending() == 0 or poll(lambda: live.store.outbox_pending() == 0, 5, "empty outbox")
+    finally:
+        hanging.close()
+        answering.close()
+        stop_background(live)
+        live.close()
+        store.close()
