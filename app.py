@@ -19,7 +19,7 @@ from fhir_server.resources import COMMON_TYPES
 from fhir_server.search.extract import warm_up
 from fhir_server.searching import custom
 from fhir_server.store import Store, open_store
-from fhir_server.subscriptions import courier, notify, resthook, topic_events
+from fhir_server.subscriptions import courier, handlers, notify, resthook
 from fhir_server.subscriptions import settings as subscription_settings
 from mappers import hl7v2
 
@@ -50,9 +50,9 @@ def create_app(config: Config | None = None, store: Store | None = None, **overr
         from fhir_server.scheduler import start_scheduler
 
         start_scheduler(app, store, config)
-        # topic-based Subscriptions' deliveries: their own workers, off the dispatcher's thread
-        app.extensions["relais_courier"] = courier.for_store(store, subscription_settings.from_config(config))
-        app.extensions["relais_courier"].start()
+        # topic-based Subscriptions' deliveries: their own workers, off the dispatcher's thread, stopped with it
+        app.extensions["relais_courier"] = courier.start(store, subscription_settings.from_config(config),
+                                                         app.extensions["relais_scheduler"])
     _freeze_startup_objects()
     return app
 
@@ -63,9 +63,8 @@ def outbox_handlers(config: Config) -> Outbox:
     outbox.register(audit.OUTBOX_KIND, audit.store_audit_events)
     # Subscriptions: match each written resource, then deliver what matched (rest-hook).
     subscriptions = subscription_settings.from_config(config)
-    # topic-based ones first: numbering is idempotent, so a retry after the next handler failed repeats nothing
-    outbox.register(notify.RESOURCE_KIND, partial(topic_events.file_events, subscriptions))
-    outbox.register(notify.RESOURCE_KIND, partial(notify.queue_deliveries, subscriptions))
+    # topic-based ones file their notifications in per-endpoint lanes (the courier sends them)
+    outbox.register(notify.RESOURCE_KIND, partial(handlers.match_resources, subscriptions))
     outbox.register(resthook.OUTBOX_KIND, partial(resthook.deliver, subscriptions))
     outbox.register_dead_letter(resthook.OUTBOX_KIND, resthook.mark_error)
     return outbox

@@ -414,6 +414,16 @@ _couriers: weakref.WeakKeyDictionary[Any, Courier] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
+def start(store: Any, settings: Settings, scheduler: Any) -> Courier:
+    """Start the courier of ``store`` in this process; it stops when ``scheduler`` (APScheduler) shuts down."""
+    from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
+
+    courier = for_store(store, settings)
+    courier.start()
+    scheduler.add_listener(lambda _event: courier.stop(), EVENT_SCHEDULER_SHUTDOWN)
+    return courier
+
+
 def for_store(store: Any, settings: Settings) -> Courier:
     """The courier of ``store`` in this process (made on first use)."""
     with _lock:

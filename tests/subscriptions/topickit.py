@@ -158,6 +158,6 @@ class Hanging:
 
 
 def stop_background(live) -> None:
-    """Stop a live app's scheduler and courier (started with ``scheduler=True``)."""
+    """Stop a live app's scheduler, and with it its dispatcher and courier (started with ``scheduler=True``)."""
     live.app.extensions["relais_scheduler"].shutdown(wait=True)
-    live.app.extensions["relais_courier"].stop()
+    assert live.app.extensions["relais_courier"]._thread is None
