@@ -48,10 +48,7 @@ class TopicActive:
     end: float | None
     endpoint: str
     settings: backport.TopicSubscription
-
-    @property
-    def query(self) -> SearchQuery:
-        return self.settings.query
+    query: SearchQuery  # settings.query, read for every test: an attribute, not a property
 
     @property
     def criteria(self) -> str:
@@ -73,7 +70,8 @@ def build_topics(subscriptions: list[tuple[dict, int]]) -> TopicIndex:
             log.warning("Subscription/%s not indexed: %s", resource.get("id"), exc.message)
             continue
         endpoint = (resource.get("channel") or {}).get("endpoint") or ""
-        active = TopicActive(resource["id"], version, owner_of(resource), end_of(resource), endpoint, settings)
+        active = TopicActive(resource["id"], version, owner_of(resource), end_of(resource), endpoint, settings,
+                             settings.query)
         by_type.setdefault(settings.topic.resource_type, []).append(active)
     return {rtype: tuple(items) for rtype, items in by_type.items()}
 
