@@ -46,6 +46,7 @@ log = logging.getLogger("relais.subscriptions")
 
 LANES = "topic-lanes"  # lane -> {"endpoint": url}: every lane that ever had a notification
 LEASES = "topic-lane-leases"  # lane -> {"owner": worker, "until": epoch s}
+HEARTBEATS = "topic-heartbeats"  # subscription -> {"at": epoch s}: its last heartbeat filed, by any process
 FIRST_RETRY_S = 2.0
 RETRY_CAP_S = 900.0
 LEASE_S = 30.0
@@ -375,11 +376,24 @@ class Courier:
                 if not period or (sub.end is not None and sub.end <= now):
                     continue
                 last = self.last_activity.setdefault(sub.id, now)
-                if now - last >= period:
+                if now - last >= period and self._idle_everywhere(sub.id, period, now):
                     lane = lane_of(sub.endpoint, sub.id, self.settings.endpoint_in_flight)
                     beats.append(Filed(lane, sub.endpoint, entry(sub.id, HEARTBEAT)))
         if beats:
             self.file(beats)
+
+
+    def _idle_everywhere(self, subscription_id: str, period: float, now: float) -> bool:
+        """Idle for this process: is it for every process? Its last event numbered and its last heartbeat
+        filed by any of them, read from the store (once a period, when this process thinks it idle)."""
+        counter = self.store.kv_get(ledger.COUNTERS, subscription_id) or {}
+        beat = self.store.kv_get(HEARTBEATS, subscription_id) or {}
+        last = max(counter.get("at", 0.0), beat.get("at", 0.0))
+        if now - last < period:
+            self.last_activity[subscription_id] = last
+            return False
+        self.store.kv_put(HEARTBEATS, subscription_id, {"at": now}, durable=False)
+        return True
 
 
 def _still_due(subscription: dict, now: float) -> bool:
