@@ -58,39 +58,66 @@ class TopicActive:
 TopicIndex = dict[str, tuple[TopicActive, ...]]  # resource type -> its active topic-based Subscriptions
 
 
-def build_topics(subscriptions: list[tuple[dict, int]]) -> TopicIndex:
-    """The index of the active topic-based Subscriptions among ``(resource, version)`` pairs."""
-    by_type: dict[str, list[TopicActive]] = {}
-    for resource, version in subscriptions:
-        if resource.get("status") != "active" or not is_topic_criteria(resource.get("criteria")):
-            continue
+Entry = Active | TopicActive | None
+Memo = dict[tuple[str, int], Entry]  # (id, version) -> what it was parsed into: a version never changes
+
+
+def entry(resource: dict, version: int) -> Entry:
+    """What one stored Subscription version is in an index: None when it is not active or cannot be parsed
+    (logged: stored before a SearchParameter it names was removed, say; it can match nothing)."""
+    if resource.get("status") != "active":
+        return None
+    if is_topic_criteria(resource.get("criteria")):
         try:
             settings = backport.read(resource)
         except backport.Invalid as exc:
             log.warning("Subscription/%s not indexed: %s", resource.get("id"), exc.message)
-            continue
+            return None
         endpoint = (resource.get("channel") or {}).get("endpoint") or ""
-        active = TopicActive(resource["id"], version, owner_of(resource), end_of(resource), endpoint, settings,
-                             settings.query)
-        by_type.setdefault(settings.topic.resource_type, []).append(active)
-    return {rtype: tuple(items) for rtype, items in by_type.items()}
+        return TopicActive(resource["id"], version, owner_of(resource), end_of(resource), endpoint, settings,
+                           settings.query)
+    try:
+        query = criteria_query(resource.get("criteria"))
+    except FHIRError as exc:
+        log.warning("Subscription/%s not indexed: %s", resource.get("id"), exc.diagnostics)
+        return None
+    return Active(resource["id"], version, resource["criteria"], query, owner_of(resource), end_of(resource))
 
 
-def build(subscriptions: list[tuple[dict, int]]) -> Index:
-    """The index of ``(resource, version)`` pairs: status active only; unparseable criteria skipped (logged)."""
-    by_type: dict[str, list[Active]] = {}
+def _entries(subscriptions: list[tuple[dict, int]], memo: Memo | None) -> list[Entry]:
+    found = []
     for resource, version in subscriptions:
-        if resource.get("status") != "active" or is_topic_criteria(resource.get("criteria")):
+        key = (resource.get("id", ""), version)
+        if memo is not None and key in memo:
+            found.append(memo[key])
             continue
-        try:
-            query = criteria_query(resource.get("criteria"))
-        except FHIRError as exc:
-            # stored before a SearchParameter it names was removed, say: it can match nothing
-            log.warning("Subscription/%s not indexed: %s", resource.get("id"), exc.diagnostics)
-            continue
-        active = Active(resource["id"], version, resource["criteria"], query, owner_of(resource), end_of(resource))
-        by_type.setdefault(query.resource_type, []).append(active)
+        parsed = entry(resource, version)
+        if memo is not None:
+            memo[key] = parsed
+        found.append(parsed)
+    return found
+
+
+def _by_type(entries: list, kind: type) -> dict:
+    by_type: dict[str, list] = {}
+    for item in entries:
+        if isinstance(item, kind):
+            by_type.setdefault(item.query.resource_type, []).append(item)
     return {rtype: tuple(items) for rtype, items in by_type.items()}
+
+
+def build_topics(subscriptions: list[tuple[dict, int]], memo: Memo | None = None) -> TopicIndex:
+    """The index of the active topic-based Subscriptions among ``(resource, version)`` pairs."""
+    return _by_type(_entries(subscriptions, memo), TopicActive)
+
+
+def build(subscriptions: list[tuple[dict, int]], memo: Memo | None = None) -> Index:
+    """The index of ``(resource, version)`` pairs: status active only; unparseable criteria skipped (logged).
+
+    ``memo`` keeps what each version was parsed into, from one build to the next: with a thousand
+    Subscriptions, parsing them all again at each change took most of a second.
+    """
+    return _by_type(_entries(subscriptions, memo), Active)
 
 
 def candidates(index: Index | TopicIndex, resource_type: str, now: float) -> tuple:
@@ -110,6 +137,7 @@ class Loaded:
 
 
 _cache: weakref.WeakKeyDictionary[Any, tuple[tuple, Loaded]] = weakref.WeakKeyDictionary()
+_memos: weakref.WeakKeyDictionary[Any, Memo] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -122,8 +150,12 @@ def loaded(store: Any) -> Loaded:
         return cached[1]
     versions, mark = read_all(store, "Subscription")
     pairs = tuple((v.resource, v.version) for v in versions if v.resource)
-    result = Loaded(build(list(pairs)), build_topics(list(pairs)), pairs)
     with _lock:
+        previous = _memos.get(store, {})
+    memo: Memo = {key: previous[key] for key in ((r.get("id", ""), v) for r, v in pairs) if key in previous}
+    result = Loaded(build(list(pairs), memo), build_topics(list(pairs), memo), pairs)
+    with _lock:
+        _memos[store] = memo
         if mark is not None:
             _cache[store] = (mark, result)
         else:
