@@ -31,7 +31,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from kit.live import LiveServer  # noqa: E402
 from kit.ports import free_port  # noqa: E402
-from kit.processes import spawn_relais, stop_server  # noqa: E402
+from kit.processes import REPOSITORY, stop_server  # noqa: E402
 from werkzeug.wrappers import Request, Response  # noqa: E402
 
 from bench.served import cpu_seconds  # noqa: E402
@@ -201,6 +201,26 @@ def paced_writes(base: str, events: int, rate: float, measured: Timing) -> dict:
             "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))], "max_ms": 1000 * latencies[-1]}
 
 
+def spawn_logged(env: dict[str, str], port: int, log: Path):
+    """``relais serve`` writing its log to ``log``: a pipe nobody reads fills up and stops the server."""
+    import subprocess
+
+    from kit.processes import _die_with_parent
+
+    command = [str(Path(sys.executable).with_name("relais")), "serve", "--port", str(port)]
+    proc = subprocess.Popen(command, env=env, cwd=REPOSITORY, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            preexec_fn=_die_with_parent)
+
+    def answers() -> bool:
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/fhir/metadata", timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+
+    _wait(answers, 60, "server")
+    return proc
+
+
 def bench_end_to_end(subscriptions: int, events: int, rate: float) -> dict:
     directory = Path(tempfile.mkdtemp(prefix="relais-bench-subs-"))
     port = free_port()
@@ -208,7 +228,7 @@ def bench_end_to_end(subscriptions: int, events: int, rate: float) -> dict:
     env = {**os.environ, "RELAIS_STORE": f"sqlite:///{directory / 'relais.db'}", "RELAIS_AUTH": "off",
            "RELAIS_BASE_URL": base}
     measured, sink, hanging = Timing(), Timing(), Hanging()
-    proc = spawn_relais(env, port)
+    proc = spawn_logged(env, port, directory / "server.log")
     try:
         session = requests.Session()
         for i in range(PATIENTS):

@@ -107,6 +107,8 @@ class Courier:
         self._cond = threading.Condition()
         self._due: dict[str, float] = {}  # lane -> when to look at it next (epoch s)
         self._busy: set[str] = set()
+        self._waiting: dict[str, float] = {}  # lane -> when its head, which failed, is tried again
+        self._held: dict[str, float] = {}  # lane -> until when this process holds its lease
         self._lanes: set[str] = set()  # lanes this process has registered in LANES
         self.last_activity: dict[str, float] = {}  # subscription -> last notification filed or sent
         self._pool: ThreadPoolExecutor | None = None
@@ -135,9 +137,13 @@ class Courier:
         self.wake({item.lane for item in filed})
 
     def wake(self, lanes: set[str]) -> None:
+        """Have the workers look at ``lanes`` now; not a lane whose head waits for its retry (what was filed
+        goes behind it), so a dead endpoint's lane is not read again at every event."""
+        now = time.time()
         with self._cond:
             for lane in lanes:
-                self._due[lane] = 0.0
+                if self._waiting.get(lane, 0.0) <= now:
+                    self._due[lane] = 0.0
             self._cond.notify()
 
     # --- the workers ------------------------------------------------------------------------------
@@ -208,7 +214,9 @@ class Courier:
         finally:
             with self._cond:
                 self._busy.discard(lane)
-                if self._due.get(lane) == 0.0:
+                if next_at is not None and next_at > time.time():
+                    self._waiting[lane] = self._due[lane] = next_at  # its head waits for its retry
+                elif self._due.get(lane) == 0.0:
                     pass  # filed into while it was delivered: look again at once
                 elif next_at is None:
                     self._due.pop(lane, None)
@@ -225,46 +233,51 @@ class Courier:
     # --- one lane ---------------------------------------------------------------------------------
 
     def _lease(self, lane: str) -> bool:
+        """Whether this process may deliver ``lane`` now. A lease is kept (not given back after each round:
+        two writes a notification) and renewed at half its life; another process takes the lane once
+        it has run out, when this one died."""
         now = time.time()
+        if self._held.get(lane, 0.0) - now > LEASE_S / 2:
+            return True
         doc = {"owner": self.worker, "until": now + LEASE_S}
-        if self.store.kv_insert(LEASES, lane, doc, durable=False):
-            return True
-        held = self.store.kv_get(LEASES, lane)
-        if held is None or held.get("owner") == self.worker or held.get("until", 0) < now:
+        if not self.store.kv_insert(LEASES, lane, doc, durable=False):
+            held = self.store.kv_get(LEASES, lane)
+            if held is not None and held.get("owner") != self.worker and held.get("until", 0) >= now:
+                return False
             self.store.kv_put(LEASES, lane, doc, durable=False)
-            return True
-        return False
-
-    def _release(self, lane: str) -> None:
-        self.store.kv_put(LEASES, lane, {"owner": None, "until": 0}, durable=False)
+        self._held[lane] = doc["until"]
+        return True
 
     def deliver_lane(self, lane: str, budget_s: float = ROUND_S) -> float | None:
         """Send ``lane``'s notifications in order until it is empty (None), waits for a retry, or the budget
         is spent (the time to look again)."""
         if not self._lease(lane):
             return time.time() + 1.0
-        try:
-            deadline = time.monotonic() + budget_s
-            while True:
+        deadline = time.monotonic() + budget_s
+        entries: list[tuple[str, dict]] = []
+        while True:
+            if not entries:  # read again only once what was read is sent: a backlog is listed once
                 entries = list(self.store.kv_list(lane_table(lane)))
                 if not entries:
                     return None
-                now = time.time()
-                head = entries[0][1]
-                if head.get("next_at", 0) > now:
-                    return head["next_at"]
-                if not self._deliver_head(lane, entries, now):
-                    return time.time()  # the head failed: its retry time is on it, read at the next look
-                if time.monotonic() > deadline:
-                    return time.time()
-        finally:
-            self._release(lane)
+            now = time.time()
+            head = entries[0][1]
+            if head.get("next_at", 0) > now:
+                return head["next_at"]
+            consumed: set[str] = set()
+            if not self._deliver_head(lane, entries, now, consumed):
+                return time.time()  # the head failed: its retry time is on it, read at the next look
+            entries = [(key, doc) for key, doc in entries if key not in consumed]
+            if time.monotonic() > deadline:
+                return time.time()
 
-    def _drop(self, lane: str, keys: list[str]) -> None:
+    def _drop(self, lane: str, keys: list[str], consumed: set[str] | None = None) -> None:
         for key in keys:
             self.store.kv_delete(lane_table(lane), key)
+        if consumed is not None:
+            consumed.update(keys)
 
-    def _deliver_head(self, lane: str, entries: list[tuple[str, dict]], now: float) -> bool:
+    def _deliver_head(self, lane: str, entries: list[tuple[str, dict]], now: float, consumed: set[str]) -> bool:
         """Send (or drop) the lane's head and what may go with it; False when sending failed."""
         head_key, head = entries[0]
         sid = head["sid"]
@@ -273,17 +286,17 @@ class Courier:
         of_sub = [key for key, doc in entries if doc["sid"] == sid]
         if subscription is None or not _still_due(subscription, now):
             log.info("notifications of Subscription/%s dropped: no longer active", sid)
-            self._drop(lane, of_sub)
+            self._drop(lane, of_sub, consumed)
             return True
         try:
             settings = backport.read(subscription)
         except backport.Invalid as exc:
             log.warning("notifications of Subscription/%s dropped: %s", sid, exc.message)
-            self._drop(lane, of_sub)
+            self._drop(lane, of_sub, consumed)
             return True
         run = [(head_key, head)]
         if head["kind"] == HEARTBEAT and len(of_sub) > 1:
-            self._drop(lane, [head_key])  # something more telling goes to it anyway
+            self._drop(lane, [head_key], consumed)  # something more telling goes to it anyway
             return True
         if head["kind"] == EVENT:
             for key, doc in entries[1:]:
@@ -303,7 +316,7 @@ class Courier:
             self._failed(lane, head_key, head, subscription, exc, now)
             return False
         self._audit(subscription, request, status, "", True)
-        self._drop(lane, [key for key, _ in run])
+        self._drop(lane, [key for key, _ in run], consumed)
         self.last_activity[sid] = time.time()
         return True
 
