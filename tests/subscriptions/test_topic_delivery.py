@@ -80,11 +80,6 @@ def test_an_endpoint_down_past_the_retry_hours_puts_the_subscription_in_error(tm
         _close(live)
 
 
-def test_the_backoff_doubles_from_2_s_to_15_min():
-    assert [courier.backoff(n) for n in (1, 2, 3, 4)] == [0.0] * 4  # patched to 0 in this module
-    assert courier.RETRY_CAP_S == 900.0
-
-
 def test_an_idle_subscription_gets_heartbeats(tmp_path):
     live = _live(tmp_path)
     receiver = Receiver()
