@@ -58,10 +58,11 @@ def test_an_endpoint_down_gets_everything_in_order_once_back_batched_by_max_coun
         _close(live)
 
 
-def test_an_endpoint_down_past_the_retry_hours_puts_the_subscription_in_error(tmp_path):
+def test_an_endpoint_down_past_the_retry_hours_puts_the_subscription_in_error_until_turned_back_on(tmp_path):
     live = _live(tmp_path, resthook_retry_hours=0.0002)  # 0.72 s
+    port = free_port()
     try:
-        sub = live.post("Subscription", topic_subscription(f"http://127.0.0.1:{free_port()}/hook", MEASURE)).json()
+        sub = live.post("Subscription", topic_subscription(f"http://127.0.0.1:{port}/hook", MEASURE)).json()
         live.post("Observation", vital_sign())
 
         def errored():
@@ -76,6 +77,17 @@ def test_an_endpoint_down_past_the_retry_hours_puts_the_subscription_in_error(tm
         # its event is still there to fetch
         events = live.get(f"Subscription/{sub['id']}/$events").json()
         assert len(events["entry"]) == 2
+        # the client turns it back on once its endpoint is back: a handshake, then numbering goes on
+        receiver = Receiver(port=port)
+        try:
+            assert live.put(f"Subscription/{sub['id']}", {**stored, "status": "requested"}).json()["status"] == "active"
+            live.post("Observation", vital_sign())
+            deliver(live.app)
+            got = notices(receiver)
+            assert [n.type for n in got] == ["handshake", "event-notification"]
+            assert got[1].numbers == [2]  # numbering goes on from before the error
+        finally:
+            receiver.close()
     finally:
         _close(live)
 
