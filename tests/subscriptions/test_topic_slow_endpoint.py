@@ -40,3 +40,25 @@ def test_a_hanging_endpoint_delays_neither_the_other_endpoint_nor_the_audit_trai
         stop_background(live)
         live.close()
         store.close()
+
+
+def test_deliveries_in_flight_are_bounded_per_endpoint_and_in_all(tmp_path):
+    store = make_store("sqlite", tmp_path, durable=False)
+    live = serve(store, scheduler=True, dispatcher_interval_s=0.05, resthook_workers=2)
+    endpoints = [Hanging(), Hanging(), Hanging()]
+    try:
+        live.put("Patient/p1", {"resourceType": "Patient", "id": "p1"})
+        # two Subscriptions to the first endpoint: one request at a time to it (RELAIS_RESTHOOK_ENDPOINT_IN_FLIGHT=1)
+        for endpoint in (endpoints[0], endpoints[0], endpoints[1], endpoints[2]):
+            assert live.post("Subscription", topic_subscription(endpoint.url, MEASURE)).status_code == 201
+        poll(lambda: sum(e.arrived for e in endpoints) >= 2, 10, "two requests in flight")
+        live.post("Observation", vital_sign())
+        poll(lambda: live.store.outbox_pending() == 0, 10, "the write matched and filed")
+        # two workers (RELAIS_RESTHOOK_WORKERS=2), each held by an endpoint that does not answer
+        assert sum(e.arrived for e in endpoints) == 2 and endpoints[0].arrived <= 1
+    finally:
+        for endpoint in endpoints:
+            endpoint.close()
+        stop_background(live)
+        live.close()
+        store.close()
