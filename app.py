@@ -22,6 +22,8 @@ from fhir_server.store import Store, open_store
 from fhir_server.subscriptions import notify, resthook
 from fhir_server.subscriptions import settings as subscription_settings
 from mappers import hl7v2
+from rules import loader as rule_files
+from rules import triage
 
 
 def create_app(config: Config | None = None, store: Store | None = None, **overrides: Any) -> Flask:
@@ -63,6 +65,10 @@ def outbox_handlers(config: Config) -> Outbox:
     outbox.register(notify.RESOURCE_KIND, partial(notify.queue_deliveries, subscriptions))
     outbox.register(resthook.OUTBOX_KIND, partial(resthook.deliver, subscriptions))
     outbox.register_dead_letter(resthook.OUTBOX_KIND, resthook.mark_error)
+    # Triage: the versions a rule's trigger matches become triage events; their alerts are written as relais-triage.
+    rules = triage.settings_from(config, rule_files.load_directory(config.rules_dir or None))
+    outbox.register(notify.RESOURCE_KIND, partial(triage.queue, rules))
+    outbox.register(triage.OUTBOX_KIND, partial(triage.handle, rules))
     return outbox
 
 

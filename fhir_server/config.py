@@ -66,6 +66,13 @@ def _base_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _local_reference(value: str) -> str:
+    kind, _, id = value.strip().partition("/")
+    if not kind[:1].isupper() or not id or "/" in id:
+        raise ValueError("expected a reference like Organization/on-call-coordination")
+    return value.strip()
+
+
 def _url_list(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
@@ -135,6 +142,8 @@ class Config:
     allow_dangling_references: bool = False  # on: a reference to a local resource that does not exist is stored
     cors_origins: tuple[str, ...] = ()  # browser origins allowed by CORS; empty: CORS off
     health_max_backlog_s: float = 60.0  # /health fails when an unclaimed outbox event is older
+    rules_dir: str = ""  # triage rule files (*.rules.yaml); empty: the default rule set in rules/
+    triage_owner: str = "Organization/on-call-coordination"  # Task.owner of triage alerts: the on-call team
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
@@ -174,6 +183,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "allow_dangling_references": _on_off,
     "cors_origins": _origins,
     "health_max_backlog_s": _positive_float,
+    "rules_dir": str,
+    "triage_owner": _local_reference,
 }
 
 

@@ -1,0 +1,73 @@
+"""Triage end to end on the real app: a dangerous measure posted over REST becomes a Task and a Flag."""
+
+from __future__ import annotations
+
+import pytest
+from triagekit import blood_pressure, flags, inputs, measure, triage_tasks
+
+from fhir_server.codes import TRIAGE_ALERT, TRIAGE_CLASS_SYSTEM
+from rules.alerts import DISCLAIMER
+
+
+@pytest.fixture
+def live(server):
+    assert server.put("Patient/p1", {"resourceType": "Patient", "id": "p1"}).status_code in (200, 201)
+    return server
+
+
+def test_a_hypertensive_crisis_raises_one_task_and_one_flag(live):
+    created = live.post("Observation", blood_pressure(185, 95))
+    assert created.status_code == 201
+    [task] = triage_tasks(live)
+    assert task["status"] == "requested" and task["intent"] == "order" and task["priority"] == "urgent"
+    assert task["code"]["coding"][0]["code"] == TRIAGE_ALERT["code"]
+    assert task["for"] == {"reference": "Patient/p1"}
+    assert task["focus"] == {"reference": f"Observation/{created.json()['id']}"}
+    assert task["reasonCode"]["coding"][0]["code"] == "hypertensive-crisis"
+    assert task["reasonCode"]["coding"][0]["version"] == "1"
+    assert task["businessStatus"]["coding"][0] == {"system": TRIAGE_CLASS_SYSTEM, "code": "acute",
+                                                   "display": "Aigu"}
+    assert task["description"].startswith("Crise hypertensive")
+    assert task["note"][0]["text"] == DISCLAIMER
+    assert ("PA systolique : observé", "185 mm[Hg]") in inputs(task)
+    assert ("PA systolique : seuil", "≥ 180 mm[Hg]") in inputs(task)
+    assert task["owner"]["reference"] == "Organization/on-call-coordination"
+    [flag] = flags(live)
+    assert flag["status"] == "active"
+    assert flag["extension"][0]["valueReference"] == {"reference": f"Task/{task['id']}"}
+
+
+def test_a_normal_measure_raises_nothing(live):
+    assert live.post("Observation", blood_pressure(179, 119)).status_code == 201
+    assert live.post("Observation", measure("8867-4", 80, "/min")).status_code == 201
+    assert triage_tasks(live) == [] and flags(live) == []
+
+
+def test_a_second_firing_updates_the_open_task_and_raises_its_priority_never_lowers_it(live):
+    first = live.post("Observation", measure("2339-0", 65, "mg/dL")).json()
+    [task] = triage_tasks(live)
+    assert task["priority"] == "urgent"
+    second = live.post("Observation", measure("2339-0", 50, "mg/dL", at="2026-11-20T09:00:00Z")).json()
+    [task] = triage_tasks(live)
+    assert task["priority"] == "stat" and task["focus"]["reference"] == f"Observation/{second['id']}"
+    assert "niveau 2" in task["description"]
+    third = live.post("Observation", measure("2339-0", 68, "mg/dL", at="2026-11-20T10:00:00Z")).json()
+    [task] = triage_tasks(live)
+    assert task["priority"] == "stat" and task["focus"]["reference"] == f"Observation/{third['id']}"
+    triggers = [v for t, v in inputs(task) if t.startswith("Déclencheur")]
+    assert triggers == [f"Observation/{o['id']}/_history/1" for o in (first, second, third)]
+    assert len(flags(live)) == 1
+
+
+def test_completing_the_task_ends_the_flag_and_a_new_firing_opens_a_new_task(live):
+    live.post("Observation", measure("8310-5", 34.5, "Cel"))
+    [task] = triage_tasks(live)
+    done = {**task, "status": "completed"}
+    assert live.put(f"Task/{task['id']}", done).status_code == 200
+    triage_tasks(live)
+    [flag] = flags(live)
+    assert flag["status"] == "inactive" and "end" in flag["period"]
+    live.post("Observation", measure("8310-5", 34.0, "Cel", at="2026-11-21T08:00:00Z"))
+    tasks = triage_tasks(live)
+    assert sorted(t["status"] for t in tasks) == ["completed", "requested"]
+    assert sorted(f["status"] for f in flags(live)) == ["active", "inactive"]
