@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
         auth_cli = None
     if auth_cli is not None and hasattr(auth_cli, "register"):
         auth_cli.register(commands)
+    from rules import cli as rules_cli  # relais rules check
+
+    rules_cli.register(commands)
     return parser
 
 
