@@ -19,6 +19,17 @@ def concepts() -> dict:
     return dict(french_text.load_concepts())
 
 
+@lru_cache(maxsize=1)
+def labels() -> dict:
+    """Concept id -> its French label ("Douleur thoracique")."""
+    return dict(french_text.load_concept_labels())
+
+
+@lru_cache(maxsize=256)
+def _chosen(wanted: tuple[str, ...]) -> dict:
+    return {key: value for key, value in concepts().items() if key in wanted}
+
+
 def texts(resource: dict) -> Iterator[str]:
     """The free text of ``resource`` a patient or carer wrote."""
     rtype = resource.get("resourceType")
@@ -47,7 +58,7 @@ def _answers(items: list) -> Iterator[str]:
 
 def mentions(resource: dict, wanted: tuple[str, ...]) -> list:
     """The mentions (not denied) of the ``wanted`` concepts in the free text of ``resource``."""
-    chosen = {key: value for key, value in concepts().items() if key in wanted}
+    chosen = _chosen(wanted)
     found = []
     for text in texts(resource):
         found.extend(french_text.find_mentions(text, chosen))

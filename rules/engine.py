@@ -350,7 +350,9 @@ def _text(condition: Text, ctx: _Context) -> list[Finding] | None:
     seen: dict[str, str] = {}
     for mention in found:
         seen.setdefault(mention.concept, mention.text)
-    return [Finding(f"Plainte : {concept}", f"« {text} »", "mention non niée") for concept, text in seen.items()]
+    names = complaints.labels()
+    return [Finding(f"Plainte : {names.get(concept, concept)}", f"« {text} »", "signalée, non niée")
+            for concept, text in seen.items()]
 
 
 __all__ = ["OPERATORS", "Facts", "Finding", "Firing", "evaluate", "fire", "holds", "hypercapnic", "triggered",
