@@ -71,3 +71,43 @@ def test_completing_the_task_ends_the_flag_and_a_new_firing_opens_a_new_task(liv
     tasks = triage_tasks(live)
     assert sorted(t["status"] for t in tasks) == ["completed", "requested"]
     assert sorted(f["status"] for f in flags(live)) == ["active", "inactive"]
+
+
+QUALIFIED = {"resourceType": "Patient", "id": "known",
+             "identifier": [{"system": "urn:oid:1.2.250.1.213.1.4.8", "value": "279035121518989"}],
+             "extension": [{"url": "https://hl7.fr/ig/fhir/core/StructureDefinition/fr-core-identity-reliability",
+                            "extension": [{"url": "identityStatus", "valueCoding": {
+                                "system": "https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-v2-0445",
+                                "code": "QUAL"}}]}]}
+
+
+@pytest.mark.parametrize("patient, status, expected", [
+    (QUALIFIED, "QUAL", "chronic-known"), (QUALIFIED, "VALI", "chronic-known"),
+    (QUALIFIED, "PROV", "chronic-unknown"), ({"resourceType": "Patient", "id": "known"}, None, "chronic-unknown"),
+])
+def test_a_chronic_alert_is_known_only_for_a_qualified_ins(server, patient, status, expected):
+    if status:
+        patient = {**patient, "extension": [{**patient["extension"][0], "extension": [
+            {"url": "identityStatus", "valueCoding": {**patient["extension"][0]["extension"][0]["valueCoding"],
+                                                      "code": status}}]}]}
+    assert server.put("Patient/known", patient).ok
+    server.post("Observation", measure("2339-0", 300, "mg/dL", patient="known"))
+    [task] = triage_tasks(server, "known")
+    assert task["businessStatus"]["coding"][0]["code"] == expected
+
+
+def test_deleting_the_task_ends_its_flag(live):
+    live.post("Observation", measure("8867-4", 150, "/min"))
+    [task] = triage_tasks(live)
+    assert live.delete(f"Task/{task['id']}").status_code in (200, 204)
+    triage_tasks(live)
+    [flag] = flags(live)
+    assert flag["status"] == "inactive"
+
+
+def test_the_task_is_on_the_worklist(live):
+    created = live.post("Observation", measure("2708-6", 85, "%")).json()
+    triage_tasks(live)
+    bundle = live.get("Task/$worklist?patient=Patient/p1").json()
+    tasks = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Task"]
+    assert [t["focus"]["reference"] for t in tasks] == [f"Observation/{created['id']}"]
