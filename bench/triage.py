@@ -27,7 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
-from served import ROOT, await_idle, cpu_seconds, start_gunicorn
+from served import ROOT, await_idle, cpu_seconds
+from served import start_gunicorn as _start_gunicorn
 
 sys.path.insert(0, str(ROOT))
 
@@ -47,6 +48,26 @@ def measure(code: str, value: float, unit: str, patient: str, at: str) -> dict:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+def start_gunicorn(store_url: str, workers: int, threads: int):
+    """gunicorn as served.start_gunicorn starts it, with ``threads`` a worker: the app serves requests
+    concurrently (a sync worker holds each request behind the one before, polls included)."""
+    if threads <= 1:
+        return _start_gunicorn(store_url, workers=workers)
+    import os
+    import subprocess
+
+    from kit.ports import free_port
+    from kit.processes import spawn_server
+
+    port = free_port()
+    environment = {**os.environ, "RELAIS_STORE": store_url, "RELAIS_AUTH": "off",
+                   "RELAIS_BASE_URL": f"http://127.0.0.1:{port}/fhir"}
+    command = [str(Path(sys.executable).with_name("gunicorn")), "-w", str(workers), "--threads", str(threads),
+               "-b", f"127.0.0.1:{port}", "--log-level", "warning", "app:create_app()"]
+    proc: subprocess.Popen = spawn_server(command, environment, port, ROOT)
+    return proc, port
 
 
 class Receiver:
@@ -84,7 +105,8 @@ class Receiver:
 
 def run_latency(args: argparse.Namespace) -> dict:
     directory = Path(tempfile.mkdtemp(prefix="relais-triage-bench-"))
-    proc, port = start_gunicorn(f"sqlite:///{directory / 'relais.db'}", workers=args.workers)
+    proc, port = start_gunicorn(f"sqlite:///{directory / 'relais.db'}", workers=args.workers,
+                                threads=args.threads)
     base = f"http://127.0.0.1:{port}/fhir"
     session = requests.Session()
     receiver = Receiver()
@@ -228,6 +250,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8, help="gunicorn threads a worker (gthread)")
     parser.add_argument("--rules", type=int, default=200)
     parser.add_argument("--resources", type=int, default=3000)
     parser.add_argument("--skip-latency", action="store_true")
