@@ -34,7 +34,10 @@ CLOSED_STATUSES = ("completed", "cancelled", "failed", "rejected", "entered-in-e
 DISCLAIMER = ("Aide à la décision, pas un diagnostic : alerte levée automatiquement par une règle de triage. "
               "Le médecin coordonnateur juge de la conduite à tenir.")
 REQUESTER = {"display": "Relais, triage automatique (relais-triage)"}
-MAX_TRIGGERS = 200  # triggers one open Task lists; the oldest give way (the Task stays open and counts them)
+# What one open Task keeps of its triggers: the oldest give way (RELAIS_MAX_REPETITIONS, 1000 by default,
+# bounds every array of a resource; a NEWS2 firing adds about a dozen inputs).
+MAX_TRIGGERS = 200
+MAX_INPUTS = 500
 
 
 def trigger_key(rule_id: str, reference: str) -> str:
@@ -132,8 +135,11 @@ def updated_task(task: dict, firing: Firing, trigger: str, focus: str, at: str) 
     items = list(task.get("input") or ()) + inputs(firing, trigger, at)
     # keep the inputs of the last MAX_TRIGGERS triggers: each trigger's group starts with its "trigger" entry
     starts = [i for i, item in enumerate(items) if _input_code(item) == "trigger"]
-    if len(starts) > MAX_TRIGGERS:
-        items = items[starts[-MAX_TRIGGERS]:]
+    kept = starts[-MAX_TRIGGERS:]
+    while len(kept) > 1 and len(items) - kept[0] > MAX_INPUTS:
+        kept = kept[1:]
+    if kept:
+        items = items[kept[0]:]
     task["input"] = items
     return task
 

@@ -111,3 +111,29 @@ def test_the_task_is_on_the_worklist(live):
     bundle = live.get("Task/$worklist?patient=Patient/p1").json()
     tasks = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Task"]
     assert [t["focus"]["reference"] for t in tasks] == [f"Observation/{created['id']}"]
+
+
+def test_an_open_task_keeps_its_latest_triggers_within_the_repetition_limit():
+    from rules.alerts import MAX_INPUTS, MAX_TRIGGERS, TRIGGER_SYSTEM, new_task, updated_task
+    from rules.engine import Finding, Firing
+    from rules.loader import load_directory
+
+    rule = next(r for r in load_directory().rules if r.id == "news2")
+    findings = tuple(Finding(f"p{i}", "3", "≥ 5") for i in range(6))  # 13 inputs a firing
+    firing = Firing(rule, "p1", "urgent", "m", findings)
+    task = new_task(firing, "t1", "Observation/o0/_history/1", "Observation/o0", {"display": "x"}, "acute", "t")
+    for n in range(1, 300):
+        task = updated_task(task, firing, f"Observation/o{n}/_history/1", f"Observation/o{n}", "t")
+    triggers = [i["value"] for i in task["identifier"] if i["system"] == TRIGGER_SYSTEM]
+    assert len(triggers) == MAX_TRIGGERS and triggers[-1] == "news2:Observation/o299/_history/1"
+    assert len(task["input"]) <= MAX_INPUTS and task["input"][0]["type"]["coding"][0]["code"] == "trigger"
+    assert task["input"][-13]["valueReference"]["reference"] == "Observation/o299/_history/1"
+
+
+def test_a_transaction_is_triaged_as_a_rest_create(live):
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:0b6c9a8e-7d0e-4b53-9b1a-6f0f5b0b9a01", "resource": measure("8310-5", 34, "Cel"),
+         "request": {"method": "POST", "url": "Observation"}}]}
+    assert live.post("", bundle).status_code == 200
+    [task] = triage_tasks(live)
+    assert task["reasonCode"]["coding"][0]["code"] == "hypothermia"
