@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from kit.outbox import drain
 from triagekit import blood_pressure, flags, inputs, measure, triage_tasks
 
 from fhir_server.codes import TRIAGE_ALERT, TRIAGE_CLASS_SYSTEM
@@ -138,3 +139,16 @@ def test_a_bundle_entry_is_triaged_as_a_rest_create(live):
     assert live.post("", bundle).status_code == 200
     [task] = triage_tasks(live)
     assert task["reasonCode"]["coding"][0]["code"] == "hypothermia"
+
+
+def test_a_lab_result_over_hl7_v2_is_triaged(server):
+    from tests.mappers.hl7v2_samples import lab_result
+
+    low = "OBX|1|NM|2345-7^Glucose^LN||2.8|mmol/L^mmol/L^UCUM|3.9-6.1|LL|||F|||20261120080000+0100"
+    answer = server.http.post(f"{server.origin}/hl7v2", data=lab_result(obx=low).encode(),
+                              headers={"Content-Type": "x-application/hl7-v2+er7"})
+    assert answer.status_code == 200 and "MSA|AA" in answer.text
+    drain(server.app)
+    [task] = [e["resource"] for e in server.get("Task?_count=10").json()["entry"]]
+    assert task["priority"] == "stat" and task["reasonCode"]["coding"][0]["code"] == "hypoglycaemia"
+    assert ("Glycémie : observé", "2.8 mmol/L") in inputs(task)

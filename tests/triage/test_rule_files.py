@@ -104,3 +104,16 @@ def test_relais_rules_check_names_the_problem_and_fails(tmp_path: Path):
     assert refused.returncode == 1 and f"{bad}:5: rule 'weight-up': class must be one of" in refused.stderr
     default = _relais("rules", "check")
     assert default.returncode == 0 and "hypertensive-crisis v1" in default.stdout
+
+
+def test_relais_serve_does_not_start_on_a_broken_rule_file(tmp_path: Path):
+    import os
+
+    (tmp_path / "bad.rules.yaml").write_text(GOOD.replace("within: 3d", "within: soon"))
+    env = {**os.environ, "RELAIS_RULES_DIR": str(tmp_path), "RELAIS_AUTH": "off",
+           "RELAIS_STORE": f"sqlite:///{tmp_path / 'r.db'}"}
+    from kit.ports import free_port
+
+    started = _relais("serve", "--port", str(free_port()), env=env)
+    assert started.returncode == 2
+    assert f"relais: {tmp_path / 'bad.rules.yaml'}:9: trend condition: window 'soon'" in started.stderr
