@@ -89,7 +89,7 @@ class _Context:
 def evaluate(rules: RuleSet, resource: dict, facts: Facts, *, only: tuple[str, ...] | None = None) -> list[Firing]:
     """The rules of ``rules`` that fire on ``resource`` (``only``: these rule ids), each with its reasons."""
     candidates = [r for r in rules.for_type(resource.get("resourceType", "")) if only is None or r.id in only]
-    if not candidates or not in_use(resource):
+    if not candidates or not in_use(resource) or not rules.may_trigger(resource):
         return []
     patient = patient_of(resource)
     at = moment(resource)
@@ -114,7 +114,7 @@ def evaluate(rules: RuleSet, resource: dict, facts: Facts, *, only: tuple[str, .
 def triggered(rules: RuleSet, resource: dict) -> tuple[str, ...]:
     """The ids of the rules whose trigger ``resource`` meets (conditions not evaluated)."""
     candidates = rules.for_type(resource.get("resourceType", ""))
-    if not candidates:
+    if not candidates or not rules.may_trigger(resource):
         return ()
     rows = index_values(resource)
     return tuple(r.id for r in candidates if matches(r.query, resource, rows=rows))

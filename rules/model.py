@@ -142,19 +142,53 @@ class Rule:
         return self.query.resource_type
 
 
+_CODE_PARAMS = ("code", "component-code")
+
+
+def trigger_codes(query: SearchQuery) -> frozenset[str] | None:
+    """The codes one of which a resource must carry (as its code or a component's) to meet ``query``; None
+    when the trigger does not say (no clause of code tests alone, or one that accepts any code)."""
+    for clause in query.clauses:
+        if clause and all(p.param in _CODE_PARAMS and p.kind == "token" and p.op == "eq" and len(p.values) == 2
+                          and p.values[1] is not None for p in clause):
+            return frozenset(p.values[1] for p in clause)
+    return None
+
+
 @dataclass(frozen=True)
 class RuleSet:
-    """The loaded rules, by the resource type their trigger names."""
+    """The loaded rules, by the resource type their trigger names.
+
+    ``codes_by_type``: the codes some rule of the type needs, so that a resource carrying none of them is
+    passed over without extracting its index values (None: a rule of the type takes any code).
+    """
 
     rules: tuple[Rule, ...] = ()
     by_type: dict[str, tuple[Rule, ...]] = field(default_factory=dict)
+    codes_by_type: dict[str, frozenset[str] | None] = field(default_factory=dict)
 
     @classmethod
     def of(cls, rules: list[Rule] | tuple[Rule, ...]) -> RuleSet:
         by_type: dict[str, list[Rule]] = {}
         for rule in rules:
             by_type.setdefault(rule.resource_type, []).append(rule)
-        return cls(tuple(rules), {t: tuple(r) for t, r in by_type.items()})
+        codes: dict[str, frozenset[str] | None] = {}
+        for rtype, group in by_type.items():
+            wanted = [trigger_codes(rule.query) for rule in group]
+            codes[rtype] = None if any(w is None for w in wanted) else frozenset().union(*wanted)
+        return cls(tuple(rules), {t: tuple(r) for t, r in by_type.items()}, codes)
+
+    def may_trigger(self, resource: dict) -> bool:
+        """False when no rule's trigger can match ``resource`` (its type, or none of the codes they need)."""
+        rtype = resource.get("resourceType", "")
+        if rtype not in self.by_type:
+            return False
+        wanted = self.codes_by_type.get(rtype)
+        if wanted is None:
+            return True
+        carried = [resource.get("code")] + [c.get("code") for c in resource.get("component") or ()]
+        return any(coding.get("code") in wanted for concept in carried if isinstance(concept, dict)
+                   for coding in concept.get("coding") or () if isinstance(coding, dict))
 
     def for_type(self, resource_type: str) -> tuple[Rule, ...]:
         return self.by_type.get(resource_type, ())

@@ -117,3 +117,16 @@ def test_relais_serve_does_not_start_on_a_broken_rule_file(tmp_path: Path):
     started = _relais("serve", "--port", str(free_port()), env=env)
     assert started.returncode == 2
     assert f"relais: {tmp_path / 'bad.rules.yaml'}:9: trend condition: window 'soon'" in started.stderr
+
+
+def test_a_resource_carrying_none_of_the_codes_the_triggers_need_is_passed_over():
+    rules = load_directory()
+    def coded(code: str) -> dict:
+        return {"resourceType": "Observation", "code": {"coding": [{"system": "http://loinc.org", "code": code}]}}
+
+    weight, cholesterol = coded("29463-7"), coded("2093-3")
+    systolic_in_a_panel = {"resourceType": "Observation", "code": {"text": "BP"},
+                           "component": [{"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]}}]}
+    assert rules.may_trigger(weight) and rules.may_trigger(systolic_in_a_panel)
+    assert not rules.may_trigger(cholesterol) and not rules.may_trigger({"resourceType": "Patient"})
+    assert rules.may_trigger({"resourceType": "Communication"})  # complaint triggers take any Communication
