@@ -298,8 +298,8 @@ def _resolved(store, mapped: Mapped) -> tuple[list[write.Change], list[dict | No
         currents.append(current)
         renamed[f"{change.resource_type}/{change.id}"] = f"{change.resource_type}/{target}"
         change.id = target
-        assert change.resource is not None
-        change.resource["id"] = target
+        if change.resource is not None:  # a patch carries its operations, not a body
+            change.resource["id"] = target
     for change in changes:
         rewrite_references(change.resource, lambda reference: renamed.get(reference, reference))
     return changes, currents
