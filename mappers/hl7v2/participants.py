@@ -11,7 +11,7 @@ from .datatypes import LOCAL_SYSTEM, authority_system, contact_point
 from .er7 import value
 
 # XCN-13 / XON-7 identifier types that name a French national directory
-_PERSON_SYSTEMS = {"RPPS": RPPS, "IDNPS": IDNPS, "ADELI": "urn:oid:1.2.250.1.71.4.2.1"}
+PERSON_SYSTEMS = {"RPPS": RPPS, "IDNPS": IDNPS, "ADELI": "urn:oid:1.2.250.1.71.4.2.1"}
 _FINESS_TYPES = ("FINEG", "FINEJ", "FINESS")
 
 
@@ -29,7 +29,7 @@ def practitioner(xcn, authority: str, telecom: list | None = None) -> tuple[dict
     if not number:
         return None
     kind = value(xcn, 13).upper()
-    system = _PERSON_SYSTEMS.get(kind) or authority_system(value(xcn, 9, 1), value(xcn, 9, 2), value(xcn, 9, 3))
+    system = PERSON_SYSTEMS.get(kind) or authority_system(value(xcn, 9, 1), value(xcn, 9, 2), value(xcn, 9, 3))
     key = {"system": system or _local(authority), "value": number}
     identifiers = [key]
     if key["system"] == IDNPS and len(number) == 12 and number.startswith("8"):
