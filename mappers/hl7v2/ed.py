@@ -72,7 +72,9 @@ def pointer(obx, where: str, title: str) -> dict:
         raise Problem(101, "OBX-5 (reference pointer) is empty", f"{where}^5")
     if ":" not in target:
         # a pointer local to the application that holds it (RP-2)
-        application = value(rp, 2, 2) or value(rp, 2, 1) or "unknown"
+        # RP-2 (HD) is read whole: hl7apy does not name the subcomponents of a value of varying type
+        namespace, universal = ([*value(rp, 2).split("&"), "", ""])[:2]
+        application = universal or namespace or "unknown"
         target = f"{LOCAL_SYSTEM}{quote(application, safe='-._~')}/{quote(target, safe='-._~/')}"
     found: dict = {"contentType": content_type(value(rp, 3), value(rp, 4)), "url": target}
     if title:

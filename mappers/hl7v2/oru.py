@@ -10,6 +10,8 @@ its sub-id (else its set id): a correction (OBX-11 C) updates the Observation it
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass, field
 
 from fhir_server import write
@@ -140,9 +142,14 @@ def _metadata(obx, kind: str) -> dict:
         data = value(reps[0], 5)
         try:
             raw, _ = ed.decoded(obx, "")
-            text = raw.decode("utf-8", errors="replace")
         except Problem:
-            text = data  # kept as sent: metadata must not refuse the document
+            # metadata must not refuse the document: a Base64 cut short (as in the CI-SIS samples) is read
+            # as far as it goes, anything else kept as sent
+            try:
+                raw = base64.b64decode(data[: len(data) - len(data) % 4])
+            except (binascii.Error, ValueError):
+                raw = data.encode("utf-8")
+        text = raw.decode("utf-8", errors="replace")
         return {"url": code, "valueString": text}
     answer = value(reps[0], 1).upper() if reps else ""
     if answer in ("Y", "N"):
