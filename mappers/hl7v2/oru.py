@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from fhir_server import write
 
-from . import documents, ed
+from . import cda, documents, ed
 from .changes import Changes, conditional, token
 from .context import Context, first_order_number
 from .datatypes import codeable_concept, date_time, provisional_id
@@ -178,21 +178,21 @@ def _document(ctx: Context, group: _Group, document_obx: list, metadata: list[di
         title = field_of(obx, 3, 2) or field_of(obx, 3, 1)
         if field_of(obx, 2, 1).upper() == "RP":
             contents.append(Content(title, pointer=ed.pointer(obx, f"OBX^{index}", title)))
-        elif action != documents.DELETE:
+        else:
             raw, mime = ed.decoded(obx, f"OBX^{index}")
             contents.append(Content(title, raw, mime))
     if order is None:
         raise Problem(101, "a document needs its order's filler or placer number (OBR-3, OBR-2) to be found"
                            " again", f"OBR^{group.position}^3" if group.obr is not None else where, "AE")
     set_id = {k: v for k, v in order.items() if k != "type"}
-    fingerprint = ed.digest([c.raw or c.pointer["url"].encode() for c in contents]) if contents else "none"
-    step = "C" if action == documents.REPLACE else "F"
-    version = {**set_id, "value": f"{set_id['value']}/{step}/{fingerprint}"}
+    version, replaces = _versions(set_id, action, contents)
+    if action == documents.DELETE:
+        contents = []  # what goes is named, not kept again
     prts = [p for _, _, found in document_obx for p in found] + group.prts
     people = participations(prts, ctx.authority, ctx.patient, out)
     code_reps = repetitions(first, 3)
     document = Document(
-        version=version, action=action, source=where, set_id=set_id, replaces=set_id,
+        version=version, action=action, source=where, set_id=set_id, replaces=replaces,
         type=codeable_concept(code_reps[0]) if code_reps else order_code,
         doc_status="preliminary" if statuses & {"P", "R", "S"} else "final",
         date=date_time(field_of(first, 14, 1)) or order_time,
@@ -202,6 +202,23 @@ def _document(ctx: Context, group: _Group, document_obx: list, metadata: list[di
     doc_changes, attachments = documents.changes(document, ctx.patient, ctx.encounter)
     out.extend(doc_changes)
     return document, out, attachments
+
+
+def _versions(set_id: dict, action: str, contents: list[Content]) -> tuple[dict, dict]:
+    """(this version's identifier, the identifier of the version it replaces or deletes).
+
+    A CDA names itself (its id) and its parent (relatedDocument): those are used. Else the order number
+    names the document, and a fingerprint of its content and its step (F, C) tells its versions apart: a
+    resend is the same version, a correction another; what it replaces is the order's current document.
+    """
+    identity = next((found for found in (cda.identity(c.raw) for c in contents if c.raw) if found), None)
+    if identity is not None:
+        if action == documents.DELETE:
+            return identity.id, identity.id
+        return identity.id, identity.parent or set_id
+    fingerprint = ed.digest([c.raw or c.pointer["url"].encode() for c in contents]) if contents else "none"
+    step = "C" if action == documents.REPLACE else "F"
+    return {**set_id, "value": f"{set_id['value']}/{step}/{fingerprint}"}, set_id
 
 
 def _report(ctx: Context, obr, order_code, order_time, filler, placer, observations: list[str],

@@ -336,3 +336,22 @@ def test_the_accepted_message_types():
         "ORU": {"R01"}, "MDM": {"T02", "T04", "T10"}, "ORM": {"O01"}, "OML": {"O21"}, "REF": {"I12"},
         "VXU": {"V04"}, "RDE": {"O11"}, "RDS": {"O13"}, "PPR": {"PC1", "PC2", "PC3"},
         "SIU": {"S12", "S13", "S14", "S15"}}
+
+
+def _cda(own: str, parent: str | None = None) -> str:
+    related = (f'<relatedDocument typeCode="RPLC"><parentDocument><id root="1.2.250.1.999" extension="{parent}"/>'
+               "</parentDocument></relatedDocument>") if parent else ""
+    xml = (f'<ClinicalDocument xmlns="urn:hl7-org:v3"><id root="1.2.250.1.999" extension="{own}"/>{related}'
+           "</ClinicalDocument>")
+    return base64.b64encode(xml.encode()).decode()
+
+
+def test_a_cda_names_its_own_version_and_the_parent_it_replaces():
+    initial = _accepted(lab_result(obx=f"OBX|1|ED|11502-2^CR^LN||^TEXT^XML^Base64^{_cda('DOC-1')}||||||F"))
+    assert _one(initial, "DocumentReference")["masterIdentifier"] == {"system": "urn:oid:1.2.250.1.999",
+                                                                      "value": "DOC-1"}
+    replaced = _accepted(lab_result(obx=f"OBX|1|ED|11502-2^CR^LN||^TEXT^XML^Base64^{_cda('DOC-2', 'DOC-1')}||||||C"))
+    [patch] = [c for c in replaced.changes if c.action == write.PATCH]
+    named = {p.values[1] for clause in patch.condition.clauses for p in clause if p.param == "identifier"}
+    assert named == {"DOC-1", "DOC-2"}  # the parent, and not this version
+    assert _one(replaced, "DocumentReference")["masterIdentifier"]["value"] == "DOC-2"
