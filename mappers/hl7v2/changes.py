@@ -45,6 +45,12 @@ def created_once(resource_type: str, resource: dict, key: dict) -> write.Change:
     return write.Change(write.CREATE, resource_type, id=resource["id"], resource=resource, condition=condition)
 
 
+def once(change: write.Change) -> write.Change:
+    """``change`` (a conditional update) as a create unless its resource exists (If-None-Exist)."""
+    return write.Change(write.CREATE, change.resource_type, id=change.id, resource=change.resource,
+                        condition=change.condition, validated=change.validated)
+
+
 def patched(resource_type: str, key: dict, operations: list[dict], *, status: str | None = None,
             other_than: dict | None = None) -> write.Change:
     """JSON-patch the ``resource_type`` with identifier ``key`` (in ``status`` when given; not the one with

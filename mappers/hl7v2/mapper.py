@@ -23,6 +23,7 @@ from mappers import partner
 from . import er7, messages, preadopted
 from .ack import acknowledge
 from .changes import conditional as _conditional
+from .changes import once
 from .changes import token as _token
 from .context import Context
 from .datatypes import date_time, provisional_id
@@ -116,6 +117,10 @@ def _changes(message, head: Header, ordered: list) -> tuple[list[write.Change], 
             visit_ref = f"Encounter/{visit['id']}"
             changes.append(_conditional("Encounter", visit, visit_key))
             sources.append(f"PV1^{number}")
+    if head.message_code != "ADT":
+        # ADT (IHE PAM) speaks for the patient and the visit: another message finds them, or creates them
+        # once, and never overwrites what ADT stored (identity status, general practitioner, addresses)
+        changes = [once(change) for change in changes]
     mapper = messages.MAPPERS.get(head.message_code)
     if mapper is not None:
         ctx = Context(head, ordered, authority, f"Patient/{patient_id}", visit_ref, event_time)

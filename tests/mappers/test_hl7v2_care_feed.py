@@ -75,3 +75,35 @@ def test_each_message_type_stored_then_corrected_in_place(hub):
     assert [p["identifier"][0]["value"] for p in stored(hub, "Practitioner")] == ["801234567897", "80123456780"]
     assert all(r["outcome"] == "AA" for _, r in feed.records(hub.store))
     sender.close()
+
+
+def test_one_new_professional_named_from_several_connections_at_once_is_one_practitioner(hub):
+    from tests.mappers.test_hl7v2_feed import _send_from_connections
+
+    def order(worker: int, number: int) -> str:
+        return care.orm(f"CO{worker}-{number}").replace("PL123", f"PL{worker}{number}").replace(
+            "P100^^^", f"P10{worker}^^^").replace("V100^^^", f"V10{worker}^^^")
+
+    messages = [[order(w, n) for n in range(3)] for w in range(4)]
+    codes = _send_from_connections(hub, messages)
+    assert codes == ["AA"] * 12, [r["reason"] for _, r in feed.records(hub.store, rejected_only=True)]
+    [practitioner] = stored(hub, "Practitioner")
+    requests = stored(hub, "ServiceRequest")
+    assert len(requests) == 12 and len(stored(hub, "Patient")) == 4
+    # no reference names the id a raced create would have had
+    assert {r["requester"]["reference"] for r in requests} == {f"Practitioner/{practitioner['id']}"}
+    patients = {f"Patient/{p['id']}" for p in stored(hub, "Patient")}
+    assert {r["subject"]["reference"] for r in requests} == patients
+
+
+def test_one_new_patient_reported_on_from_several_connections_at_once_is_one_patient(hub):
+    from tests.mappers.test_hl7v2_feed import _send_from_connections
+
+    messages = [[care.ppr(f"NP{w}-{n}").replace("PRB77", f"PRB{w}{n}") for n in range(3)] for w in range(4)]
+    codes = _send_from_connections(hub, messages)
+    assert codes == ["AA"] * 12, [r["reason"] for _, r in feed.records(hub.store, rejected_only=True)]
+    [patient] = stored(hub, "Patient")
+    [encounter] = stored(hub, "Encounter")
+    conditions = stored(hub, "Condition")
+    assert {c["subject"]["reference"] for c in conditions} == {f"Patient/{patient['id']}"}
+    assert {c["encounter"]["reference"] for c in conditions} == {f"Encounter/{encounter['id']}"}

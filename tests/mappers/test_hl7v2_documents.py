@@ -179,3 +179,18 @@ def test_billing_messages_are_refused_and_recorded(hub):
     assert [r["control_id"] for _, r in rejected] == ["BILL1", "BILL2"]
     assert current(hub.store, "Patient") == []
     sender.close()
+
+
+def test_a_lab_report_finds_the_admitted_patient_and_leaves_what_adt_stored(hub):
+    sender = hub.sender()
+    admission = (HL7V2 / "ans-pam-fr" / "admission.er7").read_bytes()
+    assert ack_fields(sender.send(admission))["code"] == "AA"
+    [admitted] = current(hub.store, "Patient")
+    assert ack_fields(sender.send(cisis("oru-cr-bio-initial-n1-n3.hl7", "ORU-ADT")))["code"] == "AA"
+    # the lab's PID names the patient by INS only: the Patient ADT stored is found, not replaced (its IPP,
+    # which the next ADT message finds it by, stays)
+    [patient] = current(hub.store, "Patient")
+    assert patient == admitted
+    [document] = current(hub.store, "DocumentReference")
+    assert document["subject"]["reference"] == f"Patient/{admitted['id']}"
+    sender.close()
