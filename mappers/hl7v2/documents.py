@@ -46,6 +46,7 @@ class Document:
     source: str  # where in the message (OBX^1, TXA^1)
     set_id: dict | None = None  # shared by every version (an ORU's filler order number)
     replaces: dict | None = None  # the identifier of the version it replaces (TXA-13), else set_id
+    exact: bool = False  # ``replaces`` names one version (TXA-13, a CDA's parent), not every version (set_id)
     type: dict | None = None
     doc_status: str | None = None
     date: str | None = None
@@ -66,12 +67,15 @@ def changes(document: Document, subject: str, encounter: str | None) -> tuple[Ch
         out.add(patched("DocumentReference", target,
                         [{**status_patch, "value": "entered-in-error"},
                          {"op": "add", "path": "/docStatus", "value": "entered-in-error"}],
-                        status="current"), document.source)
+                        status=None if document.exact else "current"), document.source)
         return out, []
     replaced = None
     if document.action == REPLACE and document.replaces is not None:
+        # a version named exactly is patched whatever its status (a resend patches it again, the same);
+        # a document named by its set (an order number) is its current version
         replaced = out.add(patched("DocumentReference", document.replaces, [{**status_patch, "value": "superseded"}],
-                                   status="current", other_than=document.version), document.source)
+                                   status=None if document.exact else "current", other_than=document.version),
+                           document.source)
     attachments = []
     for number, content in enumerate(document.contents, 1):
         if content.pointer is not None:

@@ -75,7 +75,7 @@ def changes(ctx: Context) -> Changes:
     type_reps = repetitions(txa, 2)
     document = Document(
         version=version, action=action, source="TXA^1",
-        replaces=version if action == documents.DELETE else parent,
+        replaces=version if action == documents.DELETE else parent, exact=True,
         type=kind or (codeable_concept(type_reps[0]) if type_reps else None),
         doc_status=documents.DOC_STATUS.get(field(txa, 17).upper()),
         date=date_time(field(txa, 6, 1)) or date_time(field(txa, 4, 1)),

@@ -185,14 +185,14 @@ def _document(ctx: Context, group: _Group, document_obx: list, metadata: list[di
         raise Problem(101, "a document needs its order's filler or placer number (OBR-3, OBR-2) to be found"
                            " again", f"OBR^{group.position}^3" if group.obr is not None else where, "AE")
     set_id = {k: v for k, v in order.items() if k != "type"}
-    version, replaces = _versions(set_id, action, contents)
+    version, replaces, exact = _versions(set_id, action, contents)
     if action == documents.DELETE:
         contents = []  # what goes is named, not kept again
     prts = [p for _, _, found in document_obx for p in found] + group.prts
     people = participations(prts, ctx.authority, ctx.patient, out)
     code_reps = repetitions(first, 3)
     document = Document(
-        version=version, action=action, source=where, set_id=set_id, replaces=replaces,
+        version=version, action=action, source=where, set_id=set_id, replaces=replaces, exact=exact,
         type=codeable_concept(code_reps[0]) if code_reps else order_code,
         doc_status="preliminary" if statuses & {"P", "R", "S"} else "final",
         date=date_time(field_of(first, 14, 1)) or order_time,
@@ -204,8 +204,9 @@ def _document(ctx: Context, group: _Group, document_obx: list, metadata: list[di
     return document, out, attachments
 
 
-def _versions(set_id: dict, action: str, contents: list[Content]) -> tuple[dict, dict]:
-    """(this version's identifier, the identifier of the version it replaces or deletes).
+def _versions(set_id: dict, action: str, contents: list[Content]) -> tuple[dict, dict, bool]:
+    """(this version's identifier, the identifier of the version it replaces or deletes, whether that
+    identifier names one version rather than the document's set).
 
     A CDA names itself (its id) and its parent (relatedDocument): those are used. Else the order number
     names the document, and a fingerprint of its content and its step (F, C) tells its versions apart: a
@@ -214,11 +215,11 @@ def _versions(set_id: dict, action: str, contents: list[Content]) -> tuple[dict,
     identity = next((found for found in (cda.identity(c.raw) for c in contents if c.raw) if found), None)
     if identity is not None:
         if action == documents.DELETE:
-            return identity.id, identity.id
-        return identity.id, identity.parent or set_id
+            return identity.id, identity.id, True
+        return identity.id, identity.parent or set_id, identity.parent is not None
     fingerprint = ed.digest([c.raw or c.pointer["url"].encode() for c in contents]) if contents else "none"
     step = "C" if action == documents.REPLACE else "F"
-    return {**set_id, "value": f"{set_id['value']}/{step}/{fingerprint}"}, set_id
+    return {**set_id, "value": f"{set_id['value']}/{step}/{fingerprint}"}, set_id, False
 
 
 def _report(ctx: Context, obr, order_code, order_time, filler, placer, observations: list[str],

@@ -137,6 +137,8 @@ def test_a_radiology_report_sent_replaced_and_deleted_over_http(store):
         assert by_status(store).keys() == {"current"}
         fixed = replacement.replace("120456789A71024000081", "120456789.A71024000081").replace("|MDM-2|", "|MDM-2b|")
         assert post(fixed)["code"] == "AA"
+        # the same replacement under another control id: the parent TXA-13 names is superseded again, nothing new
+        assert post(fixed.replace("|MDM-2b|", "|MDM-2c|"))["code"] == "AA"
         docs = by_status(store)
         [old], [new] = docs["superseded"], docs["current"]
         assert old["id"] == first["id"]
@@ -144,6 +146,7 @@ def test_a_radiology_report_sent_replaced_and_deleted_over_http(store):
         assert new["relatesTo"][0]["target"]["reference"] == f"DocumentReference/{first['id']}"
 
         assert post(cisis("mdm-cr-radio-delete-n1.er7", "MDM-3"))["code"] == "AA"  # T04, OBX-11 D
+        assert post(cisis("mdm-cr-radio-delete-n1.er7", "MDM-3b"))["code"] == "AA"  # TXA-12 names it: again, same
         docs = by_status(store)
         assert [d["id"] for d in docs["entered-in-error"]] == [new["id"]]
         assert [d["id"] for d in docs["superseded"]] == [old["id"]]
