@@ -57,7 +57,7 @@ def changes(ctx: Context) -> Changes:
         action = documents.REPLACE
     else:
         action = documents.NEW
-    contents, metadata, kind, prts = _contents(ctx, obxs, action)
+    contents, metadata, kind, prts = _contents(ctx, action)
     people = participations(prts, ctx.authority, ctx.patient, out)
     authors = list(people.authors)
     for number in (9, 5):  # originator, primary activity provider
@@ -87,21 +87,25 @@ def changes(ctx: Context) -> Changes:
     return out
 
 
-def _contents(ctx: Context, obxs: list, action: str) -> tuple[list[Content], list[dict], dict | None, list]:
-    """The document's contents, metadata, type (the document OBX's code) and the PRT after its OBX."""
+def _contents(ctx: Context, action: str) -> tuple[list[Content], list[dict], dict | None, list]:
+    """The document's contents, metadata, type (the document OBX's code) and the PRT after its OBX
+    ((position, segment))."""
     contents: list[Content] = []
     metadata: list[dict] = []
     lines: list[str] = []
     kind = None
     prts = []
     current_is_document = False
+    obx_count = prt_count = 0
     for segment in ctx.segments:
-        if segment.name == "PRT" and current_is_document:
-            prts.append(segment)
+        if segment.name == "PRT":
+            prt_count += 1
+            if current_is_document:
+                prts.append((prt_count, segment))
         if segment.name != "OBX":
             continue
-        index = 1 + sum(1 for s in ctx.segments[: ctx.segments.index(segment)] if s.name == "OBX")
-        where = f"OBX^{index}"
+        obx_count += 1
+        where = f"OBX^{obx_count}"
         value_type = field(segment, 2, 1).upper()
         current_is_document = False
         if field(segment, 3, 3).upper() == METADATA_SYSTEM:
@@ -120,5 +124,4 @@ def _contents(ctx: Context, obxs: list, action: str) -> tuple[list[Content], lis
             lines.extend(value(rep) for rep in repetitions(segment, 5))
     if lines and action != documents.DELETE:
         contents.append(Content("text", "\n".join(lines).encode("utf-8"), "text/plain"))
-    positions = {id(s): n for n, s in ctx.named("PRT")}
-    return contents, metadata, kind, [(positions[id(s)], s) for s in prts]
+    return contents, metadata, kind, prts

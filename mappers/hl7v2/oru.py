@@ -84,6 +84,7 @@ def _group_changes(ctx: Context, group: _Group) -> Changes:
     filler = first_order_number(obr, 3, "FILL", ctx.authority) if obr is not None else None
     placer = first_order_number(obr, 2, "PLAC", ctx.authority) if obr is not None else None
     observations: list[str] = []
+    codes: list[dict] = []  # the results' codes: the first stands for an empty OBR-4
     document_obx = []
     metadata: list[dict] = []
     for index, obx, prts in group.results:
@@ -93,7 +94,9 @@ def _group_changes(ctx: Context, group: _Group) -> Changes:
         elif kind in DOCUMENT_TYPES:
             document_obx.append((index, obx, prts))
         else:
-            observations.append(out.add(_observation(ctx, index, obx, order_code, order_time, filler), f"OBX^{index}"))
+            change = _observation(ctx, index, obx, order_code, order_time, filler)
+            codes.append(change.resource["code"])
+            observations.append(out.add(change, f"OBX^{index}"))
     report_ref = None
     if obr is not None:
         report_id = filler or placer
@@ -105,7 +108,9 @@ def _group_changes(ctx: Context, group: _Group) -> Changes:
     else:
         document, attachments = None, []
     if obr is not None:
-        report = _report(ctx, obr, order_code, order_time, filler, placer, observations, attachments, document)
+        code = order_code or (codes[0] if codes else None) or (document.type if document else None)
+        report = _report(ctx, obr, code or {"text": "report"}, order_time, filler, placer, observations, attachments,
+                         document)
         where = f"OBR^{group.position}"
         key = filler or placer
         if key is None:
@@ -224,8 +229,6 @@ def _versions(set_id: dict, action: str, contents: list[Content]) -> tuple[dict,
 
 def _report(ctx: Context, obr, order_code, order_time, filler, placer, observations: list[str],
             attachments: list[dict], document: Document | None) -> dict:
-    if order_code is None:
-        raise Problem(101, "OBR-4 (universal service identifier) is empty", "OBR^1^4", "AE")
     status = _REPORT_STATUS.get(field_of(obr, 25).upper(), "unknown")
     if document is not None and document.action == documents.DELETE:
         status = "entered-in-error"
