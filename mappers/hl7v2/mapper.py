@@ -2,9 +2,9 @@
 
 ADT (IHE PAM France: A01 A02 A03 A04 A05 A06 A07 A08 A11 A13 A28 A31) gives a Patient and an
 Encounter; every other message type accepted (``messages.MAPPERS``: ORU, MDM, orders, vaccinations,
-pharmacy, problems, appointments, referrals) gives them too, and what its own module maps. The
-Patient, the Encounter and what carries a business identifier are conditional updates on it, so a
-message sent again updates instead of duplicating. Billing messages (BAR, DFT) are refused.
+pharmacy, problems, appointments, referrals) finds them (creating them once, never overwriting what
+ADT stored), and gives what its own module maps. What carries a business identifier is a conditional
+update on it, so a message sent again updates instead of duplicating. Billing (BAR, DFT) is refused.
 """
 
 from __future__ import annotations
