@@ -142,3 +142,10 @@ def test_the_capability_statement_declares_the_operation_on_task(ward_server):
 
 def test_the_task_code_is_the_shared_one():
     assert codes.TRIAGE_ALERT["code"] == "triage-alert"  # the worklist finds what triage writes
+
+
+def test_the_answer_is_a_valid_r4_bundle(ward_server):
+    from fhir.resources.R4B.bundle import Bundle
+
+    bundle = ward_server.get("Task/$worklist").json()
+    assert len(Bundle.model_validate(bundle).entry) == len(bundle["entry"])
