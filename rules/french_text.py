@@ -69,6 +69,7 @@ POST_NEGATIONS = frozenset(
     "non absent absente absents absentes aucun aucune negatif negative negatifs negatives neant nul nulle".split()
 )
 TOKEN = re.compile(r"[^\W_]+")
+_DOUBLED = re.compile(r"(.)\1+")
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def word_key(norm: str) -> str:
         norm = norm[:-3] + "al"
     elif len(norm) > 3 and (norm[-1] == "s" and not norm.endswith("ss") or norm.endswith(("aux", "eux"))):
         norm = norm[:-1]  # a final x is a plural after au, eu only: "toux" stays "toux"
-    norm = re.sub(r"(.)\1+", r"\1", norm)
+    norm = _DOUBLED.sub(r"\1", norm)
     if len(norm) > 3 and norm.endswith("e"):
         norm = norm[:-1]
     return norm
@@ -114,11 +115,14 @@ _NOT_TYPO_KEYS = frozenset(word_key(fold(w)) for w in NOT_TYPOS)
 
 def tokenize(text: str) -> list[_Token]:
     """Words of ``text`` with their offsets; apostrophes and hyphens split words ("n'est" -> n, est)."""
-    tokens = []
-    for m in TOKEN.finditer(text):
-        norm = fold(m.group())
-        tokens.append(_Token(norm, word_key(norm), m.start(), m.end()))
-    return tokens
+    return [_Token(*_forms(m.group()), m.start(), m.end()) for m in TOKEN.finditer(text)]
+
+
+@lru_cache(maxsize=65536)
+def _forms(word: str) -> tuple[str, str]:
+    # Patients write with few words, over and over: each is folded once.
+    norm = fold(word)
+    return norm, word_key(norm)
 
 
 def _tolerance(key: str) -> int:
@@ -155,6 +159,9 @@ class ConceptMatcher:
                 if keys:
                     self.phrases.append(_Phrase(concept, phrase, keys))
         self._vocabulary = frozenset(k for p in self.phrases for k in p.keys)
+        self._starting: dict[str, list[_Phrase]] = {}  # phrases by their first word: a text is read once
+        for p in self.phrases:
+            self._starting.setdefault(p.keys[0], []).append(p)
         self._matches: dict[str, frozenset[str]] = {}
 
     def _concept_words(self, key: str) -> frozenset[str]:
@@ -172,10 +179,8 @@ class ConceptMatcher:
         boundaries = _boundaries(text, tokens)
         words = [self._concept_words(t.key) for t in tokens]
         found: dict[tuple[str, int], Mention] = {}
-        for phrase in self.phrases:
-            for first in range(len(tokens)):
-                if phrase.keys[0] not in words[first]:
-                    continue
+        for first in range(len(tokens)):
+            for phrase in (p for word in words[first] for p in self._starting.get(word, ())):
                 matched = _match_rest(phrase.keys, tokens, words, boundaries, first)
                 if matched is None:
                     continue
