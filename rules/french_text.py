@@ -15,6 +15,8 @@ Matching, word by word, tolerates:
 - plurals and feminine forms ("douleurs thoraciques", "tombée"), doubled letters ("essouflé");
 - common misspellings: one edit in words of 6 to 8 letters, two in longer ones ("douleur thoracic"), never on
   the first letter, never for a real word that merely looks close (``NOT_TYPOS``: "contusion" is not "confusion");
+- phrases marked ``!`` in a concept's list say what its words mean elsewhere: "!chute de cheveux" keeps
+  "une chute de cheveux" from being a fall;
 - little words between a phrase's words ("perte brutale de connaissance" for "perte de connaissance"): up to
   ``MAX_GAP`` words, within one clause.
 
@@ -43,6 +45,7 @@ from rapidfuzz.distance import Levenshtein
 
 DEFAULT_CONCEPTS_PATH = Path(__file__).with_name("complaint_concepts.yaml")
 
+EXCLUSION = "!"  # a phrase so marked names what the concept's words mean elsewhere ("!chute de cheveux")
 MAX_GAP = 2  # words other than little ones allowed between two words of a phrase
 MAX_SKIP = 6  # words of any kind allowed there
 SCOPE = 8  # words a negation cue reaches forward within its clause
@@ -57,7 +60,8 @@ NOT_TYPOS = frozenset("contusion confession conclusion concession poitrail".spli
 
 BOUNDARY_WORDS = frozenset(
     "mais et ou car donc puis sauf hormis excepte cependant pourtant toutefois neanmoins alors sinon "
-    "que qu quand lorsque lorsqu puisque puisqu parce depuis apres avant tandis pendant surtout".split()
+    "que qu quand lorsque lorsqu puisque puisqu parce depuis apres avant tandis pendant surtout si pourquoi comment"
+    .split()
 )
 BOUNDARY_CHARS = re.compile(r"[.,;:!?()\[\]{}\n\r|•/]|\s[-–—]\s|[–—]")
 # After a cue, these mean the cue is not denying what follows.
@@ -66,8 +70,11 @@ PSEUDO_AFTER_CUE = frozenset(
     "disparition cesse arret doute seulement que qu uniquement compter moins".split()
 )
 POST_NEGATIONS = frozenset(
-    "non absent absente absents absentes aucun aucune negatif negative negatifs negatives neant nul nulle".split()
+    "non absent absente absents absentes aucun aucune negatif negative negatifs negatives neant nul nulle 0 zero"
+    .split()
 )
+ALONE_NEGATIONS = frozenset({"non", "0", "zero"})  # deny only as a whole answer: "non soulagée", "0,5 mg"
+POST_SCOPE = 5  # words after a mention its answer may come in
 TOKEN = re.compile(r"[^\W_]+")
 _DOUBLED = re.compile(r"(.)\1+")
 
@@ -143,6 +150,7 @@ class _Phrase:
     concept: str
     phrase: str
     keys: tuple[str, ...]
+    exclusion: bool = False  # "!chute de cheveux": a mention of the concept inside it is not one
 
 
 class ConceptMatcher:
@@ -152,12 +160,13 @@ class ConceptMatcher:
         self.phrases: list[_Phrase] = []
         for concept, phrases in concepts.items():
             for phrase in phrases:
-                words = tokenize(phrase)
+                exclusion = phrase.startswith(EXCLUSION)
+                words = tokenize(phrase.removeprefix(EXCLUSION))
                 content = [t.key for t in words if t.norm not in STOPWORDS]
                 # "me tuer", "en finir": one word alone would say too little, keep the little word too
                 keys = tuple(content if len(content) > 1 or len(words) == 1 else [t.key for t in words])
                 if keys:
-                    self.phrases.append(_Phrase(concept, phrase, keys))
+                    self.phrases.append(_Phrase(concept, phrase.removeprefix(EXCLUSION), keys, exclusion))
         self._vocabulary = frozenset(k for p in self.phrases for k in p.keys)
         self._starting: dict[str, list[_Phrase]] = {}  # phrases by their first word: a text is read once
         for p in self.phrases:
@@ -179,12 +188,16 @@ class ConceptMatcher:
         boundaries = _boundaries(text, tokens)
         words = [self._concept_words(t.key) for t in tokens]
         found: dict[tuple[str, int], Mention] = {}
+        excluded: list[tuple[str, int, int]] = []
         for first in range(len(tokens)):
             for phrase in (p for word in words[first] for p in self._starting.get(word, ())):
                 matched = _match_rest(phrase.keys, tokens, words, boundaries, first)
                 if matched is None:
                     continue
                 last = matched[-1]
+                if phrase.exclusion:
+                    excluded.append((phrase.concept, tokens[first].start, tokens[last].end))
+                    continue
                 negated = _negated(text, tokens, boundaries, matched)
                 mention = Mention(
                     phrase.concept, phrase.phrase, tokens[first].start, tokens[last].end,
@@ -193,7 +206,9 @@ class ConceptMatcher:
                 key = (phrase.concept, first)
                 if key not in found or mention.end > found[key].end:
                     found[key] = mention
-        mentions = sorted(found.values(), key=lambda m: (m.start, m.concept))
+        mentions = sorted((m for m in found.values()
+                           if not any(c == m.concept and s < m.end and m.start < e for c, s, e in excluded)),
+                          key=lambda m: (m.start, m.concept))  # fmt: skip
         mentions = _drop_nested(mentions)
         return [m for m in mentions if include_negated or not m.negated]
 
@@ -211,9 +226,14 @@ def _drop_nested(mentions: list[Mention]) -> list[Mention]:
 
 def _boundaries(text: str, tokens: list[_Token]) -> list[bool]:
     """boundaries[i]: a clause ends between token i and i + 1 (punctuation in between)."""
-    return [
-        bool(BOUNDARY_CHARS.search(text[tokens[i].end:tokens[i + 1].start])) for i in range(len(tokens) - 1)
-    ] + [True]
+    return [_ends_clause(text, tokens[i], tokens[i + 1]) for i in range(len(tokens) - 1)] + [True]
+
+
+def _ends_clause(text: str, before: _Token, after: _Token) -> bool:
+    gap = text[before.end:after.start]
+    if gap in (",", ".", "/") and before.norm.isdigit() and after.norm.isdigit():
+        return False  # a number ("0,5", "13/8"), not punctuation
+    return bool(BOUNDARY_CHARS.search(gap))
 
 
 def _match_rest(keys, tokens, words, boundaries, first) -> list[int] | None:
@@ -235,7 +255,7 @@ def _match_rest(keys, tokens, words, boundaries, first) -> list[int] | None:
     return matched
 
 
-def _is_cue(tokens: list[_Token], i: int, clause_start: int) -> bool:
+def _is_cue(tokens: list[_Token], boundaries: list[bool], i: int, clause_start: int) -> bool:
     word = tokens[i].norm
     after = tokens[i + 1].norm if i + 1 < len(tokens) else ""
     after2 = tokens[i + 2].norm if i + 2 < len(tokens) else ""
@@ -245,13 +265,25 @@ def _is_cue(tokens: list[_Token], i: int, clause_start: int) -> bool:
     if word == "pas":
         return not (after == "mal" and after2 in ("de", "d"))  # "pas mal de douleurs": a lot of pain
     if word == "plus":  # "n'est plus essoufflé"; without ne, "plus essoufflé" is comparative
-        return any(t.norm in ("ne", "n") for t in tokens[max(clause_start, i - 4):i])
+        if any(t.norm in ("ne", "n") for t in tokens[max(clause_start, i - 4):i]):
+            return True
+        # "Plus de douleur depuis hier" opening a clause says "no more"; "plus de douleurs qu'hier" compares.
+        return i == clause_start and after in ("de", "d") and not _later_in_clause(tokens, boundaries, i, ("que", "qu"))
     if word == "jamais":  # "jamais été aussi essoufflée" says the opposite
         return not any(t.norm in ("aussi", "autant", "si", "tant") for t in tokens[i + 1:i + 4])
     if word == "absence":  # "des absences" are lapses of consciousness
         return after in ("de", "d")
     return word in ("aucun", "aucune", "aucuns", "aucunes", "sans", "ni", "non", "nie", "nient", "niant",
                     "nullement", "guere", "rien")
+
+
+def _later_in_clause(tokens: list[_Token], boundaries: list[bool], i: int, words: tuple[str, ...]) -> bool:
+    for j in range(i + 1, len(tokens)):
+        if tokens[j].norm in words:
+            return True
+        if boundaries[j]:
+            return False
+    return False
 
 
 def _clause_start(tokens, boundaries, i) -> int:
@@ -266,7 +298,7 @@ def _negated(text: str, tokens: list[_Token], boundaries: list[bool], matched: l
     # A cue between the phrase's words: "douleur non thoracique" (a cue that is a phrase word, as in
     # "ne répond plus", is the complaint itself).
     for i in range(first + 1, last):
-        if i not in matched and _is_cue(tokens, i, first):
+        if i not in matched and _is_cue(tokens, boundaries, i, first):
             return True
     # A cue before, in the same clause, or in a list the cue governs ("pas de fièvre, ni d'essoufflement").
     i = first - 1
@@ -277,20 +309,21 @@ def _negated(text: str, tokens: list[_Token], boundaries: list[bool], matched: l
                 break
         elif tokens[i].norm in BOUNDARY_WORDS and not _list_goes_on(tokens, i + 1, tokens[i].norm):
             break
-        if _is_cue(tokens, i, _clause_start(tokens, boundaries, i)):
+        if _is_cue(tokens, boundaries, i, _clause_start(tokens, boundaries, i)):
             return True
         i -= 1
         reach += 1
     # "ne" before, "pas"/"plus"/"jamais" after the verb: "il ne tombe plus", "elle ne saigne pas".
     if _bracketed(tokens, boundaries, first, last):
         return True
-    # A cue after it: "douleur thoracique : non", "essoufflement absent".
-    for j in range(last + 1, min(last + 3, len(tokens))):
+    # A cue after it, a questionnaire's answer included: "douleur thoracique : non", "essoufflement absent",
+    # "nombre de chutes ce mois-ci : 0".
+    for j in range(last + 1, min(last + 1 + POST_SCOPE, len(tokens))):
         gap = text[tokens[j - 1].end:tokens[j].start]
         if BOUNDARY_CHARS.search(gap.replace(":", " ").replace("?", " ")) or tokens[j - 1].norm in BOUNDARY_WORDS:
             break
         word = tokens[j].norm
-        if word in POST_NEGATIONS and (word != "non" or boundaries[j]):  # "non soulagée" is no denial
+        if word in POST_NEGATIONS and (word not in ALONE_NEGATIONS or boundaries[j]):  # "non soulagée" denies nothing
             return True
     return False
 
