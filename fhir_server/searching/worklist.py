@@ -198,6 +198,7 @@ def entries(store: Store, access: Access, base: str, tasks: list[StoredVersion],
     # A PractitionerRole's Practitioner comes along: the person, with their own telecom.
     people = _read(store, access, [r for v in members.values() if v.resource_type == "PractitionerRole"
                                    if (r := _ref((v.resource or {}).get("practitioner"))) is not None])  # fmt: skip
+    names = {ref: n for ref, v in members.items() if (n := care_team.display_name(v.resource or {}))}
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     seen: set[Ref] = {("Task", t.id) for t in tasks}
     included: list[dict] = []
@@ -217,7 +218,6 @@ def entries(store: Store, access: Access, base: str, tasks: list[StoredVersion],
             continue
         seen.add(("List", pid))  # one List a patient, however many of their Tasks are listed
         order = [(ref, role) for ref, role in orders[pid] if ref in members]  # only members the caller may read
-        names = {ref: n for ref in members if (n := care_team.display_name(members[ref].resource or {}))}
         call_list = care_team.call_list(pid, order, names, now)
         if access.can_read(call_list):
             included.append({"fullUrl": care_team.call_list_url(pid, order), "resource": call_list,
