@@ -19,7 +19,8 @@ may read. A patient-scoped caller therefore sees its own patient's Tasks and tea
 
 Paging: ``_count`` (default RELAIS_DEFAULT_COUNT) Tasks a page; a worklist longer than a page is kept as
 a snapshot of Task ids (as searches are), whose links (``[base]?_getpages=...``) rebuild each page's
-includes when followed.
+includes when followed. For a caller who may not see every Task, the snapshot keeps only the Tasks it
+may read, so its pages are full.
 """
 
 from __future__ import annotations
@@ -104,6 +105,9 @@ def worklist(store: Store, access: Access, settings: Settings, pairs: list[tuple
     ids, warnings = task_ids(store, access, settings, pairs, strict)
     total = len(ids) if len(ids) <= settings.snapshot_max else None
     ids = ids[: settings.snapshot_max]
+    if not access.sees_all("Task"):
+        # A patient-scoped caller pages through its own Tasks: full pages, not pages of what it may not see.
+        ids = [v.id for v in readable(access, store.read_many("Task", ids))] if ids else []
     if size and len(ids) > size:
         snap = snapshot(store, access, settings, KIND, "Task", [("Task", i) for i in ids], total, size,
                         paging.Shape())  # fmt: skip

@@ -77,6 +77,7 @@ def test_a_token_that_may_not_read_tasks_is_refused_and_no_token_is_unauthorised
 def test_a_paging_link_is_the_searchers_own(live):
     token = live.client_token("patient/*.rs", patient="p1")
     first = live.request("GET", "Task/$worklist", token, params={"_count": "2"}).json()
+    assert _matches(first) == ["t-stat-old", "t-urgent"]  # full pages of its own Tasks
     nxt = next(link["url"] for link in first["link"] if link["relation"] == "next")
     headers = {"Accept": "application/fhir+json"}
     own = requests.get(nxt, headers={**headers, "Authorization": f"Bearer {token}"}, timeout=10)
