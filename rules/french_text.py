@@ -27,6 +27,7 @@ Negation (a mention is negated when a cue governs it in its clause):
 - cues after it in the same clause: "douleur thoracique : non", "essoufflement absent";
 - a cue's scope ends at punctuation and at conjunctions ("elle n'a pas mangé mais elle a une douleur
   thoracique" fires), except a list that goes on ("pas de fièvre, de malaise ou de chute": all three denied);
+- what says a complaint is over, after it: "le saignement s'est arrêté", "la confusion a disparu";
 - words that look like negation but are not: "pas d'amélioration de son essoufflement", "sans cesse",
   "pas seulement", "pas mal de douleurs", "jamais été aussi essoufflée", "non soulagée": these fire.
 When in doubt the matcher fires: a false alert costs a coordinator a minute, a missed one can cost more.
@@ -67,11 +68,15 @@ BOUNDARY_CHARS = re.compile(r"[.,;:!?()\[\]{}\n\r|•/]|\s[-–—]\s|[–—]")
 # After a cue, these mean the cue is not denying what follows.
 PSEUDO_AFTER_CUE = frozenset(
     "amelioration ameliore amelioree ameliorer mieux diminution diminue soulagement soulage soulagee regression "
-    "disparition cesse arret doute seulement que qu uniquement compter moins".split()
+    "disparition cesse arret arrete doute seulement que qu uniquement compter moins".split()
 )
 POST_NEGATIONS = frozenset(
     "non absent absente absents absentes aucun aucune negatif negative negatifs negatives neant nul nulle 0 zero"
     .split()
+)
+# After a mention, what says it is over: "le saignement s'est arrêté", "la confusion a disparu".
+RESOLVED = frozenset(
+    "disparu disparue disparus disparues resolu resolue resolus resolues arrete arretee arretes arretees".split()
 )
 ALONE_NEGATIONS = frozenset({"non", "0", "zero"})  # deny only as a whole answer: "non soulagée", "0,5 mg"
 POST_SCOPE = 5  # words after a mention its answer may come in
@@ -177,7 +182,8 @@ class ConceptMatcher:
         """Concept words a text word may stand for (itself, or the words it misspells); memoised per word."""
         found = self._matches.get(key)
         if found is None:
-            found = frozenset(w for w in self._vocabulary if _similar(key, w))
+            # A concept word is itself, never a misspelling of another ("confusion" is not "convulsion").
+            found = frozenset({key} if key in self._vocabulary else (w for w in self._vocabulary if _similar(key, w)))
             if len(self._matches) < 100_000:
                 self._matches[key] = found
         return found
@@ -263,6 +269,8 @@ def _is_cue(tokens: list[_Token], boundaries: list[bool], i: int, clause_start: 
     if following in PSEUDO_AFTER_CUE:
         return False
     if word == "pas":
+        if i > 0 and tokens[i - 1].norm in ("arrete", "cesse"):  # "n'arrête pas de saigner": it goes on
+            return False
         return not (after == "mal" and after2 in ("de", "d"))  # "pas mal de douleurs": a lot of pain
     if word == "plus":  # "n'est plus essoufflé"; without ne, "plus essoufflé" is comparative
         if any(t.norm in ("ne", "n") for t in tokens[max(clause_start, i - 4):i]):
@@ -297,8 +305,9 @@ def _negated(text: str, tokens: list[_Token], boundaries: list[bool], matched: l
     first, last = matched[0], matched[-1]
     # A cue between the phrase's words: "douleur non thoracique" (a cue that is a phrase word, as in
     # "ne répond plus", is the complaint itself).
+    start = _clause_start(tokens, boundaries, first)
     for i in range(first + 1, last):
-        if i not in matched and _is_cue(tokens, boundaries, i, first):
+        if i not in matched and _is_cue(tokens, boundaries, i, start):  # "ne fait plus de malaises"
             return True
     # A cue before, in the same clause, or in a list the cue governs ("pas de fièvre, ni d'essoufflement").
     i = first - 1
@@ -325,6 +334,8 @@ def _negated(text: str, tokens: list[_Token], boundaries: list[bool], matched: l
         word = tokens[j].norm
         if word in POST_NEGATIONS and (word not in ALONE_NEGATIONS or boundaries[j]):  # "non soulagée" denies nothing
             return True
+        if word in RESOLVED:  # "la confusion a disparu"; "ne s'est pas arrêté" has its own cue before it
+            return not any(t.norm in ("pas", "plus", "jamais", "toujours") for t in tokens[last + 1:j])
     return False
 
 
