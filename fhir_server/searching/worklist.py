@@ -3,6 +3,7 @@
 Matches (``search.mode`` match): the open triage Tasks (``code`` ``codes.TRIAGE_ALERT``, ``status`` one of
 ``OPEN_STATUSES``), most urgent first (``codes.PRIORITY_ORDER``: stat, asap, urgent, routine; a Task
 without a priority counts as routine), then oldest first (``authoredOn``, then last update, then id).
+At most RELAIS_SEARCH_SNAPSHOT_MAX Tasks, the oldest, are ranked (then ``total`` is left out).
 ``owner`` and ``patient`` narrow them as the Task search parameters of those names do.
 
 Includes (``search.mode`` include), after the matches, grouped Task by Task in the matches' order:
@@ -62,28 +63,31 @@ _PLAIN = SearchQuery("Task")
 Ref = tuple[str, str]
 
 
-def task_ids(store: Store, access: Access, settings: Settings, pairs: list[tuple[str, str]],
-             strict: bool = False) -> tuple[list[str], tuple[str, ...]]:  # fmt: skip
-    """The ids of the open triage Tasks ``pairs`` (owner, patient) select, in worklist order (at most the
-    snapshot cap), and the warnings of the parameters the operation does not take."""
+def open_tasks(store: Store, access: Access, settings: Settings, pairs: list[tuple[str, str]],
+               strict: bool = False) -> tuple[list[StoredVersion], bool, tuple[str, ...]]:  # fmt: skip
+    """The open triage Tasks ``pairs`` (owner, patient) select, in worklist order, at most the snapshot cap;
+    whether there were more; the warnings of the parameters the operation does not take.
+
+    One store query, oldest first, then a stable sort by priority in memory: a query per priority would
+    cost as many passes over the Tasks the store drives it by (every triage Task ever written, closed
+    ones included, when the code drives it), and the open Tasks are read for the page anyway.
+    """
     filters, unknown = split_parameters(pairs)
     code = f"{codes.TRIAGE_ALERT['system']}|{codes.TRIAGE_ALERT['code']}"
-    base = _parse(store, "Task", [("code", code), ("status", ",".join(OPEN_STATUSES)), *filters, ("_sort", SORT)],
-                  settings, strict)  # fmt: skip
-    base = _through_readable(store, access, base)
+    query = _parse(store, "Task", [("code", code), ("status", ",".join(OPEN_STATUSES)), *filters, ("_sort", SORT)],
+                   settings, strict)  # fmt: skip
+    query = _through_readable(store, access, query)
     cap = settings.snapshot_max
-    ids: list[str] = []
-    for priority in codes.PRIORITY_ORDER:
-        band: tuple[Predicate, ...] = (Predicate("priority", "token", "eq", (None, priority)),)
-        if priority == "routine":
-            band += (Predicate("priority", "token", "missing", (True,)),)
-        query = dataclasses.replace(base, clauses=(*base.clauses, band), count=cap + 1 - len(ids), offset=0,
-                                    total="none")  # fmt: skip
-        ids.extend(_run(store, query).ids)
-        if len(ids) > cap:
-            break
+    ids = _run(store, dataclasses.replace(query, count=cap + 1, offset=0, total="none")).ids
+    tasks = store.read_many("Task", ids[:cap]) if ids else []
+    tasks.sort(key=lambda v: priority_rank((v.resource or {}).get("priority")))
     warnings = tuple(f"Task/$worklist takes owner, patient and _count: {k} is ignored" for k in unknown)
-    return ids, warnings
+    return tasks, len(ids) > cap, warnings
+
+
+def priority_rank(priority: object) -> int:
+    """0 for stat ... 3 for routine; a Task without a priority (or with an unknown one) is routine."""
+    return codes.PRIORITY_ORDER.index(priority) if priority in codes.PRIORITY_ORDER else len(codes.PRIORITY_ORDER) - 1
 
 
 def split_parameters(pairs: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[str]]:
@@ -102,17 +106,16 @@ def worklist(store: Store, access: Access, settings: Settings, pairs: list[tuple
         raise FHIRError(400, f"Task/$worklist takes owner, patient and _count, not {unknown[0]}", code="invalid")
     count = next((v for k, v in pairs if k == "_count"), None)
     size = min(page_number(count, "_count", settings.default_count), settings.max_count)
-    ids, warnings = task_ids(store, access, settings, pairs, strict)
-    total = len(ids) if len(ids) <= settings.snapshot_max else None
-    ids = ids[: settings.snapshot_max]
-    if not access.sees_all("Task"):
-        # A patient-scoped caller pages through its own Tasks: full pages, not pages of what it may not see.
-        ids = [v.id for v in readable(access, store.read_many("Task", ids))] if ids else []
+    tasks, more, warnings = open_tasks(store, access, settings, pairs, strict)
+    total = None if more else len(tasks)
+    # A caller who may not see every Task pages through its own: full pages, not pages of what it may not see.
+    tasks = tasks if access.sees_all("Task") else readable(access, tasks)
+    ids = [v.id for v in tasks]
     if size and len(ids) > size:
         snap = snapshot(store, access, settings, KIND, "Task", [("Task", i) for i in ids], total, size,
                         paging.Shape())  # fmt: skip
         return worklist_page(store, access, settings, snap, 0, size, warnings)
-    tasks = readable(access, store.read_many("Task", ids)) if size and ids else []
+    tasks = tasks if size else []
     bundle: dict = {"resourceType": "Bundle", "type": "searchset"}
     if total is not None and access.sees_all("Task"):
         bundle["total"] = total

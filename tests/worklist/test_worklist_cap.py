@@ -1,0 +1,17 @@
+"""Task/$worklist past RELAIS_SEARCH_SNAPSHOT_MAX: the oldest open Tasks are ranked, and no total is claimed."""
+
+from __future__ import annotations
+
+from tests.worklist.worklist_data import ward
+
+SERVER_SETTINGS = {"search_snapshot_max": 3}
+
+
+def test_past_the_cap_the_oldest_are_ranked_and_no_total_is_claimed(sqlite_server):
+    for resource in ward():
+        assert sqlite_server.put(f"{resource['resourceType']}/{resource['id']}", resource).status_code in (200, 201)
+    bundle = sqlite_server.get("Task/$worklist").json()
+    assert "total" not in bundle
+    # The three oldest open Tasks (t-routine-old 01-01 08:00, t-asap 01-01 09:00, t-nopriority 01-02), ranked.
+    assert [e["resource"]["id"] for e in bundle["entry"] if e["search"]["mode"] == "match"] == [
+        "t-asap", "t-routine-old", "t-nopriority"]
