@@ -1,14 +1,14 @@
 """Task/$worklist and French complaint matching, each against a same-run baseline.
 
 1. ``GET Task/$worklist?_count=20`` over real HTTP (gunicorn, 1 worker, embedded SQLite), a ward of
-   PATIENTS patients with a médecin traitant and a care team of five each, OPEN open triage Tasks and as
-   many closed ones; baseline: the plain search a client would make without the operation,
+   PATIENTS patients with a médecin traitant and a care team of five each, OPEN open triage Tasks and
+   CLOSED closed ones; baseline: the plain search a client would make without the operation,
    ``GET Task?code=...&status=...&_sort=authored-on&_include=Task:patient&_include=Task:focus&_count=20``
    (no priority order, no care team). Also ``$worklist?patient=...`` (one patient's alerts).
 2. ``rules.french_text.find_mentions`` over the sentence table, in process, against a naive matcher
    (accent-folded lower case, ``phrase in text``: no plurals, typos, gaps or negation).
 
-    .venv/bin/python bench/worklist.py [--patients 200] [--open 500] [--requests 300]
+    .venv/bin/python bench/worklist.py [--patients 200] [--open 500] [--closed 500] [--requests 300]
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ PRIORITIES = ("stat", "asap", "urgent", "routine")
 STAMP = "2026-01-01T00:00:00Z"
 
 
-def ward(patients: int, open_tasks: int) -> list[dict]:
+def ward(patients: int, open_tasks: int, closed_tasks: int) -> list[dict]:
     out: list[dict] = []
     people = patients * 2
     for i in range(people):
@@ -57,7 +57,7 @@ def ward(patients: int, open_tasks: int) -> list[dict]:
                     "participant": [{"member": {"reference": f"Practitioner/pr{(p * 5 + k) % people}"},
                                      "role": [{"coding": [{"system": codes.CARE_ROLE_SYSTEM, "code": role}]}]}
                                     for k, role in enumerate(ROLES)]})  # fmt: skip
-    for t in range(open_tasks * 2):
+    for t in range(open_tasks + closed_tasks):
         patient = f"p{t % patients}"
         out.append({"resourceType": "Observation", "id": f"o{t}", "status": "final", "meta": {"lastUpdated": STAMP},
                     "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
@@ -92,7 +92,7 @@ def http_part(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db"
         store = open_store(url)
-        put_all(store, ward(args.patients, args.open))
+        put_all(store, ward(args.patients, args.open, args.closed))
         store.close()
         proc, port = start_gunicorn(url, 1, {"RELAIS_SCHEDULER": "off"})
         try:
@@ -110,7 +110,7 @@ def http_part(args) -> None:
             proc.terminate()
             proc.wait()
     base = summary(rows[0][1])[0]
-    print(f"\nward: {args.patients} patients, {args.open} open + {args.open} closed triage Tasks; "
+    print(f"\nward: {args.patients} patients, {args.open} open + {args.closed} closed triage Tasks; "
           f"a $worklist page of 20 Tasks has {entries} entries")  # fmt: skip
     print("| request | p50 ms | p99 ms | p50 / baseline |\n| --- | ---: | ---: | ---: |")
     for name, latencies in rows:
@@ -153,6 +153,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=200)
     parser.add_argument("--open", type=int, default=500)
+    parser.add_argument("--closed", type=int, default=500, help="closed triage Tasks (they accumulate)")
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--seconds", type=float, default=3.0, help="per matcher")
     args = parser.parse_args()

@@ -3,7 +3,8 @@
 Matches (``search.mode`` match): the open triage Tasks (``code`` ``codes.TRIAGE_ALERT``, ``status`` one of
 ``OPEN_STATUSES``), most urgent first (``codes.PRIORITY_ORDER``: stat, asap, urgent, routine; a Task
 without a priority counts as routine), then oldest first (``authoredOn``, then last update, then id).
-At most RELAIS_SEARCH_SNAPSHOT_MAX Tasks, the oldest, are ranked (then ``total`` is left out).
+The oldest RELAIS_SEARCH_SNAPSHOT_MAX open Tasks are read, the triage alerts among them ranked (past
+that cap, ``total`` is left out).
 ``owner`` and ``patient`` narrow them as the Task search parameters of those names do.
 
 Includes (``search.mode`` include), after the matches, grouped Task by Task in the matches' order:
@@ -69,20 +70,27 @@ def open_tasks(store: Store, access: Access, settings: Settings, pairs: list[tup
     whether there were more; the warnings of the parameters the operation does not take.
 
     One store query, oldest first, then a stable sort by priority in memory: a query per priority would
-    cost as many passes over the Tasks the store drives it by (every triage Task ever written, closed
-    ones included, when the code drives it), and the open Tasks are read for the page anyway.
+    cost as many passes over the Tasks the store drives it by, and the open Tasks are read for the page
+    anyway. The query names the open statuses, not the code, so that the store drives it from the open
+    Tasks (few, however long the platform runs) rather than from every triage Task ever written; the code
+    is tested on the Tasks read, as a ``system|code`` token search tests it.
     """
     filters, unknown = split_parameters(pairs)
-    code = f"{codes.TRIAGE_ALERT['system']}|{codes.TRIAGE_ALERT['code']}"
-    query = _parse(store, "Task", [("code", code), ("status", ",".join(OPEN_STATUSES)), *filters, ("_sort", SORT)],
-                   settings, strict)  # fmt: skip
+    query = _parse(store, "Task", [("status", ",".join(OPEN_STATUSES)), *filters, ("_sort", SORT)], settings, strict)
     query = _through_readable(store, access, query)
     cap = settings.snapshot_max
     ids = _run(store, dataclasses.replace(query, count=cap + 1, offset=0, total="none")).ids
-    tasks = store.read_many("Task", ids[:cap]) if ids else []
+    tasks = [v for v in store.read_many("Task", ids[:cap]) if is_triage_alert(v.resource or {})] if ids else []
     tasks.sort(key=lambda v: priority_rank((v.resource or {}).get("priority")))
     warnings = tuple(f"Task/$worklist takes owner, patient and _count: {k} is ignored" for k in unknown)
     return tasks, len(ids) > cap, warnings
+
+
+def is_triage_alert(task: dict) -> bool:
+    """Whether ``task.code`` carries the triage alert coding (``codes.TRIAGE_ALERT``)."""
+    coding = (task.get("code") or {}).get("coding") if isinstance(task.get("code"), dict) else None
+    return any(isinstance(c, dict) and c.get("system") == codes.TRIAGE_ALERT["system"]
+               and c.get("code") == codes.TRIAGE_ALERT["code"] for c in coding or ())  # fmt: skip
 
 
 def priority_rank(priority: object) -> int:

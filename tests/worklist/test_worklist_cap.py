@@ -12,6 +12,7 @@ def test_past_the_cap_the_oldest_are_ranked_and_no_total_is_claimed(sqlite_serve
         assert sqlite_server.put(f"{resource['resourceType']}/{resource['id']}", resource).status_code in (200, 201)
     bundle = sqlite_server.get("Task/$worklist").json()
     assert "total" not in bundle
-    # The three oldest open Tasks (t-routine-old 01-01 08:00, t-asap 01-01 09:00, t-nopriority 01-02), ranked.
+    # The three oldest open Tasks are read (t-other 01-01 07:00, which is no triage alert, t-routine-old
+    # 08:00, t-asap 09:00), the triage alerts among them ranked.
     assert [e["resource"]["id"] for e in bundle["entry"] if e["search"]["mode"] == "match"] == [
-        "t-asap", "t-routine-old", "t-nopriority"]
+        "t-asap", "t-routine-old"]
