@@ -138,6 +138,8 @@ def test_the_capability_statement_declares_the_operation_on_task(ward_server):
     assert {"name": "worklist", "definition": "http://relais.example/OperationDefinition/Task-worklist"} in (
         task["operation"])
     assert any(o["name"] == "worklist" for o in statement["rest"][0]["operation"])
+    openapi = ward_server.get("openapi.json", headers={"Accept": "application/json"}).json()
+    assert set(openapi["paths"]["/Task/$worklist"]) == {"get"}  # called with GET, as the server answers it
 
 
 def test_the_task_code_is_the_shared_one():
