@@ -214,6 +214,10 @@ def entries(store: Store, access: Access, base: str, tasks: list[StoredVersion],
     people = _read(store, access, [r for v in members.values() if v.resource_type == "PractitionerRole"
                                    if (r := _ref((v.resource or {}).get("practitioner"))) is not None])  # fmt: skip
     names = {ref: n for ref, v in members.items() if (n := care_team.display_name(v.resource or {}))}
+    for ref, v in members.items():  # a PractitionerRole is called by its Practitioner's name
+        person = _ref((v.resource or {}).get("practitioner")) if v.resource_type == "PractitionerRole" else None
+        if person is not None and person in people and (n := care_team.display_name(people[person].resource or {})):
+            names.setdefault(ref, n)
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     seen: set[Ref] = {("Task", t.id) for t in tasks}
     included: list[dict] = []
