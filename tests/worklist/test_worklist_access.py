@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.access.authkit import AuthServer, sqlite_store_fixture  # noqa: F401 (fixture)
+from tests.access.authkit import AuthServer, any_store_fixture  # noqa: F401 (fixture)
 from tests.worklist.worklist_data import ORDER, observation, task, ward
 
 
 @pytest.fixture(name="live")
-def live_fixture(sqlite_store):
-    live = AuthServer(sqlite_store)
+def live_fixture(any_store):
+    live = AuthServer(any_store)
     admin = live.client_token("system/*.cruds")
     # A Task of p1 whose input points at a measure of p2's: the p1 caller must not see that measure.
     extra = [observation("p2-secret", "p2", 222)]
