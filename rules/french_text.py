@@ -35,6 +35,7 @@ When in doubt the matcher fires: a false alert costs a coordinator a minute, a m
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -212,21 +213,40 @@ class ConceptMatcher:
                 key = (phrase.concept, first)
                 if key not in found or mention.end > found[key].end:
                     found[key] = mention
-        mentions = sorted((m for m in found.values()
-                           if not any(c == m.concept and s < m.end and m.start < e for c, s, e in excluded)),
-                          key=lambda m: (m.start, m.concept))  # fmt: skip
-        mentions = _drop_nested(mentions)
+        mentions = _drop_nested(sorted(found.values(), key=lambda m: (m.start, m.concept)))
+        mentions = _outside(mentions, excluded)
         return [m for m in mentions if include_negated or not m.negated]
 
 
 def _drop_nested(mentions: list[Mention]) -> list[Mention]:
-    """One mention per concept and span: "douleur thoracique" hides the "douleur" inside it."""
+    """One mention per concept and span: "douleur thoracique" hides the "douleur" inside it. ``mentions`` are
+    sorted by start, one a concept and start (the longest): a mention is inside an earlier one of its concept
+    when it ends no later than the furthest of them."""
+    furthest: dict[str, int] = {}
     kept: list[Mention] = []
     for m in mentions:
-        if any(k.concept == m.concept and k.start <= m.start and m.end <= k.end for k in kept):
+        if furthest.get(m.concept, -1) >= m.end:
             continue
-        kept = [k for k in kept if not (k.concept == m.concept and m.start <= k.start and k.end <= m.end)]
+        furthest[m.concept] = m.end
         kept.append(m)
+    return kept
+
+
+def _outside(mentions: list[Mention], excluded: list[tuple[str, int, int]]) -> list[Mention]:
+    """The mentions that overlap no exclusion span of their concept ("chute" in "chute de cheveux")."""
+    if not excluded:
+        return mentions
+    spans: dict[str, tuple[list[int], list[int]]] = {}  # concept -> starts, running max of ends
+    for concept, start, end in sorted(excluded, key=lambda x: x[1]):
+        starts, ends = spans.setdefault(concept, ([], []))
+        starts.append(start)
+        ends.append(max(end, ends[-1]) if ends else end)
+    kept = []
+    for m in mentions:
+        starts, ends = spans.get(m.concept, ((), ()))
+        before = bisect.bisect_left(starts, m.end)  # exclusions starting before the mention ends
+        if not (before and ends[before - 1] > m.start):
+            kept.append(m)
     return kept
 
 
