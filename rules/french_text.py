@@ -14,22 +14,26 @@ Matching, word by word, tolerates:
 - accents and case ("Essoufflée", "ESSOUFFLEE"), ligatures (œ), curly apostrophes;
 - plurals and feminine forms ("douleurs thoraciques", "tombée"), doubled letters ("essouflé");
 - common misspellings: one edit in words of 6 to 8 letters, two in longer ones ("douleur thoracic"), never on
-  the first letter, never for a real word that merely looks close (``NOT_TYPOS``: "contusion" is not "confusion");
+  the first letter, never for a real word that merely looks close (``NOT_TYPOS``: "contusion" is not "confusion")
+  nor for a word of another phrase ("confusion" is not a misspelt "convulsion");
 - phrases marked ``!`` in a concept's list say what its words mean elsewhere: "!chute de cheveux" keeps
   "une chute de cheveux" from being a fall;
 - little words between a phrase's words ("perte brutale de connaissance" for "perte de connaissance"): up to
   ``MAX_GAP`` words, within one clause.
 
 Negation (a mention is negated when a cue governs it in its clause):
-- cues before the mention: pas, ne ... plus, jamais, aucun(e), sans, ni, non, nie/nié, absence de;
-  "pas de douleur thoracique", "n'est plus essoufflé", "aucune chute", "sans malaise", "ni douleur ni malaise",
-  "nie toute douleur thoracique", "pas de fièvre, ni d'essoufflement";
-- cues after it in the same clause: "douleur thoracique : non", "essoufflement absent";
+- cues before the mention: pas, ne ... plus, jamais, aucun(e), sans, ni, non, nie/nié, absence de, and "plus de"
+  opening a clause; "pas de douleur thoracique", "n'est plus essoufflé", "aucune chute", "sans malaise",
+  "ni douleur ni malaise", "nie toute douleur thoracique", "pas de fièvre, ni d'essoufflement";
+- ne ... pas/plus around it: "il ne tombe plus", "il ne s'est pas évanoui";
+- answers after it in the same clause: "douleur thoracique : non", "essoufflement absent", "chutes : 0";
 - a cue's scope ends at punctuation and at conjunctions ("elle n'a pas mangé mais elle a une douleur
   thoracique" fires), except a list that goes on ("pas de fièvre, de malaise ou de chute": all three denied);
+  doubt is no denial ("je ne sais pas si c'est une douleur thoracique" fires);
 - what says a complaint is over, after it: "le saignement s'est arrêté", "la confusion a disparu";
 - words that look like negation but are not: "pas d'amélioration de son essoufflement", "sans cesse",
-  "pas seulement", "pas mal de douleurs", "jamais été aussi essoufflée", "non soulagée": these fire.
+  "pas seulement", "pas mal de douleurs", "jamais été aussi essoufflée", "non soulagée", "n'arrête pas de
+  saigner", "plus de douleurs qu'hier": these fire.
 When in doubt the matcher fires: a false alert costs a coordinator a minute, a missed one can cost more.
 """
 
