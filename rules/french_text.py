@@ -14,24 +14,32 @@ Matching, word by word, tolerates:
 - accents and case ("Essoufflée", "ESSOUFFLEE"), ligatures (œ), curly apostrophes;
 - plurals and feminine forms ("douleurs thoraciques", "tombée"), doubled letters ("essouflé");
 - common misspellings: one edit in words of 6 to 8 letters, two in longer ones ("douleur thoracic"), never on
-  the first letter, never for a real word that merely looks close (``NOT_TYPOS``: "contusion" is not "confusion");
+  the first letter, never for a real word that merely looks close (``NOT_TYPOS``: "contusion" is not "confusion")
+  nor for a word of another phrase ("confusion" is not a misspelt "convulsion");
+- phrases marked ``!`` in a concept's list say what its words mean elsewhere: "!chute de cheveux" keeps
+  "une chute de cheveux" from being a fall;
 - little words between a phrase's words ("perte brutale de connaissance" for "perte de connaissance"): up to
   ``MAX_GAP`` words, within one clause.
 
 Negation (a mention is negated when a cue governs it in its clause):
-- cues before the mention: pas, ne ... plus, jamais, aucun(e), sans, ni, non, nie/nié, absence de;
-  "pas de douleur thoracique", "n'est plus essoufflé", "aucune chute", "sans malaise", "ni douleur ni malaise",
-  "nie toute douleur thoracique", "pas de fièvre, ni d'essoufflement";
-- cues after it in the same clause: "douleur thoracique : non", "essoufflement absent";
+- cues before the mention: pas, ne ... plus, jamais, aucun(e), sans, ni, non, nie/nié, absence de, and "plus de"
+  opening a clause; "pas de douleur thoracique", "n'est plus essoufflé", "aucune chute", "sans malaise",
+  "ni douleur ni malaise", "nie toute douleur thoracique", "pas de fièvre, ni d'essoufflement";
+- ne ... pas/plus around it: "il ne tombe plus", "il ne s'est pas évanoui";
+- answers after it in the same clause: "douleur thoracique : non", "essoufflement absent", "chutes : 0";
 - a cue's scope ends at punctuation and at conjunctions ("elle n'a pas mangé mais elle a une douleur
   thoracique" fires), except a list that goes on ("pas de fièvre, de malaise ou de chute": all three denied);
+  doubt is no denial ("je ne sais pas si c'est une douleur thoracique" fires);
+- what says a complaint is over, after it: "le saignement s'est arrêté", "la confusion a disparu";
 - words that look like negation but are not: "pas d'amélioration de son essoufflement", "sans cesse",
-  "pas seulement", "pas mal de douleurs", "jamais été aussi essoufflée", "non soulagée": these fire.
+  "pas seulement", "pas mal de douleurs", "jamais été aussi essoufflée", "non soulagée", "n'arrête pas de
+  saigner", "plus de douleurs qu'hier": these fire.
 When in doubt the matcher fires: a false alert costs a coordinator a minute, a missed one can cost more.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -43,6 +51,7 @@ from rapidfuzz.distance import Levenshtein
 
 DEFAULT_CONCEPTS_PATH = Path(__file__).with_name("complaint_concepts.yaml")
 
+EXCLUSION = "!"  # a phrase so marked names what the concept's words mean elsewhere ("!chute de cheveux")
 MAX_GAP = 2  # words other than little ones allowed between two words of a phrase
 MAX_SKIP = 6  # words of any kind allowed there
 SCOPE = 8  # words a negation cue reaches forward within its clause
@@ -57,18 +66,27 @@ NOT_TYPOS = frozenset("contusion confession conclusion concession poitrail".spli
 
 BOUNDARY_WORDS = frozenset(
     "mais et ou car donc puis sauf hormis excepte cependant pourtant toutefois neanmoins alors sinon "
-    "que qu quand lorsque lorsqu puisque puisqu parce depuis apres avant tandis pendant surtout".split()
+    "que qu quand lorsque lorsqu puisque puisqu parce depuis apres avant tandis pendant surtout si pourquoi comment"
+    .split()
 )
 BOUNDARY_CHARS = re.compile(r"[.,;:!?()\[\]{}\n\r|•/]|\s[-–—]\s|[–—]")
 # After a cue, these mean the cue is not denying what follows.
 PSEUDO_AFTER_CUE = frozenset(
     "amelioration ameliore amelioree ameliorer mieux diminution diminue soulagement soulage soulagee regression "
-    "disparition cesse arret doute seulement que qu uniquement compter moins".split()
+    "disparition cesse arret arrete doute seulement que qu uniquement compter moins".split()
 )
 POST_NEGATIONS = frozenset(
-    "non absent absente absents absentes aucun aucune negatif negative negatifs negatives neant nul nulle".split()
+    "non absent absente absents absentes aucun aucune negatif negative negatifs negatives neant nul nulle 0 zero"
+    .split()
 )
+# After a mention, what says it is over: "le saignement s'est arrêté", "la confusion a disparu".
+RESOLVED = frozenset(
+    "disparu disparue disparus disparues resolu resolue resolus resolues arrete arretee arretes arretees".split()
+)
+ALONE_NEGATIONS = frozenset({"non", "0", "zero"})  # deny only as a whole answer: "non soulagée", "0,5 mg"
+POST_SCOPE = 5  # words after a mention its answer may come in
 TOKEN = re.compile(r"[^\W_]+")
+_DOUBLED = re.compile(r"(.)\1+")
 
 
 @dataclass(frozen=True)
@@ -103,7 +121,7 @@ def word_key(norm: str) -> str:
         norm = norm[:-3] + "al"
     elif len(norm) > 3 and (norm[-1] == "s" and not norm.endswith("ss") or norm.endswith(("aux", "eux"))):
         norm = norm[:-1]  # a final x is a plural after au, eu only: "toux" stays "toux"
-    norm = re.sub(r"(.)\1+", r"\1", norm)
+    norm = _DOUBLED.sub(r"\1", norm)
     if len(norm) > 3 and norm.endswith("e"):
         norm = norm[:-1]
     return norm
@@ -114,11 +132,14 @@ _NOT_TYPO_KEYS = frozenset(word_key(fold(w)) for w in NOT_TYPOS)
 
 def tokenize(text: str) -> list[_Token]:
     """Words of ``text`` with their offsets; apostrophes and hyphens split words ("n'est" -> n, est)."""
-    tokens = []
-    for m in TOKEN.finditer(text):
-        norm = fold(m.group())
-        tokens.append(_Token(norm, word_key(norm), m.start(), m.end()))
-    return tokens
+    return [_Token(*_forms(m.group()), m.start(), m.end()) for m in TOKEN.finditer(text)]
+
+
+@lru_cache(maxsize=65536)
+def _forms(word: str) -> tuple[str, str]:
+    # Patients write with few words, over and over: each is folded once.
+    norm = fold(word)
+    return norm, word_key(norm)
 
 
 def _tolerance(key: str) -> int:
@@ -139,6 +160,7 @@ class _Phrase:
     concept: str
     phrase: str
     keys: tuple[str, ...]
+    exclusion: bool = False  # "!chute de cheveux": a mention of the concept inside it is not one
 
 
 class ConceptMatcher:
@@ -148,20 +170,25 @@ class ConceptMatcher:
         self.phrases: list[_Phrase] = []
         for concept, phrases in concepts.items():
             for phrase in phrases:
-                words = tokenize(phrase)
+                exclusion = phrase.startswith(EXCLUSION)
+                words = tokenize(phrase.removeprefix(EXCLUSION))
                 content = [t.key for t in words if t.norm not in STOPWORDS]
                 # "me tuer", "en finir": one word alone would say too little, keep the little word too
                 keys = tuple(content if len(content) > 1 or len(words) == 1 else [t.key for t in words])
                 if keys:
-                    self.phrases.append(_Phrase(concept, phrase, keys))
+                    self.phrases.append(_Phrase(concept, phrase.removeprefix(EXCLUSION), keys, exclusion))
         self._vocabulary = frozenset(k for p in self.phrases for k in p.keys)
+        self._starting: dict[str, list[_Phrase]] = {}  # phrases by their first word: a text is read once
+        for p in self.phrases:
+            self._starting.setdefault(p.keys[0], []).append(p)
         self._matches: dict[str, frozenset[str]] = {}
 
     def _concept_words(self, key: str) -> frozenset[str]:
         """Concept words a text word may stand for (itself, or the words it misspells); memoised per word."""
         found = self._matches.get(key)
         if found is None:
-            found = frozenset(w for w in self._vocabulary if _similar(key, w))
+            # A concept word is itself, never a misspelling of another ("confusion" is not "convulsion").
+            found = frozenset({key} if key in self._vocabulary else (w for w in self._vocabulary if _similar(key, w)))
             if len(self._matches) < 100_000:
                 self._matches[key] = found
         return found
@@ -172,14 +199,16 @@ class ConceptMatcher:
         boundaries = _boundaries(text, tokens)
         words = [self._concept_words(t.key) for t in tokens]
         found: dict[tuple[str, int], Mention] = {}
-        for phrase in self.phrases:
-            for first in range(len(tokens)):
-                if phrase.keys[0] not in words[first]:
-                    continue
+        excluded: list[tuple[str, int, int]] = []
+        for first in range(len(tokens)):
+            for phrase in (p for word in words[first] for p in self._starting.get(word, ())):
                 matched = _match_rest(phrase.keys, tokens, words, boundaries, first)
                 if matched is None:
                     continue
                 last = matched[-1]
+                if phrase.exclusion:
+                    excluded.append((phrase.concept, tokens[first].start, tokens[last].end))
+                    continue
                 negated = _negated(text, tokens, boundaries, matched)
                 mention = Mention(
                     phrase.concept, phrase.phrase, tokens[first].start, tokens[last].end,
@@ -188,27 +217,53 @@ class ConceptMatcher:
                 key = (phrase.concept, first)
                 if key not in found or mention.end > found[key].end:
                     found[key] = mention
-        mentions = sorted(found.values(), key=lambda m: (m.start, m.concept))
-        mentions = _drop_nested(mentions)
+        mentions = _drop_nested(sorted(found.values(), key=lambda m: (m.start, m.concept)))
+        mentions = _outside(mentions, excluded)
         return [m for m in mentions if include_negated or not m.negated]
 
 
 def _drop_nested(mentions: list[Mention]) -> list[Mention]:
-    """One mention per concept and span: "douleur thoracique" hides the "douleur" inside it."""
+    """One mention per concept and span: "douleur thoracique" hides the "douleur" inside it. ``mentions`` are
+    sorted by start, one a concept and start (the longest): a mention is inside an earlier one of its concept
+    when it ends no later than the furthest of them."""
+    furthest: dict[str, int] = {}
     kept: list[Mention] = []
     for m in mentions:
-        if any(k.concept == m.concept and k.start <= m.start and m.end <= k.end for k in kept):
+        if furthest.get(m.concept, -1) >= m.end:
             continue
-        kept = [k for k in kept if not (k.concept == m.concept and m.start <= k.start and k.end <= m.end)]
+        furthest[m.concept] = m.end
         kept.append(m)
+    return kept
+
+
+def _outside(mentions: list[Mention], excluded: list[tuple[str, int, int]]) -> list[Mention]:
+    """The mentions that overlap no exclusion span of their concept ("chute" in "chute de cheveux")."""
+    if not excluded:
+        return mentions
+    spans: dict[str, tuple[list[int], list[int]]] = {}  # concept -> starts, running max of ends
+    for concept, start, end in sorted(excluded, key=lambda x: x[1]):
+        starts, ends = spans.setdefault(concept, ([], []))
+        starts.append(start)
+        ends.append(max(end, ends[-1]) if ends else end)
+    kept = []
+    for m in mentions:
+        starts, ends = spans.get(m.concept, ((), ()))
+        before = bisect.bisect_left(starts, m.end)  # exclusions starting before the mention ends
+        if not (before and ends[before - 1] > m.start):
+            kept.append(m)
     return kept
 
 
 def _boundaries(text: str, tokens: list[_Token]) -> list[bool]:
     """boundaries[i]: a clause ends between token i and i + 1 (punctuation in between)."""
-    return [
-        bool(BOUNDARY_CHARS.search(text[tokens[i].end:tokens[i + 1].start])) for i in range(len(tokens) - 1)
-    ] + [True]
+    return [_ends_clause(text, tokens[i], tokens[i + 1]) for i in range(len(tokens) - 1)] + [True]
+
+
+def _ends_clause(text: str, before: _Token, after: _Token) -> bool:
+    gap = text[before.end:after.start]
+    if gap in (",", ".", "/") and before.norm.isdigit() and after.norm.isdigit():
+        return False  # a number ("0,5", "13/8"), not punctuation
+    return bool(BOUNDARY_CHARS.search(gap))
 
 
 def _match_rest(keys, tokens, words, boundaries, first) -> list[int] | None:
@@ -230,7 +285,7 @@ def _match_rest(keys, tokens, words, boundaries, first) -> list[int] | None:
     return matched
 
 
-def _is_cue(tokens: list[_Token], i: int, clause_start: int) -> bool:
+def _is_cue(tokens: list[_Token], boundaries: list[bool], i: int, clause_start: int) -> bool:
     word = tokens[i].norm
     after = tokens[i + 1].norm if i + 1 < len(tokens) else ""
     after2 = tokens[i + 2].norm if i + 2 < len(tokens) else ""
@@ -238,15 +293,29 @@ def _is_cue(tokens: list[_Token], i: int, clause_start: int) -> bool:
     if following in PSEUDO_AFTER_CUE:
         return False
     if word == "pas":
+        if i > 0 and tokens[i - 1].norm in ("arrete", "cesse"):  # "n'arrête pas de saigner": it goes on
+            return False
         return not (after == "mal" and after2 in ("de", "d"))  # "pas mal de douleurs": a lot of pain
     if word == "plus":  # "n'est plus essoufflé"; without ne, "plus essoufflé" is comparative
-        return any(t.norm in ("ne", "n") for t in tokens[max(clause_start, i - 4):i])
+        if any(t.norm in ("ne", "n") for t in tokens[max(clause_start, i - 4):i]):
+            return True
+        # "Plus de douleur depuis hier" opening a clause says "no more"; "plus de douleurs qu'hier" compares.
+        return i == clause_start and after in ("de", "d") and not _later_in_clause(tokens, boundaries, i, ("que", "qu"))
     if word == "jamais":  # "jamais été aussi essoufflée" says the opposite
         return not any(t.norm in ("aussi", "autant", "si", "tant") for t in tokens[i + 1:i + 4])
     if word == "absence":  # "des absences" are lapses of consciousness
         return after in ("de", "d")
     return word in ("aucun", "aucune", "aucuns", "aucunes", "sans", "ni", "non", "nie", "nient", "niant",
                     "nullement", "guere", "rien")
+
+
+def _later_in_clause(tokens: list[_Token], boundaries: list[bool], i: int, words: tuple[str, ...]) -> bool:
+    for j in range(i + 1, len(tokens)):
+        if tokens[j].norm in words:
+            return True
+        if boundaries[j]:
+            return False
+    return False
 
 
 def _clause_start(tokens, boundaries, i) -> int:
@@ -260,8 +329,9 @@ def _negated(text: str, tokens: list[_Token], boundaries: list[bool], matched: l
     first, last = matched[0], matched[-1]
     # A cue between the phrase's words: "douleur non thoracique" (a cue that is a phrase word, as in
     # "ne répond plus", is the complaint itself).
+    start = _clause_start(tokens, boundaries, first)
     for i in range(first + 1, last):
-        if i not in matched and _is_cue(tokens, i, first):
+        if i not in matched and _is_cue(tokens, boundaries, i, start):  # "ne fait plus de malaises"
             return True
     # A cue before, in the same clause, or in a list the cue governs ("pas de fièvre, ni d'essoufflement").
     i = first - 1
@@ -272,21 +342,24 @@ def _negated(text: str, tokens: list[_Token], boundaries: list[bool], matched: l
                 break
         elif tokens[i].norm in BOUNDARY_WORDS and not _list_goes_on(tokens, i + 1, tokens[i].norm):
             break
-        if _is_cue(tokens, i, _clause_start(tokens, boundaries, i)):
+        if _is_cue(tokens, boundaries, i, _clause_start(tokens, boundaries, i)):
             return True
         i -= 1
         reach += 1
     # "ne" before, "pas"/"plus"/"jamais" after the verb: "il ne tombe plus", "elle ne saigne pas".
     if _bracketed(tokens, boundaries, first, last):
         return True
-    # A cue after it: "douleur thoracique : non", "essoufflement absent".
-    for j in range(last + 1, min(last + 3, len(tokens))):
+    # A cue after it, a questionnaire's answer included: "douleur thoracique : non", "essoufflement absent",
+    # "nombre de chutes ce mois-ci : 0".
+    for j in range(last + 1, min(last + 1 + POST_SCOPE, len(tokens))):
         gap = text[tokens[j - 1].end:tokens[j].start]
         if BOUNDARY_CHARS.search(gap.replace(":", " ").replace("?", " ")) or tokens[j - 1].norm in BOUNDARY_WORDS:
             break
         word = tokens[j].norm
-        if word in POST_NEGATIONS and (word != "non" or boundaries[j]):  # "non soulagée" is no denial
+        if word in POST_NEGATIONS and (word not in ALONE_NEGATIONS or boundaries[j]):  # "non soulagée" denies nothing
             return True
+        if word in RESOLVED:  # "la confusion a disparu"; "ne s'est pas arrêté" has its own cue before it
+            return not any(t.norm in ("pas", "plus", "jamais", "toujours") for t in tokens[last + 1:j])
     return False
 
 

@@ -3,6 +3,8 @@
 Matches (``search.mode`` match): the open triage Tasks (``code`` ``codes.TRIAGE_ALERT``, ``status`` one of
 ``OPEN_STATUSES``), most urgent first (``codes.PRIORITY_ORDER``: stat, asap, urgent, routine; a Task
 without a priority counts as routine), then oldest first (``authoredOn``, then last update, then id).
+The oldest RELAIS_SEARCH_SNAPSHOT_MAX open Tasks are read, the triage alerts among them ranked (past
+that cap, ``total`` is left out).
 ``owner`` and ``patient`` narrow them as the Task search parameters of those names do.
 
 Includes (``search.mode`` include), after the matches, grouped Task by Task in the matches' order:
@@ -19,7 +21,8 @@ may read. A patient-scoped caller therefore sees its own patient's Tasks and tea
 
 Paging: ``_count`` (default RELAIS_DEFAULT_COUNT) Tasks a page; a worklist longer than a page is kept as
 a snapshot of Task ids (as searches are), whose links (``[base]?_getpages=...``) rebuild each page's
-includes when followed.
+includes when followed. For a caller who may not see every Task, the snapshot keeps only the Tasks it
+may read, so its pages are full.
 """
 
 from __future__ import annotations
@@ -61,28 +64,38 @@ _PLAIN = SearchQuery("Task")
 Ref = tuple[str, str]
 
 
-def task_ids(store: Store, access: Access, settings: Settings, pairs: list[tuple[str, str]],
-             strict: bool = False) -> tuple[list[str], tuple[str, ...]]:  # fmt: skip
-    """The ids of the open triage Tasks ``pairs`` (owner, patient) select, in worklist order (at most the
-    snapshot cap), and the warnings of the parameters the operation does not take."""
+def open_tasks(store: Store, access: Access, settings: Settings, pairs: list[tuple[str, str]],
+               strict: bool = False) -> tuple[list[StoredVersion], bool, tuple[str, ...]]:  # fmt: skip
+    """The open triage Tasks ``pairs`` (owner, patient) select, in worklist order, at most the snapshot cap;
+    whether there were more; the warnings of the parameters the operation does not take.
+
+    One store query, oldest first, then a stable sort by priority in memory: a query per priority would
+    cost as many passes over the Tasks the store drives it by, and the open Tasks are read for the page
+    anyway. The query names the open statuses, not the code, so that the store drives it from the open
+    Tasks (few, however long the platform runs) rather than from every triage Task ever written; the code
+    is tested on the Tasks read, as a ``system|code`` token search tests it.
+    """
     filters, unknown = split_parameters(pairs)
-    code = f"{codes.TRIAGE_ALERT['system']}|{codes.TRIAGE_ALERT['code']}"
-    base = _parse(store, "Task", [("code", code), ("status", ",".join(OPEN_STATUSES)), *filters, ("_sort", SORT)],
-                  settings, strict)  # fmt: skip
-    base = _through_readable(store, access, base)
+    query = _parse(store, "Task", [("status", ",".join(OPEN_STATUSES)), *filters, ("_sort", SORT)], settings, strict)
+    query = _through_readable(store, access, query)
     cap = settings.snapshot_max
-    ids: list[str] = []
-    for priority in codes.PRIORITY_ORDER:
-        band: tuple[Predicate, ...] = (Predicate("priority", "token", "eq", (None, priority)),)
-        if priority == "routine":
-            band += (Predicate("priority", "token", "missing", (True,)),)
-        query = dataclasses.replace(base, clauses=(*base.clauses, band), count=cap + 1 - len(ids), offset=0,
-                                    total="none")  # fmt: skip
-        ids.extend(_run(store, query).ids)
-        if len(ids) > cap:
-            break
+    ids = _run(store, dataclasses.replace(query, count=cap + 1, offset=0, total="none")).ids
+    tasks = [v for v in store.read_many("Task", ids[:cap]) if is_triage_alert(v.resource or {})] if ids else []
+    tasks.sort(key=lambda v: priority_rank((v.resource or {}).get("priority")))
     warnings = tuple(f"Task/$worklist takes owner, patient and _count: {k} is ignored" for k in unknown)
-    return ids, warnings
+    return tasks, len(ids) > cap, warnings
+
+
+def is_triage_alert(task: dict) -> bool:
+    """Whether ``task.code`` carries the triage alert coding (``codes.TRIAGE_ALERT``)."""
+    coding = (task.get("code") or {}).get("coding") if isinstance(task.get("code"), dict) else None
+    return any(isinstance(c, dict) and c.get("system") == codes.TRIAGE_ALERT["system"]
+               and c.get("code") == codes.TRIAGE_ALERT["code"] for c in coding or ())  # fmt: skip
+
+
+def priority_rank(priority: object) -> int:
+    """0 for stat ... 3 for routine; a Task without a priority (or with an unknown one) is routine."""
+    return codes.PRIORITY_ORDER.index(priority) if priority in codes.PRIORITY_ORDER else len(codes.PRIORITY_ORDER) - 1
 
 
 def split_parameters(pairs: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[str]]:
@@ -101,14 +114,16 @@ def worklist(store: Store, access: Access, settings: Settings, pairs: list[tuple
         raise FHIRError(400, f"Task/$worklist takes owner, patient and _count, not {unknown[0]}", code="invalid")
     count = next((v for k, v in pairs if k == "_count"), None)
     size = min(page_number(count, "_count", settings.default_count), settings.max_count)
-    ids, warnings = task_ids(store, access, settings, pairs, strict)
-    total = len(ids) if len(ids) <= settings.snapshot_max else None
-    ids = ids[: settings.snapshot_max]
+    tasks, more, warnings = open_tasks(store, access, settings, pairs, strict)
+    total = None if more else len(tasks)
+    # A caller who may not see every Task pages through its own: full pages, not pages of what it may not see.
+    tasks = tasks if access.sees_all("Task") else readable(access, tasks)
+    ids = [v.id for v in tasks]
     if size and len(ids) > size:
         snap = snapshot(store, access, settings, KIND, "Task", [("Task", i) for i in ids], total, size,
                         paging.Shape())  # fmt: skip
         return worklist_page(store, access, settings, snap, 0, size, warnings)
-    tasks = readable(access, store.read_many("Task", ids)) if size and ids else []
+    tasks = tasks if size else []
     bundle: dict = {"resourceType": "Bundle", "type": "searchset"}
     if total is not None and access.sees_all("Task"):
         bundle["total"] = total
@@ -198,6 +213,11 @@ def entries(store: Store, access: Access, base: str, tasks: list[StoredVersion],
     # A PractitionerRole's Practitioner comes along: the person, with their own telecom.
     people = _read(store, access, [r for v in members.values() if v.resource_type == "PractitionerRole"
                                    if (r := _ref((v.resource or {}).get("practitioner"))) is not None])  # fmt: skip
+    names = {ref: n for ref, v in members.items() if (n := care_team.display_name(v.resource or {}))}
+    for ref, v in members.items():  # a PractitionerRole is called by its Practitioner's name
+        person = _ref((v.resource or {}).get("practitioner")) if v.resource_type == "PractitionerRole" else None
+        if person is not None and person in people and (n := care_team.display_name(people[person].resource or {})):
+            names.setdefault(ref, n)
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     seen: set[Ref] = {("Task", t.id) for t in tasks}
     included: list[dict] = []
@@ -217,7 +237,6 @@ def entries(store: Store, access: Access, base: str, tasks: list[StoredVersion],
             continue
         seen.add(("List", pid))  # one List a patient, however many of their Tasks are listed
         order = [(ref, role) for ref, role in orders[pid] if ref in members]  # only members the caller may read
-        names = {ref: n for ref in members if (n := care_team.display_name(members[ref].resource or {}))}
         call_list = care_team.call_list(pid, order, names, now)
         if access.can_read(call_list):
             included.append({"fullUrl": care_team.call_list_url(pid, order), "resource": call_list,

@@ -73,3 +73,17 @@ def test_broken_concept_file_says_what(tmp_path):
 def test_empty_text():
     assert find_mentions("", CONCEPTS) == []
     assert find_mentions("...", CONCEPTS) == []
+
+
+def test_an_exclusion_phrase_drops_the_mentions_inside_it():
+    concepts = {"chute": ["chute", "!chute de cheveux"]}
+    assert find_mentions("Chute de cheveux, mais pas de chute", concepts, include_negated=True) == [
+        Mention("chute", "chute", 30, 35, "chute", negated=True)]
+    assert [m.text for m in find_mentions("Une chute hier; chute de cheveux aussi", concepts)] == ["chute"]
+
+
+def test_misspellings_stop_at_real_words_and_short_words():
+    concepts = {"confusion": ["confusion"], "chute": ["chute"]}
+    assert find_mentions("confusoin et confsion", concepts)[0].concept == "confusion"
+    assert find_mentions("une contusion", concepts) == []
+    assert find_mentions("il chante", concepts) == []  # short words must match exactly

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.access.authkit import AuthServer, sqlite_store_fixture  # noqa: F401 (fixture)
+from tests.access.authkit import AuthServer, any_store_fixture  # noqa: F401 (fixture)
 from tests.worklist.worklist_data import ORDER, observation, task, ward
 
 
 @pytest.fixture(name="live")
-def live_fixture(sqlite_store):
-    live = AuthServer(sqlite_store)
+def live_fixture(any_store):
+    live = AuthServer(any_store)
     admin = live.client_token("system/*.cruds")
     # A Task of p1 whose input points at a measure of p2's: the p1 caller must not see that measure.
     extra = [observation("p2-secret", "p2", 222)]
@@ -77,6 +77,7 @@ def test_a_token_that_may_not_read_tasks_is_refused_and_no_token_is_unauthorised
 def test_a_paging_link_is_the_searchers_own(live):
     token = live.client_token("patient/*.rs", patient="p1")
     first = live.request("GET", "Task/$worklist", token, params={"_count": "2"}).json()
+    assert _matches(first) == ["t-stat-old", "t-urgent"]  # full pages of its own Tasks
     nxt = next(link["url"] for link in first["link"] if link["relation"] == "next")
     headers = {"Accept": "application/fhir+json"}
     own = requests.get(nxt, headers={**headers, "Authorization": f"Bearer {token}"}, timeout=10)

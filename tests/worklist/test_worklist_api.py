@@ -138,7 +138,43 @@ def test_the_capability_statement_declares_the_operation_on_task(ward_server):
     assert {"name": "worklist", "definition": "http://relais.example/OperationDefinition/Task-worklist"} in (
         task["operation"])
     assert any(o["name"] == "worklist" for o in statement["rest"][0]["operation"])
+    openapi = ward_server.get("openapi.json", headers={"Accept": "application/json"}).json()
+    assert set(openapi["paths"]["/Task/$worklist"]) == {"get"}  # called with GET, as the server answers it
 
 
 def test_the_task_code_is_the_shared_one():
     assert codes.TRIAGE_ALERT["code"] == "triage-alert"  # the worklist finds what triage writes
+
+
+def test_the_answer_is_a_valid_r4_bundle(ward_server):
+    from fhir.resources.R4B.bundle import Bundle
+
+    bundle = ward_server.get("Task/$worklist").json()
+    assert len(Bundle.model_validate(bundle).entry) == len(bundle["entry"])
+
+
+def test_practitioner_roles_and_organisations_in_a_team_come_with_their_people_and_telecom(ward_server):
+    from tests.worklist.worklist_data import observation, practitioner, role, task
+
+    resources = [
+        practitioner("kine9", "Lambert", "+33 1 00 00 00 09", "10000000009"),
+        {"resourceType": "PractitionerRole", "id": "kine9-cabinet", "practitioner": {"reference": "Practitioner/kine9"},
+         "telecom": [{"system": "phone", "value": "+33 1 00 00 00 10"}]},
+        {"resourceType": "Organization", "id": "pharmacie", "name": "Pharmacie du Centre",
+         "telecom": [{"system": "phone", "value": "+33 1 00 00 00 11"}]},
+        {"resourceType": "Patient", "id": "p3"},
+        {"resourceType": "CareTeam", "id": "team3", "status": "active", "subject": {"reference": "Patient/p3"},
+         "participant": [{"member": {"reference": "PractitionerRole/kine9-cabinet"}, "role": role("physiotherapist")},
+                         {"member": {"reference": "Organization/pharmacie"}, "role": role("pharmacist")}]},
+        observation("bp9", "p3", 190),
+        task("t-p3", "p3", "urgent", "2026-01-06T08:00:00Z", "Observation/bp9"),
+    ]  # fmt: skip
+    for resource in resources:
+        assert ward_server.put(f"{resource['resourceType']}/{resource['id']}", resource).status_code in (200, 201)
+    bundle = ward_server.get("Task/$worklist", params={"patient": "p3"}).json()
+    [call_list] = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "List"]
+    assert [(e["item"]["reference"], e["item"].get("display")) for e in call_list["entry"]] == [
+        ("Organization/pharmacie", "Pharmacie du Centre"), ("PractitionerRole/kine9-cabinet", "Dr Marie Lambert")]
+    included = _included(bundle)
+    for ref in (("Organization", "pharmacie"), ("PractitionerRole", "kine9-cabinet"), ("Practitioner", "kine9")):
+        assert ref in included
