@@ -110,7 +110,7 @@ def _closed_triage_task(store: Any, payload: dict) -> bool:
 
 def handle(settings: Settings, store: Any, payloads: list[dict]) -> None:
     """Handler of ``triage`` events: evaluate the rules on each version, write or update the alerts."""
-    actor = triage_actor(store, settings.auth)
+    actor = triage_actor(store)
     facts = StoreFacts(store)
     for payload in payloads:
         if payload.get("type") == "Task":
@@ -124,7 +124,7 @@ def handle(settings: Settings, store: Any, payloads: list[dict]) -> None:
             raise_alert(settings, store, actor, firing, stored)
 
 
-def triage_actor(store: Any, auth_on: bool) -> Actor:
+def triage_actor(store: Any) -> Actor:
     """The registered internal actor ``relais-triage`` (registered with DEFAULT_SCOPES on first use)."""
     import auth
     from auth.clients import ClientRegistry
