@@ -69,6 +69,7 @@ def outbox_handlers(config: Config) -> Outbox:
     rules = triage.settings_from(config, rule_files.load_directory(config.rules_dir or None))
     outbox.register(notify.RESOURCE_KIND, partial(triage.queue, rules))
     outbox.register(triage.OUTBOX_KIND, partial(triage.handle, rules))
+    outbox.register_dead_letter(triage.OUTBOX_KIND, partial(triage.failed, rules))
     return outbox
 
 

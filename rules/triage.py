@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhir_server import write
-from fhir_server.actor import Actor
+from fhir_server.actor import SERVER, Actor
+from fhir_server.codes import TRIAGE_ALERT
 from fhir_server.errors import FHIRError
 from fhir_server.ids import new_id
 from fhir_server.search.parser import parse
@@ -30,6 +31,7 @@ from fhir_server.store.base import StoredVersion
 from . import alerts
 from .engine import Firing, evaluate, triggered
 from .facts import StoreFacts
+from .measures import patient_of
 from .model import RuleSet
 
 log = logging.getLogger("relais.triage")
@@ -41,6 +43,7 @@ DEFAULT_SCOPES = ("system/Task.cru", "system/Flag.cru", "system/Organization.cru
                   "system/Observation.rs", "system/Goal.rs", "system/Communication.rs",
                   "system/QuestionnaireResponse.rs")
 OWNER_DISPLAY = "Équipe de coordination d'astreinte"
+FAILURE_RULE = "triage-failure"  # reasonCode of the Task that says triage gave up on a version
 OWNER_TYPES = ("Organization", "CareTeam", "HealthcareService")  # what triage creates when the owner is missing
 _WRITES = ("POST", "PUT", "PATCH")
 _ATTEMPTS = 20
@@ -221,6 +224,38 @@ def raise_alert(settings: Settings, store: Any, actor: Actor, firing: Firing, tr
     raise RuntimeError(f"rule {rule_id}: the open Task of Patient/{firing.patient} kept changing")
 
 
+def failed(settings: Settings, store: Any, payload: dict, error: str) -> str | None:
+    """Dead-letter handler of ``triage`` events: triage gave up on a version after every retry, so the
+    coordinator gets a Task saying so, to look at it by hand (a dangerous measure must not go unseen).
+    Written by the server itself: the failure may be that relais-triage lost its scopes. Returns its id."""
+    if payload.get("type") == "Task":
+        return None  # ending a Flag failed: the Flag stays active, visible, until ended by hand
+    stored = store.read(payload["type"], payload["id"], payload["version"])
+    patient = patient_of(stored.resource) if stored is not None and stored.resource else None
+    at = _now()
+    reference = f"{payload['type']}/{payload['id']}/_history/{payload['version']}"
+    task = {
+        "resourceType": "Task",
+        "identifier": [{"system": alerts.RULE_SYSTEM, "value": FAILURE_RULE}],
+        "status": "requested", "intent": "order", "priority": "urgent",
+        "code": {"coding": [dict(TRIAGE_ALERT)], "text": TRIAGE_ALERT["display"]},
+        "description": f"Le triage automatique de {reference} a échoué : vérifier cette donnée à la main.",
+        "focus": {"reference": f"{payload['type']}/{payload['id']}"},
+        "authoredOn": at, "lastModified": at, "requester": dict(alerts.REQUESTER),
+        "owner": settings.owner_reference,
+        "reasonCode": {"coding": [{"system": alerts.RULE_SYSTEM, "code": FAILURE_RULE}],
+                       "text": "Échec du triage automatique"},
+        "note": [{"text": alerts.DISCLAIMER}, {"text": f"Erreur : {error[:500]}"}],
+        "input": [{"type": {"coding": [{"system": alerts.INPUT_SYSTEM, "code": "trigger"}], "text": "Déclencheur"},
+                   "valueReference": {"reference": reference}}],
+    }
+    if patient is not None:
+        task["for"] = {"reference": f"Patient/{patient}"}
+    log.error("triage of %s failed for good (%s): Task written for the coordinator", reference, error)
+    [result] = write.write(store, [write.Change(write.CREATE, "Task", resource=task)], SERVER, dangling=True)
+    return result.id
+
+
 def _owner_changes(settings: Settings, store: Any) -> list[write.Change]:
     """The on-call team, created the first time an alert names it: a Task whose owner names nothing could not
     be updated by a coordinator (dangling references are refused)."""
@@ -269,5 +304,5 @@ def settings_from(config: Any, rules: RuleSet) -> Settings:
                     server_base=config.base_url.rstrip("/"))
 
 
-__all__ = ["ACTOR", "DEFAULT_SCOPES", "OUTBOX_KIND", "Settings", "end_flags", "handle", "queue",
+__all__ = ["ACTOR", "DEFAULT_SCOPES", "OUTBOX_KIND", "Settings", "end_flags", "failed", "handle", "queue",
            "raise_alert", "settings_from", "triage_actor"]

@@ -57,7 +57,7 @@ def test_creating_a_second_app_adds_no_handler_to_the_first(tmp_path):
     # matching and triage's (which versions a rule's trigger matches, queued as triage events)
     assert {kind: len(handlers) for kind, handlers in before.items()} == {
         audit.OUTBOX_KIND: 1, notify.RESOURCE_KIND: 2, resthook.OUTBOX_KIND: 1, triage.OUTBOX_KIND: 1,
-        f"dead-letter {resthook.OUTBOX_KIND}": 1,
+        f"dead-letter {resthook.OUTBOX_KIND}": 1, f"dead-letter {triage.OUTBOX_KIND}": 1,
     }
     settings_a = outbox_of(a).handlers[resthook.OUTBOX_KIND][0].args[0]
     settings_b = outbox_of(b).handlers[resthook.OUTBOX_KIND][0].args[0]

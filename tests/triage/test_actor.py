@@ -45,3 +45,19 @@ def test_without_the_scope_to_write_tasks_nothing_is_written_and_the_event_is_ke
     drain(app)
     assert store.scan("Task", None, 10) == []
     assert store.outbox_pending() >= 1  # retried later, then kept with its error for an operator
+
+
+def test_a_version_triage_gave_up_on_reaches_the_coordinator_as_a_task(store):
+    from fhir_server.outbox import outbox_of
+
+    app = _app(store)
+    [stored] = write.write(store, [write.Change(write.CREATE, "Observation", resource=measure("2339-0", 50, "mg/dL"))],
+                           SERVER, dangling=True)
+    payload = {"kind": "triage", "type": "Observation", "id": stored.id, "version": 1, "rules": ["hypoglycaemia"]}
+    # what the dispatcher does when a triage event fails its last attempt (relais-triage lost its Task scope)
+    outbox_of(app)._dead_letter(store, payload, "PermissionError('relais-triage may not create Task')")
+    [task] = [v.resource for v in store.scan("Task", None, 10)]
+    assert task["reasonCode"]["coding"][0]["code"] == "triage-failure" and task["priority"] == "urgent"
+    assert task["for"] == {"reference": "Patient/p1"} and "a échoué" in task["description"]
+    assert task["focus"] == {"reference": f"Observation/{stored.id}"}
+    assert "relais-triage may not create Task" in task["note"][1]["text"]
