@@ -133,3 +133,12 @@ def test_a_measure_without_a_patient_fires_nothing(store):
     body = measure("2339-0", 40, "mg/dL")
     body.pop("subject")
     assert fired(store, body) == {}
+
+
+def test_a_blood_pressure_goal_moves_both_the_crisis_and_the_hypotension_thresholds(store):
+    _store(store, goal("p1", "8480-6", low=100, high=160, unit="mm[Hg]"))
+    assert fired(store, blood_pressure(160, 90)) == {}
+    assert fired(store, blood_pressure(161, 90)) == {"hypertensive-crisis": "urgent"}
+    assert fired(store, blood_pressure(100, 60)) == {}
+    assert fired(store, blood_pressure(99, 60)) == {"severe-hypotension": "urgent"}
+    assert fired(store, blood_pressure(150, 120)) == {"hypertensive-crisis": "urgent"}  # diastolic keeps 120
