@@ -133,8 +133,13 @@ def ingest(store, feed: FeedMapper, raw: bytes, actor: auth.Caller | None, sourc
     except Exception:  # a store failure: answer "retry later" with the payload kept, if the store can
         log.exception("%s message %s could not be stored", feed.label, key)
         problem = Problem(INTERNAL, "internal error while storing the message; send it again later", retry=True)
-    record["written"] = [f"{r.resource_type}/{r.id}/_history/{r.version.version}" for r in results if r.version]
-    outcome = _answer(ctx, key, record, mapped.answer or identity.answer, problem)
+    record["written"] = [f"{r.resource_type}/{r.id}/_history/{r.version.version}" for r in results
+                         if r.version and r.outcome != "exists"]
+    answering = mapped.answer or identity.answer
+    if mapped.written_answer is not None:
+        written_answer = mapped.written_answer
+        answering = lambda problem: written_answer(problem, results)  # noqa: E731
+    outcome = _answer(ctx, key, record, answering, problem)
     _audit(ctx, outcome.record, mapped.changes, problem, decisions, results)
     return outcome
 
@@ -225,6 +230,8 @@ def _decide_all(actor: auth.Caller | None, changes: list[write.Change], sources:
     """Every change decided before anything is written; the first refusal stops the message."""
     decisions = []
     for change, source, current in zip(changes, sources, currents, strict=True):
+        if change.action == write.CREATE and change.condition is not None and current is not None:
+            continue  # a conditional create that found its match writes nothing: nothing to decide
         refusal = _decide(actor, change, current)
         decisions.append((change.action, change.resource_type, refusal))
         if refusal is not None:
@@ -291,7 +298,7 @@ def _resolved(store, mapped: Mapped) -> tuple[list[write.Change], list[dict | No
         if len(ids) > 1:
             raise Problem(AMBIGUOUS, f"several {change.resource_type} resources have the identifier of {source}:"
                                      " an operator must merge them first", source, retry=True)
-        target = ids[0] if ids else new_id()
+        target = ids[0] if ids else _new_id(store, change)
         current = _current(store, change.resource_type, target) if ids else None
         if current is not None:
             _same_subject(change, current, target, renamed, source)
@@ -303,6 +310,14 @@ def _resolved(store, mapped: Mapped) -> tuple[list[write.Change], list[dict | No
     for change in changes:
         rewrite_references(change.resource, lambda reference: renamed.get(reference, reference))
     return changes, currents
+
+
+def _new_id(store, change: write.Change) -> str:
+    """The id of a conditional change that matched nothing: a create keeps the mapper's (a stable id, so two
+    payloads racing on one new patient make one resource), unless a deleted resource holds it; else a new one."""
+    if change.action == write.CREATE and change.id and store.read(change.resource_type, change.id) is None:
+        return change.id
+    return new_id()
 
 
 def _current(store, resource_type: str, id: str | None) -> dict | None:
@@ -392,9 +407,11 @@ def _audit(ctx: _Context, record: dict, changes: list[write.Change], problem: Pr
     summary = _summary(ctx.feed, record)
     patients = sorted({r.id for r in results if r.resource_type == "Patient" and r.id})
     refused = [d for d in decisions if d[2] is not None]
-    if results:
+    # a conditional create that found its match stored nothing: no AuditEvent of a create for it
+    written = [(r, c) for r, c in zip(results, changes, strict=False) if r.outcome != "exists"]
+    if written:
         by_interaction: dict[str, list[write.Result]] = {}
-        for result, change in zip(results, changes, strict=False):
+        for result, change in written:
             by_interaction.setdefault(change.action, []).append(result)
         for interaction, group in by_interaction.items():
             targets = [(r.resource_type, r.id, str(r.version.version) if r.version else None) for r in group]

@@ -66,6 +66,8 @@ class Answer:
 
 
 Answering = Callable[[Problem | None], Answer]
+# An answer that names what was written: the problem (None: written) and the write's results, one per change
+AnsweringWritten = Callable[[Problem | None, list[write.Result]], Answer]
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class Mapped:
     sources: list[str] = field(default_factory=list)  # where each change comes from: error locations
     problem: Problem | None = None
     answer: Answering | None = None  # finer than the identity's (per-item results); None: the identity's
+    # finer still: given the write's results too (created or already there, under which id); wins over ``answer``
+    written_answer: AnsweringWritten | None = None
 
 
 def decode_text(raw: bytes) -> str:
