@@ -84,6 +84,10 @@ def field_of(error: ValidationError) -> str:
         allowed = set((error.schema or {}).get("properties", {}))
         extra = [name for name in error.instance if name not in allowed]
         path += extra[:1]
+    elif error.validator in ("anyOf", "oneOf") and not path and isinstance(error.instance, dict):
+        # the payload lacks all of its alternatives (text, or questionnaire and answers): name the first
+        first = (error.validator_value or [{}])[0].get("required", [])
+        path += [name for name in first if name not in error.instance][:1]
     return path_text(path)
 
 
