@@ -46,7 +46,8 @@ def test_the_issue_example_is_one_transaction_linked_to_a_virtual_encounter():
     assert condition["code"]["coding"][0] == {"system": "http://hl7.org/fhir/sid/icd-10", "code": "I50.9",
                                               "display": "Insuffisance cardiaque, sans précision"}
     (order,) = found["MedicationRequest"]
-    assert order["intent"] == "order" and order["dosageInstruction"] == [{"text": "1 comprimé le matin pendant 7 jours"}]
+    assert order["intent"] == "order"
+    assert order["dosageInstruction"] == [{"text": "1 comprimé le matin pendant 7 jours"}]
     assert order["medicationCodeableConcept"]["coding"][0]["code"] == "C03CA01"
     (document,) = found["DocumentReference"]
     assert document["author"] == [{"reference": f"Practitioner/{doctor['id']}"}]
