@@ -258,6 +258,11 @@ def _store(ctx: _Context, mapped: Mapped) -> tuple[Problem | None, list[tuple], 
             return problem, decisions, []
         try:
             return None, decisions, _write(ctx.store, changes, ctx.actor)
+        except write.Stale:
+            if attempt + 1 < _WRITE_ATTEMPTS:
+                continue  # another writer created what a conditional create resolved as new: resolve again
+            return Problem(NOT_STORED, "another message kept creating the same resources; send it again",
+                           retry=True), decisions, []
         except FHIRError as exc:
             index = getattr(exc, "change_index", None)
             raced = exc.status == 400 and "differs from the match" in exc.diagnostics
