@@ -16,7 +16,7 @@ from fhir_server.search.parser import parse
 from mappers import senders
 from tests.access.authkit import AuthServer
 
-from .payloads import INS, REPORT, TELECONSULTATION, measure, telemonitoring
+from .payloads import REPORT, TELECONSULTATION, measure, telemonitoring
 
 DEVICE_SCOPES = "system/Patient.c system/Device.c system/Observation.c"
 ALL_SCOPES = ("system/Patient.c system/Device.c system/Observation.c system/Practitioner.c system/Encounter.c"
