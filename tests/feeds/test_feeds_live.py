@@ -132,11 +132,11 @@ def test_two_feeds_racing_on_the_same_new_ins_make_one_patient(live, store):
         barrier = threading.Barrier(RACERS)
         answers: list[requests.Response] = []
 
-        def send(partner: Partner, feed: str, body: dict) -> None:
+        def send(partner: Partner, feed: str, body: dict, barrier: threading.Barrier, answers: list) -> None:
             barrier.wait()
             answers.append(partner.post(feed, body))
 
-        threads = [threading.Thread(target=send, args=(p, *payload))
+        threads = [threading.Thread(target=send, args=(p, *payload, barrier, answers))
                    for p, payload in zip(partners, payloads, strict=True)]
         for thread in threads:
             thread.start()
