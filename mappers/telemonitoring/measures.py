@@ -53,15 +53,16 @@ class Kind:
 
 
 _MMHG = {"mmHg": Unit("mm[Hg]"), "mm[Hg]": Unit("mm[Hg]"), "kPa": Unit("kPa", 7.500615758)}
-_PER_MIN = {u: Unit("/min") for u in ("/min", "bpm", "beats/min", "{beats}/min", "breaths/min", "{breaths}/min")}
+_BEATS = {u: Unit("/min") for u in ("/min", "bpm", "beats/min", "{beats}/min")}
+_BREATHS = {u: Unit("/min") for u in ("/min", "breaths/min", "{breaths}/min")}
 
 KINDS: dict[str, Kind] = {
     "weight": Kind(((("29463-7", "Body weight"),)), "mesures-fr-observation-body-weight", "kg", "kg",
                    {"kg": Unit("kg"), "g": Unit("g", 0.001), "lb": Unit("[lb_av]", 0.45359237),
                     "[lb_av]": Unit("[lb_av]", 0.45359237)}, 0.5, 400, 2),
-    "heart-rate": Kind((("8867-4", "Heart rate"),), "mesures-fr-observation-heartrate", "/min", "/min", _PER_MIN,
+    "heart-rate": Kind((("8867-4", "Heart rate"),), "mesures-fr-observation-heartrate", "/min", "/min", _BEATS,
                        20, 250, 0, "/min"),
-    "respiratory-rate": Kind((("9279-1", "Respiratory rate"),), None, "/min", "/min", _PER_MIN, 4, 80, 0, "/min"),
+    "respiratory-rate": Kind((("9279-1", "Respiratory rate"),), None, "/min", "/min", _BREATHS, 4, 80, 0, "/min"),
     "spo2": Kind((("2708-6", "Oxygen saturation in Arterial blood"),
                   ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry")),
                  "mesures-fr-observation-oxygen-sat", "%", "%", {"%": Unit("%")}, 50, 100, 1, "%"),

@@ -182,3 +182,13 @@ def test_a_payload_off_the_schema_is_refused_400_naming_the_field(doc, field):
 def test_not_json_is_400():
     result = map_payload("{not json", CONTEXT)
     assert result.problem is not None and result.problem.status == 400
+
+
+def test_the_readme_states_the_bounds_the_mapper_applies():
+    from pathlib import Path
+
+    from mappers.telemonitoring.measures import bounds_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for kind, plausible, units in bounds_table():
+        assert f"| `{kind}` | {plausible} | {units} |" in readme, kind
