@@ -25,6 +25,7 @@ from fhir_server import limits, write
 from fhir_server.errors import FHIRError
 from fhir_server.ids import new_id
 from fhir_server.resources import rewrite_references
+from fhir_server.search.query import SearchQuery
 
 from .partner import (
     AMBIGUOUS,
@@ -220,9 +221,10 @@ def _decide(actor: auth.Caller | None, change: write.Change, current: dict | Non
     return auth.refusal(actor, change.action, change.resource_type, change.resource, current)
 
 
-def _write(store, changes: list[write.Change], actor: auth.Caller | None) -> list[write.Result]:
+def _write(store, changes: list[write.Change], actor: auth.Caller | None,
+           guard: write.Guard | None = None) -> list[write.Result]:
     """All of a message's changes in one call to the write path, written as ``actor``."""
-    return write.write(store, changes, actor)
+    return write.write(store, changes, actor, guard=guard)
 
 
 def _decide_all(actor: auth.Caller | None, changes: list[write.Change], sources: list[str],
@@ -230,7 +232,7 @@ def _decide_all(actor: auth.Caller | None, changes: list[write.Change], sources:
     """Every change decided before anything is written; the first refusal stops the message."""
     decisions = []
     for change, source, current in zip(changes, sources, currents, strict=True):
-        if change.action == write.CREATE and change.condition is not None and current is not None:
+        if _found(change, current):
             continue  # a conditional create that found its match writes nothing: nothing to decide
         refusal = _decide(actor, change, current)
         decisions.append((change.action, change.resource_type, refusal))
@@ -243,21 +245,25 @@ def _decide_all(actor: auth.Caller | None, changes: list[write.Change], sources:
 def _store(ctx: _Context, mapped: Mapped) -> tuple[Problem | None, list[tuple], list[write.Result]]:
     """Resolve, decide, then write all of the message's changes in one call to the write path, or none.
 
-    Decisions see the resolved ids, so an update is checked against the resource it would replace.
+    Decisions see the resolved ids, so an update is checked against the resource it would replace. A
+    conditional create that found its match is not written (its result says "exists"); one that found none
+    is written as a plain create, its condition checked again inside the write's transaction (``guard``).
+    The results are the changes', in their order.
     """
     problem = _beyond_limits(mapped)
     if problem is not None:
         return problem, [], []
     for attempt in range(_WRITE_ATTEMPTS):
         try:
-            changes, currents = _resolved(ctx.store, mapped)
+            changes, currents, creates = _resolved(ctx.store, mapped)
         except Problem as problem:
             return problem, [], []
         problem, decisions = _decide_all(ctx.actor, changes, mapped.sources, currents)
         if problem is not None:
             return problem, decisions, []
+        writing = [i for i, (c, current) in enumerate(zip(changes, currents, strict=True)) if not _found(c, current)]
         try:
-            return None, decisions, _write(ctx.store, changes, ctx.actor)
+            written = _write(ctx.store, [changes[i] for i in writing], ctx.actor, _guard(creates))
         except write.Stale:
             if attempt + 1 < _WRITE_ATTEMPTS:
                 continue  # another writer created what a conditional create resolved as new: resolve again
@@ -265,13 +271,49 @@ def _store(ctx: _Context, mapped: Mapped) -> tuple[Problem | None, list[tuple], 
                            retry=True), decisions, []
         except FHIRError as exc:
             index = getattr(exc, "change_index", None)
+            index = writing[index] if isinstance(index, int) and index < len(writing) else None
             raced = exc.status == 400 and "differs from the match" in exc.diagnostics
             if raced and attempt + 1 < _WRITE_ATTEMPTS:
                 continue  # another message created the same Patient or Encounter meanwhile: resolve again
-            source = mapped.sources[index] if isinstance(index, int) and index < len(mapped.sources) else ""
+            source = mapped.sources[index] if index is not None else ""
             retry = exc.status == 409 or exc.status >= 500  # too many concurrent writers: not the message's fault
             return Problem(NOT_STORED, f"could not be stored: {exc.diagnostics}"[:250], source, retry), decisions, []
+        results = [write.Result(200, "exists", None, c.resource_type, c.id) for c in changes]
+        for i, result in zip(writing, written, strict=True):
+            results[i] = result
+        return None, decisions, results
     raise AssertionError("unreachable")
+
+
+def _found(change: write.Change, current: dict | None) -> bool:
+    """A conditional create that found its match: nothing to write, nothing to decide."""
+    return change.action == write.CREATE and change.condition is not None and current is not None
+
+
+def _guard(creates: list[SearchQuery]) -> write.Guard | None:
+    """Inside the write's transaction: the conditional creates resolved as new still match nothing (one search
+    per type), else Stale and the ingest resolves again."""
+    if not creates:
+        return None
+
+    def guard(txn) -> None:
+        for query in _combined(creates):
+            if write.condition_matches(txn, query):
+                raise write.Stale()
+
+    return guard
+
+
+def _combined(conditions: list[SearchQuery]) -> list[SearchQuery]:
+    """Conditions of one clause on the same type ORed into one query (50 measures, one search); others alone."""
+    merged: dict[str, list] = {}
+    alone = []
+    for condition in conditions:
+        if len(condition.clauses) == 1:
+            merged.setdefault(condition.resource_type, []).extend(condition.clauses[0])
+        else:
+            alone.append(condition)
+    return [SearchQuery(rtype, (tuple(predicates),)) for rtype, predicates in merged.items()] + alone
 
 
 def _beyond_limits(mapped: Mapped) -> Problem | None:
@@ -285,21 +327,25 @@ def _beyond_limits(mapped: Mapped) -> Problem | None:
     return None
 
 
-def _resolved(store, mapped: Mapped) -> tuple[list[write.Change], list[dict | None]]:
+def _resolved(store, mapped: Mapped) -> tuple[list[write.Change], list[dict | None], list[SearchQuery]]:
     """The changes with each conditional one's provisional id replaced by the stored match (or a new id),
-    and the version each would replace (None for a new resource).
+    the version each would replace (None for a new resource), and the conditions of the creates resolved new.
 
-    The write path checks the match again inside its transaction, so a race is caught, not written.
+    A conditional create resolved new becomes a plain create (its index extracted before the write's lock);
+    its condition goes to the guard. The write path checks conditional updates' matches again inside its
+    transaction, so a race is caught, not written.
     """
-    changes = [dataclasses.replace(c, resource=copy.deepcopy(c.resource)) for c in mapped.changes]
+    unmatched = _unmatched_creates(store, mapped.changes)
+    changes = [dataclasses.replace(c) for c in mapped.changes]
     currents: list[dict | None] = []
+    creates: list[SearchQuery] = []
     renamed: dict[str, str] = {}
-    for change, source in zip(changes, mapped.sources, strict=True):
+    for index, (change, source) in enumerate(zip(changes, mapped.sources, strict=True)):
         if change.condition is None:
             replaced = change.action != write.CREATE and change.id is not None
             currents.append(_current(store, change.resource_type, change.id) if replaced else None)
             continue
-        ids = write.condition_matches(store, change.condition)
+        ids = [] if index in unmatched else write.condition_matches(store, change.condition)
         if len(ids) > 1:
             raise Problem(AMBIGUOUS, f"several {change.resource_type} resources have the identifier of {source}:"
                                      " an operator must merge them first", source, retry=True)
@@ -308,13 +354,35 @@ def _resolved(store, mapped: Mapped) -> tuple[list[write.Change], list[dict | No
         if current is not None:
             _same_subject(change, current, target, renamed, source)
         currents.append(current)
-        renamed[f"{change.resource_type}/{change.id}"] = f"{change.resource_type}/{target}"
+        if not ids and change.action == write.CREATE:
+            creates.append(change.condition)
+            change.condition = None
+        if target != change.id:
+            renamed[f"{change.resource_type}/{change.id}"] = f"{change.resource_type}/{target}"
         change.id = target
-        assert change.resource is not None
-        change.resource["id"] = target
-    for change in changes:
-        rewrite_references(change.resource, lambda reference: renamed.get(reference, reference))
-    return changes, currents
+    if renamed or any(c.resource and c.resource.get("id") != c.id for c in changes if c.id):
+        # references and ids are rewritten in copies: the mapped changes stay as mapped for another attempt
+        for change in changes:
+            change.resource = copy.deepcopy(change.resource)
+            if change.resource is not None and change.id is not None and change.action in (write.CREATE,
+                                                                                          write.UPDATE):
+                change.resource["id"] = change.id
+            rewrite_references(change.resource, lambda reference: renamed.get(reference, reference))
+    return changes, currents, creates
+
+
+def _unmatched_creates(store, changes: list[write.Change]) -> set[int]:
+    """The conditional creates that surely match nothing, found with one search per type: those of a payload
+    of new measures are all of them. One that may match (the combined search found something) is searched
+    alone by the caller."""
+    pending = [(i, c.condition) for i, c in enumerate(changes)
+               if c.action == write.CREATE and c.condition is not None and len(c.condition.clauses) == 1]
+    unmatched: set[int] = set()
+    for rtype in {condition.resource_type for _, condition in pending}:
+        group = [(i, condition) for i, condition in pending if condition.resource_type == rtype]
+        if len(group) > 1 and not write.condition_matches(store, _combined([c for _, c in group])[0]):
+            unmatched.update(i for i, _ in group)
+    return unmatched
 
 
 def _new_id(store, change: write.Change) -> str:

@@ -44,10 +44,30 @@ class Context:
     patient_systems: tuple[str, ...] | None = None
 
 
-def validator(schema: dict) -> Draft202012Validator:
-    """A validator of ``schema`` (checked once, at import), with format checks (date-time, uri)."""
+@dataclass(frozen=True)
+class Checker:
+    """A schema's validators: ``full`` (jsonschema, the reference: it names the field at fault) and ``fast``
+    (jsonschema-rs, 100 times quicker, None where it is not installed) that lets a valid payload through."""
+
+    full: Draft202012Validator
+    fast: Any = None
+
+    def errors(self, doc: Any) -> ValidationError | None:
+        """The most relevant error of ``doc`` (None: valid)."""
+        if self.fast is not None and self.fast.is_valid(doc):
+            return None
+        return best_match(self.full.iter_errors(doc))
+
+
+def validator(schema: dict) -> Checker:
+    """The validators of ``schema`` (checked once, at import), with format checks (date-time)."""
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    full = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    try:
+        import jsonschema_rs
+    except ImportError:
+        return Checker(full)
+    return Checker(full, jsonschema_rs.validator_for(schema, validate_formats=True))
 
 
 def document(text: str) -> Any:
@@ -58,12 +78,12 @@ def document(text: str) -> Any:
         return None
 
 
-def read(text: str, checker: Draft202012Validator) -> dict:
+def read(text: str, checker: Checker) -> dict:
     """The payload of ``text`` checked against its schema; raise a 400 Problem naming the field at fault."""
     doc = document(text)
     if doc is None:
         raise Problem(INVALID, "the payload is not JSON", status=400)
-    error = best_match(checker.iter_errors(doc))
+    error = checker.errors(doc)
     if error is not None:
         where = field_of(error)
         raise Problem(INVALID, f"{where or 'the payload'}: {_message(error)}"[:300], where, status=400)
