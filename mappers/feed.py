@@ -186,7 +186,9 @@ def _again(ctx: _Context, key: str, earlier: dict, record: dict) -> Outcome | No
         return outcome
     # the stored answer is an answer about writes: a caller who may not make them gets a refusal of its own
     mapped = _map(ctx, record["raw"], key)
-    problem, decisions = _decide_all(ctx.actor, mapped.changes, mapped.sources, [None] * len(mapped.changes))
+    # a conditional create finds what the accepted attempt found or made: it writes nothing now either
+    found = [{} if c.action == write.CREATE and c.condition is not None else None for c in mapped.changes]
+    problem, decisions = _decide_all(ctx.actor, mapped.changes, mapped.sources, found)
     if problem is not None:
         outcome = _answer(ctx, f"{key}|refused|{new_id()}", record, mapped.answer or ctx.identity.answer, problem)
         _audit(ctx, outcome.record, mapped.changes, problem, decisions, [])

@@ -5,6 +5,8 @@ status plus JSON body. Pure: no store, no socket, no clock (the caller passes ``
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Callable
@@ -19,7 +21,8 @@ from jsonschema.exceptions import ValidationError, best_match
 from fhir_server import write
 from fhir_server.errors import FHIRError
 from fhir_server.resources import validate
-from fhir_server.search.parser import SearchError, parse
+from fhir_server.search.parser import parse
+from fhir_server.search.query import Predicate, SearchQuery
 
 from . import partner
 from .partner import Answer, Problem
@@ -164,29 +167,24 @@ def sender_system(sender: str, *kind: str) -> str:
     return "/".join((IDENTIFIERS, quote(sender, safe=""), *(quote(k, safe="") for k in kind)))
 
 
-def token(system: str, value: str) -> str:
-    """``system|value`` as a token search value (\\ , | $ escaped, R4 search.html#escaping)."""
-
-    def escape(text: str) -> str:
-        for char in ("\\", ",", "|", "$"):
-            text = text.replace(char, "\\" + char)
-        return text
-
-    return f"{escape(system)}|{escape(value)}"
-
-
 def find_or_create(resource: dict, identifiers: list[dict], where: str) -> write.Change:
     """A conditional create (If-None-Exist) of ``resource`` on any of ``identifiers``: found, it writes nothing.
 
     ``resource["id"]`` is its stable id, which its references use until the ingest resolves the match.
     """
     rtype = resource["resourceType"]
-    try:
-        condition = parse(rtype, [("identifier", ",".join(token(i["system"], i["value"]) for i in identifiers))],
-                          strict=True)
-    except SearchError as exc:
-        raise Problem(INVALID, f"{where}: the identifier cannot be searched: {exc}", where, status=400) from None
+    predicate = _identifier_predicate(rtype)
+    condition = SearchQuery(rtype, (tuple(dataclasses.replace(predicate, values=(i["system"], i["value"]))
+                                          for i in identifiers),))
     return write.Change(write.CREATE, rtype, id=resource["id"], resource=resource, condition=condition)
+
+
+@functools.cache
+def _identifier_predicate(resource_type: str) -> Predicate:
+    """``identifier=system|value`` as the search parser compiles it for ``resource_type``, once: a batch of 50
+    measures builds 50 conditions (parsing each took 50 us)."""
+    (clause,) = parse(resource_type, [("identifier", "urn:x|x")], strict=True).clauses
+    return clause[0]
 
 
 def checked(change: write.Change, where: str) -> write.Change:

@@ -88,6 +88,10 @@ def test_a_known_patient_is_only_referenced_and_needs_no_patient_scope(live, sto
     answer = observer.post("telemonitoring", telemonitoring(measure("spo2", "new", value=96)))
     assert answer.status_code == 200, answer.text
     assert stored(store, "Patient") == [patient]  # not rewritten: still version 1
+    reporter = Partner(live, "system/Communication.c")
+    first = reporter.post("report", REPORT)
+    assert first.status_code == 200, first.text
+    assert reporter.post("report", REPORT).json() == first.json()  # a resend too: the patient is only found
     stranger = observer.post("telemonitoring", telemonitoring(measure("spo2", value=95), patient={
         "ins": "148017512345698"}))
     assert stranger.status_code == 403
@@ -248,3 +252,11 @@ def test_relais_feeds_lists_every_payload_and_the_rejected_ones(live, store, mon
     assert run("feeds", "systems", client, "--add", "urn:x") == [{"client_id": client, "patient_systems": ["urn:x"]}]
     assert senders.patient_systems(store, client) == ("urn:x",)
     assert uuid.UUID(client)
+
+
+def test_ids_with_search_syntax_in_them_are_found_again(live, store):
+    partner = Partner(live, DEVICE_SCOPES)
+    odd = telemonitoring(measure("spo2", "m,1|x$\\y", value=97), device={"id": "SN|7,b"})
+    assert [r["status"] for r in partner.post("telemonitoring", odd).json()["results"]] == ["created"]
+    assert [r["status"] for r in partner.post("telemonitoring", odd).json()["results"]] == ["unchanged"]
+    assert len(stored(store, "Observation")) == 1 and len(stored(store, "Device")) == 1
