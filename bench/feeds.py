@@ -12,7 +12,9 @@ Each phase's measures are new (fresh measure ids), so nothing is "unchanged". Re
 second (wall clock, first request to last answer, the background work drained), server CPU a measure, and the
 ratio JSON / FHIR.
 
-    .venv/bin/python bench/feeds.py [--batches 40] [--clients 4] [--rounds 2]
+    .venv/bin/python bench/feeds.py [--batches 40] [--clients 4] [--rounds 2] [--in-process]
+
+``--in-process`` first compares the two in this process's CPU time, without HTTP (see ``in_process``).
 
 Target (issue 16): the vendor JSON at least 0.8 x the FHIR transaction rate.
 """
@@ -126,12 +128,62 @@ def _phase(pool, pid: int, port: int, path: str, per_client: list[list[bytes]]) 
             "p50_ms": latencies[len(latencies) // 2] * 1000, "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000}
 
 
+def in_process(batches: int, rounds: int) -> None:
+    """The same comparison without HTTP, in this process's CPU time: ``feed.ingest`` of the vendor JSON against
+    ``bundles.process`` of the FHIR transactions, on one SQLite store, interleaved. What the server does for
+    each, without the load of the machine's other processes in the figure (CPU time, not wall clock)."""
+    import orjson
+
+    from fhir_server import bundles, write
+    from fhir_server.search.parser import parse
+    from fhir_server.store import open_store
+    from mappers import feed
+    from mappers.telemonitoring import feed_mapper
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = open_store(f"sqlite:///{tmp}/bench.db")
+        write.write(store, [write.Change(write.CREATE, "Patient", resource={"resourceType": "Patient", "identifier": [
+            {"system": "urn:oid:1.2.250.1.213.1.4.8", "value": _ins(n)}]}) for n in range(PATIENTS)], None)
+        patients = {_ins(n): store.search(parse("Patient", [("identifier", f"urn:oid:1.2.250.1.213.1.4.8|{_ins(n)}")],
+                                                strict=True)).ids[0] for n in range(PATIENTS)}
+        source = feed.Source("http", "127.0.0.1", None)
+
+        def json_phase(phase: str) -> None:
+            for b in range(batches):
+                mapper = feed_mapper(Context("anonymous", datetime.now(UTC)))
+                answer = feed.ingest(store, mapper, json.dumps(vendor_payload(phase, 0, b)).encode(), None, source,
+                                     "http://127.0.0.1/fhir").answer
+                assert answer["status"] == 200, answer
+
+        def fhir_phase(phase: str) -> None:
+            for b in range(batches):
+                body = json.dumps(fhir_bundle(phase, 0, b, patients, {"SN-0": _device_id("SN-0")})).encode()
+                bundles.process(store, orjson.loads(body), bundles.Options(base="http://127.0.0.1/fhir"))
+
+        json_phase("warm")
+        fhir_phase("warm")
+        figures: dict[str, list[float]] = {"fhir": [], "json": []}
+        for round_ in range(rounds):
+            for way, phase in (("fhir", fhir_phase), ("json", json_phase)):
+                start = time.process_time()
+                phase(f"{way}{round_}")
+                figures[way].append((time.process_time() - start) * 1000 / (batches * BATCH))
+        store.close()
+    for way, values in figures.items():
+        print(f"in process, {way}: {', '.join(f'{v:.3f}' for v in values)} ms CPU a measure")
+    print("ratio FHIR / JSON CPU a measure (JSON measures/s over FHIR's, CPU-bound), per round: "
+          + ", ".join(f"{f / j:.2f}" for f, j in zip(figures["fhir"], figures["json"], strict=True)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=40, help="batches of 50 per client and phase")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2, help="FHIR then JSON, this many times")
+    parser.add_argument("--in-process", action="store_true", help="also compare without HTTP, in CPU time")
     args = parser.parse_args()
+    if args.in_process:
+        in_process(args.batches, args.rounds)
     with tempfile.TemporaryDirectory() as tmp:
         proc, port = start_gunicorn(f"sqlite:///{tmp}/bench.db", 2)
         try:
