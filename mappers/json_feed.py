@@ -123,6 +123,9 @@ def path_text(path: list) -> str:
 
 def _message(error: ValidationError) -> str:
     if error.validator in ("anyOf", "oneOf"):
+        branches = error.validator_value or []
+        if branches and all(set(b) == {"required"} for b in branches):
+            return "required: one of " + "; ".join(" and ".join(b["required"]) for b in branches)
         return "matches none of the accepted forms (see the feed's schema)"
     return error.message
 
