@@ -257,19 +257,21 @@ def _store(ctx: _Context, mapped: Mapped) -> tuple[Problem | None, list[tuple], 
         return problem, [], []
     for attempt in range(_WRITE_ATTEMPTS):
         try:
-            changes, currents, creates = _resolved(ctx.store, mapped)
+            changes, currents, seen, creates = _resolved(ctx.store, mapped, ctx.feed.stable_ids)
         except Problem as problem:
+            if problem.reason == REASSIGNED and attempt + 1 < _WRITE_ATTEMPTS:
+                continue  # its subject may have been created meanwhile, after it was resolved: look again
             return problem, [], []
         problem, decisions = _decide_all(ctx.actor, changes, mapped.sources, currents)
         if problem is not None:
             return problem, decisions, []
         writing = [i for i, (c, current) in enumerate(zip(changes, currents, strict=True)) if not _found(c, current)]
         try:
-            written = _write(ctx.store, [changes[i] for i in writing], ctx.actor, _guard(creates))
+            written = _write(ctx.store, [changes[i] for i in writing], ctx.actor, _guard(seen, creates))
         except write.Stale:
             if attempt + 1 < _WRITE_ATTEMPTS:
-                continue  # another writer created what a conditional create resolved as new: resolve again
-            return Problem(NOT_STORED, "another message kept creating the same resources; send it again",
+                continue  # a conditional change matches otherwise than when resolved (a create raced): again
+            return Problem(NOT_STORED, "other messages changed the same resources meanwhile: send it again",
                            retry=True), decisions, []
         except FHIRError as exc:
             index = getattr(exc, "change_index", None)
@@ -292,13 +294,18 @@ def _found(change: write.Change, current: dict | None) -> bool:
     return change.action == write.CREATE and change.condition is not None and current is not None
 
 
-def _guard(creates: list[SearchQuery]) -> write.Guard | None:
-    """Inside the write's transaction: the conditional creates resolved as new still match nothing (one search
-    per type), else Stale and the ingest resolves again."""
-    if not creates:
+def _guard(seen: list[tuple], creates: list[SearchQuery]) -> write.Guard | None:
+    """Inside the write's transaction, Stale (and the ingest resolves again) when a conditional change matches
+    otherwise than when it was resolved: a conditional create that found nothing would else find what another
+    message created meanwhile, and references to its new id would name nothing. The creates resolved as new
+    are checked together, one search per type (a batch of new measures)."""
+    if not seen and not creates:
         return None
 
     def guard(txn) -> None:
+        for condition, ids in seen:
+            if sorted(write.condition_matches(txn, condition)) != sorted(ids):
+                raise write.Stale()
         for query in _combined(creates):
             if write.condition_matches(txn, query):
                 raise write.Stale()
@@ -329,29 +336,33 @@ def _beyond_limits(mapped: Mapped) -> Problem | None:
     return None
 
 
-def _resolved(store, mapped: Mapped) -> tuple[list[write.Change], list[dict | None], list[SearchQuery]]:
-    """The changes with each conditional one's provisional id replaced by the stored match (or a new id),
-    the version each would replace (None for a new resource), and the conditions of the creates resolved new.
+def _resolved(store, mapped: Mapped, stable_ids: bool = False) -> tuple[list[write.Change], list[dict | None],
+                                                                       list[tuple], list[SearchQuery]]:
+    """The changes with each conditional one's provisional id replaced by the stored match (or a new id), the
+    version each would replace (None for a new resource), what each condition matched (``seen``), and the
+    conditions of the creates resolved new.
 
     A conditional create resolved new becomes a plain create (its index extracted before the write's lock);
-    its condition goes to the guard. The write path checks conditional updates' matches again inside its
-    transaction, so a race is caught, not written.
+    its condition goes to the guard with ``seen``: a race is caught inside the write's transaction, not written.
     """
     unmatched = _unmatched_creates(store, mapped.changes)
     changes = [dataclasses.replace(c) for c in mapped.changes]
     currents: list[dict | None] = []
     creates: list[SearchQuery] = []
     renamed: dict[str, str] = {}
+    seen: list[tuple] = []
     for index, (change, source) in enumerate(zip(changes, mapped.sources, strict=True)):
         if change.condition is None:
             replaced = change.action != write.CREATE and change.id is not None
             currents.append(_current(store, change.resource_type, change.id) if replaced else None)
             continue
         ids = [] if index in unmatched else write.condition_matches(store, change.condition)
+        if ids or change.action != write.CREATE:
+            seen.append((change.condition, ids))
         if len(ids) > 1:
             raise Problem(AMBIGUOUS, f"several {change.resource_type} resources have the identifier of {source}:"
                                      " an operator must merge them first", source, retry=True)
-        target = ids[0] if ids else _new_id(store, change)
+        target = ids[0] if ids else _new_id(store, change, stable_ids)
         current = _current(store, change.resource_type, target) if ids else None
         if current is not None:
             _same_subject(change, current, target, renamed, source)
@@ -370,7 +381,7 @@ def _resolved(store, mapped: Mapped) -> tuple[list[write.Change], list[dict | No
                                                                                           write.UPDATE):
                 change.resource["id"] = change.id
             rewrite_references(change.resource, lambda reference: renamed.get(reference, reference))
-    return changes, currents, creates
+    return changes, currents, seen, creates
 
 
 def _unmatched_creates(store, changes: list[write.Change]) -> set[int]:
@@ -387,10 +398,12 @@ def _unmatched_creates(store, changes: list[write.Change]) -> set[int]:
     return unmatched
 
 
-def _new_id(store, change: write.Change) -> str:
-    """The id of a conditional change that matched nothing: a create keeps the mapper's (a stable id, so two
-    payloads racing on one new patient make one resource), unless a deleted resource holds it; else a new one."""
-    if change.action == write.CREATE and change.id and store.read(change.resource_type, change.id) is None:
+def _new_id(store, change: write.Change, stable_ids: bool) -> str:
+    """The id of a conditional change that matched nothing: a new one; with ``stable_ids`` (FeedMapper), a create
+    keeps the mapper's (so two payloads racing on one new patient make one resource, on every backend), unless a
+    deleted resource holds it."""
+    if stable_ids and change.action == write.CREATE and change.id and store.read(change.resource_type,
+                                                                                  change.id) is None:
         return change.id
     return new_id()
 

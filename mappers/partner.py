@@ -116,3 +116,6 @@ class FeedMapper:
     map: Callable[[str], Mapped]  # pure: no store, no socket, no clock
     decode: Callable[[bytes], str] = decode_text
     describe: Callable[[dict], str] = describe_record  # a record in audit texts (the outcome is appended)
+    # a conditional create that matches nothing is stored under the id the mapper gave it (its stable id),
+    # not a new one: two payloads racing on one new resource then store one, with or without transactions
+    stable_ids: bool = False
