@@ -73,11 +73,15 @@ def validator(schema: dict) -> Checker:
     return Checker(full, jsonschema_rs.validator_for(schema, validate_formats=True))
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python's json reads NaN and Infinity; RFC 8259 has neither
+
+
 def document(text: str) -> Any:
-    """The JSON of ``text``, or None when it is not JSON."""
+    """The JSON of ``text``, or None when it is not JSON (NaN, Infinity and nesting too deep included)."""
     try:
-        return json.loads(text)
-    except ValueError:
+        return json.loads(text, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
         return None
 
 

@@ -124,7 +124,10 @@ def _time(text: object, received: datetime) -> str:
 def _number(value: object, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise Implausible(f"{what}: a number is required")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer of 400 digits
+        raise Implausible(f"{what}: {str(value)[:20]}... is outside any plausible range") from None
 
 
 def _in_range(value: float, low: float, high: float, what: str, unit: str) -> None:

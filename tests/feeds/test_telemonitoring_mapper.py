@@ -192,3 +192,20 @@ def test_the_readme_states_the_bounds_the_mapper_applies():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for kind, plausible, units in bounds_table():
         assert f"| `{kind}` | {plausible} | {units} |" in readme, kind
+
+
+@pytest.mark.parametrize("text", [
+    '{"patient": {"ins": "248017512345612"}, "device": {"id": "x"}, "measures": [{"id": "a", "type": "spo2",'
+    ' "value": NaN, "time": "2026-12-01T07:42:00+01:00"}]}',
+    "[" * 100_000,
+    '{"patient": ' * 5000,
+])
+def test_what_python_reads_but_json_is_not_is_400(text):
+    result = map_payload(text, CONTEXT)
+    assert result.problem is not None and result.problem.status == 400
+
+
+def test_a_number_too_large_for_a_float_is_a_rejected_measure():
+    status, body = answer_of(telemonitoring(measure("spo2", "big", value=10**400), measure("spo2", "ok", value=97)))
+    assert status == 200
+    assert [r["status"] for r in body["results"]] == ["rejected", "created"]
