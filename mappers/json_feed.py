@@ -221,7 +221,7 @@ def operation_outcome(problem: Problem) -> dict:
     status = status_of(problem)
     issue: dict = {"severity": "error", "code": _ISSUE_CODE.get(status, "processing"),
                    "details": {"text": problem.reason}, "diagnostics": problem.text}
-    if problem.location:
+    if problem.location and problem.reason != partner.FORBIDDEN:  # a scope is about a type, not a field
         issue["expression"] = [problem.location]
     return {"resourceType": "OperationOutcome", "issue": [issue]}
 
