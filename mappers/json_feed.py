@@ -33,8 +33,8 @@ INVALID = "invalid"  # the payload is not JSON or does not match the feed's sche
 # HTTP status of the ingest's own problems; a partner's problems carry theirs (Problem.status)
 _STATUS = {partner.FORBIDDEN: 403, partner.BUSY: 503, partner.INTERNAL: 503, partner.KEY_REUSED: 409,
            partner.AMBIGUOUS: 409, partner.REASSIGNED: 409}
-_ISSUE_CODE = {400: "invalid", 403: "forbidden", 404: "not-found", 409: "conflict", 422: "processing",
-               503: "transient"}
+_ISSUE_CODE = {400: "invalid", 403: "forbidden", 404: "not-found", 409: "conflict", 413: "too-costly",
+               422: "processing", 503: "transient"}
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 import auth
 from fhir_server.errors import FHIRError
@@ -56,9 +57,25 @@ def receive(name: str) -> Response:
     client_id = caller.client_id if caller else None
     context = Context(client_id or ANONYMOUS, datetime.now(UTC),
                       senders.patient_systems(store, client_id) if client_id else None)
-    outcome = feed.ingest(store, build(context), request.get_data(), caller,
-                          feed.Source("http", request.remote_addr, client_id), base_url)
-    answer = outcome.answer
+    source = feed.Source("http", request.remote_addr, client_id)
+    try:
+        raw = request.get_data()
+    except RequestEntityTooLarge:
+        return _too_large(store, build(context), source, base_url)
+    answer = feed.ingest(store, build(context), raw, caller, source, base_url).answer
+    return _response(answer)
+
+
+def _too_large(store, mapper: FeedMapper, source: feed.Source, base_url: str) -> Response:
+    """413 for a body over RELAIS_MAX_BODY_BYTES, its start kept with the answer (nothing received is lost)."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+    start = request.environ["wsgi.input"].read(limit) if limit else b""
+    problem = feed.Problem(feed.NOT_STORED, f"the payload is larger than RELAIS_MAX_BODY_BYTES ({limit} bytes)",
+                           status=413)
+    return _response(feed.refuse_unread(store, mapper, start, source, base_url, problem, 413).answer)
+
+
+def _response(answer: dict) -> Response:
     body = answer["body"]
     kind = "application/fhir+json" if body.get("resourceType") == "OperationOutcome" else "application/json"
     response = Response(json.dumps(body, ensure_ascii=False), answer["status"], content_type=f"{kind}; charset=utf-8")

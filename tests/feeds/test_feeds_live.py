@@ -260,3 +260,16 @@ def test_ids_with_search_syntax_in_them_are_found_again(live, store):
     assert [r["status"] for r in partner.post("telemonitoring", odd).json()["results"]] == ["created"]
     assert [r["status"] for r in partner.post("telemonitoring", odd).json()["results"]] == ["unchanged"]
     assert len(stored(store, "Observation")) == 1 and len(stored(store, "Device")) == 1
+
+
+def test_a_payload_over_the_body_limit_is_413_and_its_start_is_kept(store):
+    server = AuthServer(store, max_body_bytes=4000)
+    try:
+        partner = Partner(server, ALL_SCOPES)
+        answer = partner.post("report", {**REPORT, "text": "é" * 5000})
+        assert answer.status_code == 413 and answer.json()["resourceType"] == "OperationOutcome"
+        [(_, record)] = list(store.kv_list("report_messages"))
+        assert record["truncated"] and record["raw"].startswith('{"id": "sms-8812"')
+        assert record["reason"]["reason"] == "not-stored" and record["outcome"] == "refused"
+    finally:
+        server.close()
