@@ -21,7 +21,7 @@ from fhir_server.searching import custom
 from fhir_server.store import Store, open_store
 from fhir_server.subscriptions import notify, resthook
 from fhir_server.subscriptions import settings as subscription_settings
-from mappers import hl7v2
+from mappers import hl7v2, json_http
 from rules import loader as rule_files
 from rules import triage
 
@@ -47,6 +47,7 @@ def create_app(config: Config | None = None, store: Store | None = None, **overr
     binary.install(app)  # Binary content in its own content type (POST, PUT, GET /fhir/Binary)
     cors.install(app, config.cors_origins)  # browser apps, when RELAIS_CORS_ORIGINS names their origins
     hl7v2.install(app, store, config)  # POST /hl7v2, and the MLLP listener when RELAIS_MLLP_PORT is set
+    json_http.install(app)  # POST /feeds/telemonitoring, /feeds/teleconsultation, /feeds/report
     app.extensions[OUTBOX_EXTENSION] = outbox_handlers(config)
     if config.scheduler:
         from fhir_server.scheduler import start_scheduler

@@ -208,6 +208,9 @@ def _apply(txn: Transaction, item: _Prepared, timestamp: str, actor: Actor | Non
         if len(matches) > 1:
             raise FHIRError(412, f"The condition matches {len(matches)} or more {rtype} resources", code="duplicate")
         if change.action == CREATE and matches:
+            if item.id is not None and item.id != matches[0]:
+                # the caller resolved "no match" and gave the new resource an id other changes may name
+                raise Stale()
             existing = txn.current(rtype, matches[0])
             return Result(200, "exists", existing, rtype, matches[0])
         if change.action == DELETE and not matches:
