@@ -94,6 +94,14 @@ def _positive_float(value: str) -> float:
     return number
 
 
+def _oid(value: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[0-2](\.(0|[1-9][0-9]*))+", value):
+        raise ValueError("expected an OID such as 1.2.250.1.999.1")
+    return value
+
+
 @dataclass(frozen=True)
 class Config:
     """One field per RELAIS_<NAME> variable; the README table lists them."""
@@ -135,6 +143,14 @@ class Config:
     allow_dangling_references: bool = False  # on: a reference to a local resource that does not exist is stored
     cors_origins: tuple[str, ...] = ()  # browser origins allowed by CORS; empty: CORS off
     health_max_backlog_s: float = 60.0  # /health fails when an unclaimed outbox event is older
+    # The national record (DMP): where validated pre-DMPs go (IHE MHD ITI-65), with mutual TLS.
+    dmp_endpoint: str = ""  # empty: validated documents wait in the outbox (and become dead letters)
+    dmp_cert: str = ""  # PEM client certificate (IGC Santé) for mutual TLS
+    dmp_key: str = ""  # its PEM private key
+    dmp_ca: str = ""  # PEM CA bundle the recipient's certificate is checked against; empty: the system's
+    dmp_timeout_s: float = 10.0  # per connect and per read
+    dmp_retry_window_s: float = 480.0  # retried with backoff this long (the outbox's own ~8 min caps it)
+    dmp_source_oid: str = ""  # the sending system's OID (SubmissionSet sourceId); empty: derived from base_url
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
@@ -174,6 +190,13 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "allow_dangling_references": _on_off,
     "cors_origins": _origins,
     "health_max_backlog_s": _positive_float,
+    "dmp_endpoint": _base_url,
+    "dmp_cert": str,
+    "dmp_key": str,
+    "dmp_ca": str,
+    "dmp_timeout_s": _positive_float,
+    "dmp_retry_window_s": _positive_float,
+    "dmp_source_oid": _oid,
 }
 
 
