@@ -26,8 +26,8 @@ def text(message: tuple[str, str], **values: object) -> str:
     return f"{french.format(**values)} ({english.format(**values)})"
 
 
-def refusal(status: int, code: str, message: tuple[str, str], **values: object) -> FHIRError:
+def refusal(http_status: int, code: str, message: tuple[str, str], **values: object) -> FHIRError:
     """A FHIRError whose OperationOutcome says why in French and in English (two issues, same text order)."""
     french, english = (m.format(**values) for m in message)
     issues = [issue("error", code, french), issue("error", code, english)]
-    return FHIRError(status, f"{french} ({english})", code=code, issues=issues)
+    return FHIRError(http_status, f"{french} ({english})", code=code, issues=issues)
