@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 import auth
 from fhir_server import write as w
 from fhir_server.actor import Actor
+from fhir_server.errors import FHIRError
 from fhir_server.fhirjson import dumps
 from fhir_server.ids import new_id
 from fhir_server.search.parser import parse
@@ -23,7 +25,11 @@ from .actor import decide
 from .document import build
 from .gather import effective, gather
 
-_ATTEMPTS = 5
+_ATTEMPTS = 20
+# One build at a time per patient in this process: concurrent builds would gather, build and lose the race
+# inside the write's transaction in turn. Across processes the transaction's guard alone decides.
+_BUILDING: dict[str, threading.Lock] = {}
+_BUILDING_GUARD = threading.Lock()
 
 
 @dataclass
@@ -142,10 +148,17 @@ def build_draft(store: Store, patient_id: str, base: str, actor: Actor) -> Draft
     stored = store.read("Patient", patient_id)
     if stored is None or stored.deleted or stored.resource is None:
         raise messages.refusal(404, "not-found", messages.NO_PATIENT, id=patient_id)
+    with _BUILDING_GUARD:
+        lock = _BUILDING.setdefault(patient_id, threading.Lock())
+    with lock:
+        return _build(store, stored.resource, patient_id, base, actor)
+
+
+def _build(store: Store, patient: dict, patient_id: str, base: str, actor: Actor) -> Draft:
     for _ in range(_ATTEMPTS):
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         previous = current_drafts(store, patient_id)
-        document = build(gather(store, stored.resource), base)
+        document = build(gather(store, patient), base)
         docref_id, binary_id = new_id(), new_id()
         data = content_bytes(document)
         reference = document_reference(docref_id, patient_id, document, data, binary_id, now, previous)
@@ -169,6 +182,10 @@ def build_draft(store: Store, patient_id: str, base: str, actor: Actor) -> Draft
             results = w.write(store, changes, actor, guard=unchanged)
         except w.Stale:
             continue
+        except FHIRError as exc:
+            if exc.status == 412:  # the previous draft changed between our read and the write: again
+                continue
+            raise
         auth.audit_write(store, actor, results, base)
         return Draft(reference, content, document, previous)
     raise messages.refusal(409, "conflict", ("Trop de constructions simultanées du pré-DMP : réessayez.",

@@ -75,3 +75,22 @@ def test_the_platform_writes_the_draft_as_relais_predmp_not_as_the_caller(platfo
     events = platform.search(f"AuditEvent?entity=DocumentReference/{docref['id']}&subtype=create")
     agents = {a["who"].get("identifier", {}).get("value") for e in events for a in e["agent"]}
     assert "relais-predmp" in agents
+
+
+def test_concurrent_builds_leave_exactly_one_current_draft(platform):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: platform.build(), range(6)))
+    assert [a.status_code for a in answers] == [201] * 6, [a.text for a in answers if a.status_code != 201]
+    current = platform.search("DocumentReference?subject=Patient/p1&status=current&_count=50")
+    drafts = [d for d in current if d["docStatus"] == "preliminary"]
+    assert len(drafts) == 1
+    every = platform.search("DocumentReference?subject=Patient/p1&_count=50")
+    assert len(every) == 6 and sum(d["status"] == "superseded" for d in every) == 5
+
+
+def test_the_capability_statement_declares_both_operations(platform):
+    metadata = platform.live.request("GET", "metadata").json()
+    names = {o["name"] for o in metadata["rest"][0].get("operation", [])}
+    assert {"pre-dmp", "validate-pre-dmp"} <= names
