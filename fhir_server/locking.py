@@ -3,7 +3,8 @@
 A resource whose stored version carries ``LOCK_TAG`` in ``meta.tag`` is refused any update, patch or
 delete (409) unless the platform makes the change itself (an internal job or the server, e.g. the
 pre-DMP sender recording where a validated document stands). The write path checks the stored
-version, not the body: a client cannot unlock a resource by dropping the tag.
+version, not the body: a client cannot unlock a resource by dropping the tag, nor lock one by adding it
+(403: a client could otherwise make a resource nobody may delete).
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ def is_locked(resource: dict | None) -> bool:
 def may_change_locked(actor: Actor | None) -> bool:
     """Only the platform's own jobs change a locked resource; a client never does, nor anyone with auth off."""
     return actor is not None and actor.kind in (INTERNAL, SERVER_KIND)
+
+
+LOCKING_REFUSED = (f"Seule la plateforme verrouille un document (meta.tag {LOCK_SYSTEM}|locked). "
+                   f"(Only the platform locks a document.)")
 
 
 def locked_message(resource_type: str, id: str, action: str) -> str:

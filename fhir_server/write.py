@@ -260,6 +260,8 @@ def _apply(txn: Transaction, item: _Prepared, timestamp: str, actor: Actor | Non
         resource = _with_meta(item.resource, id, timestamp)
         if replacing is not None and change.action == UPDATE:
             replacing("update", rtype, resource, None if current is None or current.deleted else current.resource)
+    if locking.is_locked(resource) and not locking.may_change_locked(actor):
+        raise FHIRError(403, locking.LOCKING_REFUSED, code="forbidden", expression=[f"{rtype}.meta.tag"])
     resource["meta"]["versionId"] = str(version)
     if references is not None:
         references.check(resource)

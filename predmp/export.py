@@ -28,6 +28,7 @@ from fhir_server import fhirjson
 from fhir_server import write as w
 from fhir_server.codes import CONSENT_KIND_SYSTEM, DMP_FEEDING
 from fhir_server.config import Config
+from fhir_server.locking import is_locked
 from fhir_server.outbox import DEAD_LETTERS
 from fhir_server.search.parser import parse
 from fhir_server.store.base import Store
@@ -145,7 +146,8 @@ def replaced_one(store: Store, patient_id: str, docref: dict) -> tuple[dict, byt
     candidates = []
     for stored in store.read_many("DocumentReference", store.search(query).ids):
         other = stored.resource or {}
-        if other.get("id") != docref["id"] and other.get("docStatus") == "final" \
+        # locked: validated by the platform, not a DocumentReference a client dressed up as one
+        if other.get("id") != docref["id"] and other.get("docStatus") == "final" and is_locked(other) \
                 and export_state(other).get("status") == SENT:
             candidates.append(other)
     if not candidates:

@@ -94,3 +94,13 @@ def test_a_validated_document_cannot_change_any_more(platform):
     again = platform.validate(draft["id"])
     assert again.status_code == 409 and "déjà validé" in again.json()["issue"][0]["diagnostics"]
     assert platform.read(f"DocumentReference/{final['id']}")["docStatus"] == "final"
+
+
+def test_only_the_platform_locks_a_document(platform):
+    forged = {"resourceType": "DocumentReference", "id": "forged", "status": "current", "docStatus": "final",
+              "meta": {"tag": [{"system": "https://relais.example/fhir/CodeSystem/lock", "code": "locked"}]},
+              "subject": {"reference": "Patient/p1"},
+              "content": [{"attachment": {"contentType": "text/plain", "data": "YQ=="}}]}
+    response = platform.put(forged)
+    assert response.status_code == 403 and "Seule la plateforme verrouille" in response.text
+    assert platform.live.request("GET", "DocumentReference/forged", platform.admin).status_code == 404
