@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from fhir_server.outbox import dead_letters
 from predmp.pdsm import bundle_issues
 from tests.predmp import records
 from tests.predmp.predmpkit import platform_fixture  # noqa: F401 (fixture)
+
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def _validated(platform) -> dict:
@@ -151,6 +156,12 @@ def test_a_recipient_that_hangs_ends_in_the_dead_letters_after_the_retry_window(
         assert time.monotonic() - started < 30
         letters = [doc for _, doc in dead_letters.listed(store) if doc["payload"]["kind"] == "dmp-export"]
         assert len(letters) == 1 and letters[0]["payload"]["document"] == final["id"]
+        entry = "import sys; from fhir_server.cli import main; main(sys.argv[1:])"
+        listed = subprocess.run([sys.executable, "-c", entry, "outbox"], capture_output=True, text=True, timeout=60,
+                                cwd=REPOSITORY, env={"RELAIS_STORE": f"sqlite:///{tmp_path / 'relais.db'}",
+                                                     "PATH": "/usr/bin:/bin"})
+        assert listed.returncode == 0 and "failed: 1" in listed.stdout
+        assert f'"document": "{final["id"]}"' in listed.stdout and "destinataire injoignable" in listed.stdout
         assert any(a["outcome"] == "8" for a in _export_audits(platform, final["id"]))
         # an operator puts it back (relais outbox --retry): a new window, and this time it goes
         recipient.released.set()
