@@ -135,9 +135,20 @@ def objection(store: Store, patient_id: str) -> dict | None:
     consents = [v.resource for v in store.read_many("Consent", store.search(query).ids) if v.resource]
     if not consents:
         return None
-    consents.sort(key=lambda c: (str(c.get("dateTime") or ""), str((c.get("meta") or {}).get("lastUpdated"))))
-    latest = consents[-1]
+    latest = max(consents, key=_stated)
     return latest if (latest.get("provision") or {}).get("type") == "deny" else None
+
+
+def _stated(consent: dict) -> datetime:
+    """When the patient said it (``dateTime``), else when the platform learned it (``meta.lastUpdated``)."""
+    for text in (consent.get("dateTime"), (consent.get("meta") or {}).get("lastUpdated")):
+        if isinstance(text, str):
+            try:
+                moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return datetime.min.replace(tzinfo=UTC)
 
 
 def replaced_one(store: Store, patient_id: str, docref: dict) -> tuple[dict, bytes | None] | None:

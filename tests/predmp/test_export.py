@@ -173,3 +173,19 @@ def test_a_recipient_that_hangs_ends_in_the_dead_letters_after_the_retry_window(
         platform.live.close()
         recipient.close()
         store.close()
+
+
+def test_an_objection_recorded_after_validation_still_stops_the_sending(platform):
+    platform.recipient.stop()
+    final = _validated(platform)
+    platform.drain()
+    assert platform.state(final["id"])["status"] == "queued"
+    # as the PAM France ZFA mapper writes it: ZFA-9 "IO", no date, policy OPTOUT
+    zfa = records.consent("deny", cid="zfa-feeding")
+    del zfa["dateTime"]
+    zfa["policyRule"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTOUT"}]}
+    platform.seed([zfa])
+    platform.recipient.start()
+    state = platform.export_until(final["id"], lambda s: s.get("status") != "queued")
+    assert state["status"] == "refused" and "(Consent/zfa-feeding)" in state["reason"]
+    assert platform.recipient.received == []
