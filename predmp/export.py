@@ -68,6 +68,16 @@ class RecipientUnavailable(Exception):
     """The recipient could not take the Bundle now (down, hanging, 5xx): the job is retried."""
 
 
+# endpoint -> (monotonic time until which it is taken as down, why). A recipient that hangs costs the
+# dispatcher one timeout, not one per queued document: the others of the batch, and those retried one by
+# one after it, fail at once for a short while (the outbox's backoff spaces the real attempts anyway).
+_DOWN: dict[str, tuple[float, str]] = {}
+
+
+def _cooldown_s(settings: Settings) -> float:
+    return max(2.0, 2 * settings.timeout_s)
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -250,11 +260,18 @@ class _Export:
         if not self.settings.endpoint:
             self.retry_or_die(state, "RELAIS_DMP_ENDPOINT n'est pas configuré")
             return
+        down = _DOWN.get(self.settings.endpoint)
+        if down is not None and down[0] > time.monotonic():
+            self.retry_or_die(state, f"{down[1]} (essai précédent, il y a moins de "
+                                     f"{int(_cooldown_s(self.settings))} s)")
+            return
         try:
             status, body = post(self.settings, fhirjson.dumps(bundle))
         except RecipientUnavailable as exc:
+            _DOWN[self.settings.endpoint] = (time.monotonic() + _cooldown_s(self.settings), str(exc))
             self.retry_or_die(state, str(exc))
             return
+        _DOWN.pop(self.settings.endpoint, None)
         if 200 <= status < 300:
             where = locations(body)
             also = []

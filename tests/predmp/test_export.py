@@ -189,3 +189,24 @@ def test_an_objection_recorded_after_validation_still_stops_the_sending(platform
     state = platform.export_until(final["id"], lambda s: s.get("status") != "queued")
     assert state["status"] == "refused" and "(Consent/zfa-feeding)" in state["reason"]
     assert platform.recipient.received == []
+
+
+def test_a_hanging_recipient_costs_the_dispatcher_one_timeout_not_one_per_document(platform):
+    platform.seed([records.patient("p2"), records.patient("p3")])
+    finals = [_validated(platform)]
+    for pid in ("p2", "p3"):
+        draft = platform.build(pid).json()
+        assert platform.validate(draft["id"]).status_code == 200
+        finals.append(platform.read(f"DocumentReference/{draft['id']}"))
+    platform.recipient.mode = "hang"
+    started = time.monotonic()
+    platform.drain()
+    elapsed = time.monotonic() - started
+    assert elapsed < 3.0, elapsed  # RELAIS_DMP_TIMEOUT_S is 1 s here: one timeout, the others fail at once
+    assert len(platform.recipient.received) == 1
+    states = [platform.state(f["id"]) for f in finals]
+    assert all(s["status"] == "queued" and "injoignable" in s["reason"] for s in states), states
+    platform.recipient.released.set()
+    platform.recipient.mode = "success"
+    for final in finals:
+        assert platform.export_until(final["id"], lambda s: s.get("status") == "sent")["status"] == "sent"
