@@ -21,7 +21,9 @@ from fhir_server.search.parser import parse
 from fhir_server.store.base import Store
 
 RECENT_DAYS = 30  # alerts and complaints older than this are not "recent"
+VITAL_SIGNS_DAYS = 365  # a vital sign not measured for a year is not a recent one
 _MAX = 500  # resources of one kind read for one patient: a pre-DMP is a summary, not an export
+_MAX_VITALS = 2000  # the latest first: the last and previous measure of every code a patient is followed on
 SNOMED = "http://snomed.info/sct"
 
 
@@ -49,9 +51,9 @@ class Facts:
     care_team: list[CareMember] = field(default_factory=list)
 
 
-def _find(store: Store, resource_type: str, params: list[tuple[str, str]]) -> list[dict]:
-    query = parse(resource_type, params, default_count=_MAX, max_count=_MAX)
-    found = store.search(dataclasses.replace(query, count=_MAX, total="none"))
+def _find(store: Store, resource_type: str, params: list[tuple[str, str]], most: int = _MAX) -> list[dict]:
+    query = parse(resource_type, params, default_count=most, max_count=most)
+    found = store.search(dataclasses.replace(query, count=most, total="none"))
     return [v.resource for v in store.read_many(resource_type, found.ids) if v.resource is not None and not v.deleted]
 
 
@@ -60,13 +62,17 @@ def gather(store: Store, patient: dict, now: datetime | None = None) -> Facts:
     moment = now or datetime.now(UTC)
     pid = patient["id"]
     mine = [("patient", f"Patient/{pid}")]
-    observations = _find(store, "Observation", [*mine, ("category", "vital-signs")])
-    tasks = _find(store, "Task", [*mine, ("code", f"{TRIAGE_ALERT['system']}|{TRIAGE_ALERT['code']}")])
+    year_ago = (moment - timedelta(days=VITAL_SIGNS_DAYS)).strftime("%Y-%m-%d")
+    observations = _find(store, "Observation", [*mine, ("category", "vital-signs"), ("date", f"ge{year_ago}"),
+                                                ("_sort", "-date")], _MAX_VITALS)
+    tasks = _find(store, "Task", [*mine, ("code", f"{TRIAGE_ALERT['system']}|{TRIAGE_ALERT['code']}"),
+                                  ("_sort", "-authored-on")])
     teams = _find(store, "CareTeam", [*mine, ("status", "active")])
     wanted = practitioner_ids(teams, patient)
     practitioners = {p["id"]: p for p in (v.resource for v in store.read_many("Practitioner", wanted)) if p}
     since = moment - timedelta(days=RECENT_DAYS)
-    complaints = [*_find(store, "Communication", mine), *_find(store, "QuestionnaireResponse", mine)]
+    complaints = [*_find(store, "Communication", [*mine, ("_sort", "-sent")]),
+                  *_find(store, "QuestionnaireResponse", [*mine, ("_sort", "-authored")])]
     return Facts(
         patient=patient,
         now=moment.strftime("%Y-%m-%dT%H:%M:%SZ"),

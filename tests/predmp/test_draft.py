@@ -94,3 +94,26 @@ def test_the_capability_statement_declares_both_operations(platform):
     metadata = platform.live.request("GET", "metadata").json()
     names = {o["name"] for o in metadata["rest"][0].get("operation", [])}
     assert {"pre-dmp", "validate-pre-dmp"} <= names
+
+
+def test_the_latest_of_every_code_is_found_among_many_measures_and_a_year_old_one_is_not_recent(platform):
+    from fhir_server import write as w
+    from fhir_server.actor import SERVER
+    from tests.predmp import records
+
+    many = []
+    for i in range(600):  # a telemonitored heart rate, every few minutes, more recent than the weights
+        obs = records.weight(f"hr{i}", 60 + i % 30, records.days_ago(1 - i / 1000))
+        obs["code"] = {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Fréquence cardiaque"}]}
+        obs["valueQuantity"] = {"value": 60 + i % 30, "unit": "/min", "system": "http://unitsofmeasure.org",
+                                "code": "/min"}
+        many.append(obs)
+    old = records.weight("temp-old", 38.5, records.days_ago(400))
+    old["code"] = {"coding": [{"system": "http://loinc.org", "code": "8310-5", "display": "Température"}]}
+    changes = [w.Change(w.UPDATE, "Observation", id=o["id"], resource=o) for o in [*many, old]]
+    w.write(platform.live.store, changes, SERVER)
+    docref = platform.build().json()
+    vitals = next(s for s in platform.document(docref)["entry"][0]["resource"]["section"]
+                  if s["title"] == "Signes vitaux récents")["text"]["div"]
+    assert "Fréquence cardiaque" in vitals and "Poids corporel : 72,6 kg" in vitals
+    assert "Température" not in vitals
