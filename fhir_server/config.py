@@ -222,7 +222,17 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> C
     if config.default_count > config.max_count:
         raise ConfigError(f"RELAIS_DEFAULT_COUNT={config.default_count} exceeds RELAIS_MAX_COUNT={config.max_count}")
     check_mllp(config)
+    check_dmp(config)
     return config
+
+
+def check_dmp(config: Config) -> None:
+    """Mutual TLS to the national record: a key needs its certificate, a certificate an https endpoint."""
+    if config.dmp_key and not config.dmp_cert:
+        raise ConfigError("RELAIS_DMP_KEY is set without RELAIS_DMP_CERT (the client certificate it goes with)")
+    if config.dmp_cert and config.dmp_endpoint and not config.dmp_endpoint.startswith("https://"):
+        raise ConfigError(f"RELAIS_DMP_CERT is set but RELAIS_DMP_ENDPOINT={config.dmp_endpoint} is not https: "
+                          "the client certificate would never be presented")
 
 
 def check_mllp(config: Config) -> None:

@@ -96,3 +96,21 @@ def test_the_export_state_lives_on_the_document_reference():
     state = export_state(sent)
     assert state["status"] == "sent" and "reason" not in state and state["since"] == "2026-12-06T10:00:00Z"
     assert state["label"] == "Envoyé au DMP" and sent["extension"][0] == {"url": "other", "valueString": "x"}
+
+
+def test_the_dmp_settings_are_checked_at_start():
+    import pytest
+
+    from fhir_server.config import ConfigError, load_config
+
+    config = load_config(environ={"RELAIS_DMP_ENDPOINT": "https://dmp.example/fhir", "RELAIS_DMP_CERT": "c.pem",
+                                  "RELAIS_DMP_KEY": "k.pem", "RELAIS_DMP_TIMEOUT_S": "3",
+                                  "RELAIS_DMP_SOURCE_OID": "1.2.250.1.999.1"})
+    assert (config.dmp_endpoint, config.dmp_timeout_s, config.dmp_source_oid) == (
+        "https://dmp.example/fhir", 3.0, "1.2.250.1.999.1")
+    for environ, named in (({"RELAIS_DMP_KEY": "k.pem"}, "RELAIS_DMP_KEY"),
+                           ({"RELAIS_DMP_ENDPOINT": "http://dmp.example", "RELAIS_DMP_CERT": "c.pem"}, "not https"),
+                           ({"RELAIS_DMP_SOURCE_OID": "urn:oid:1.2"}, "RELAIS_DMP_SOURCE_OID"),
+                           ({"RELAIS_DMP_ENDPOINT": "dmp.example"}, "RELAIS_DMP_ENDPOINT")):
+        with pytest.raises(ConfigError, match=named):
+            load_config(environ=environ)
