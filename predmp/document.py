@@ -13,7 +13,7 @@ from fhir_server.codes import RPPS
 
 from . import codes
 from . import narrative as n
-from .gather import Facts, code_key, effective
+from .gather import Facts, effective
 
 LIST_EMPTY_REASON = "http://terminology.hl7.org/CodeSystem/list-empty-reason"
 PLATFORM_DEVICE = {
@@ -24,6 +24,7 @@ PLATFORM_DEVICE = {
 
 def _section(key: str, title: str, coding: dict, paragraphs: list[str], items: list[str], refs: list[str]) -> dict:
     section = {
+        "id": key,  # a stable handle on the section (the console, a reader)
         "title": title,
         "code": {"coding": [coding], "text": title},
         "text": {"status": "generated", "div": n.div(paragraphs, items)},
@@ -241,8 +242,4 @@ def validated(document: dict, practitioner: dict, base: str, when: str) -> dict:
     return final
 
 
-def composition_of(document: dict) -> dict:
-    return document["entry"][0]["resource"]
-
-
-__all__ = ["build", "code_key", "composition_of", "validated"]
+__all__ = ["build", "validated"]

@@ -17,6 +17,7 @@ from fhir_server.actor import Actor
 from fhir_server.errors import FHIRError
 from fhir_server.fhirjson import dumps
 from fhir_server.ids import new_id
+from fhir_server.locking import LOCK_TAG
 from fhir_server.search.parser import parse
 from fhir_server.store.base import Store, Transaction
 
@@ -91,8 +92,6 @@ def attachment(data: bytes, binary_id: str, created: str) -> dict:
 def binary(binary_id: str, docref_id: str, data: bytes, locked: bool = False) -> dict:
     meta_tags = [dict(codes.PREDMP_TAG)]
     if locked:
-        from fhir_server.locking import LOCK_TAG
-
         meta_tags.append(dict(LOCK_TAG))
     return {"resourceType": "Binary", "id": binary_id, "meta": {"tag": meta_tags}, "contentType": codes.CONTENT_TYPE,
             "securityContext": {"reference": f"DocumentReference/{docref_id}"},

@@ -21,11 +21,6 @@ ALREADY_FINAL = ("Ce pré-DMP est déjà validé.", "This pre-DMP is already val
 NO_PATIENT = ("Patient/{id} est inconnu.", "Patient/{id} is not known.")
 
 
-def text(message: tuple[str, str], **values: object) -> str:
-    french, english = message
-    return f"{french.format(**values)} ({english.format(**values)})"
-
-
 def refusal(http_status: int, code: str, message: tuple[str, str], **values: object) -> FHIRError:
     """A FHIRError whose OperationOutcome says why in French and in English (two issues, same text order)."""
     french, english = (m.format(**values) for m in message)
