@@ -224,10 +224,21 @@ def _identity(facts: Facts, patient_url: str) -> dict:
                     warning, items, [patient_url])
 
 
-def validated(document: dict, practitioner: dict, base: str, when: str) -> dict:
-    """The final document: Composition ``final``, attested (mode ``legal``) by ``practitioner`` at ``when``."""
+def validated(document: dict, practitioner: dict, base: str, when: str, patient: dict | None = None) -> dict:
+    """The final document: Composition ``final``, attested (mode ``legal``) by ``practitioner`` at ``when``.
+
+    ``patient`` (as it stands now) refreshes the Patient entry and the identity section: the identity
+    may have been qualified since the draft was built, and the document says what was true when signed.
+    """
     final = copy.deepcopy(document)
     composition = final["entry"][0]["resource"]
+    if patient is not None:
+        url = f"{base}/Patient/{patient['id']}"
+        for entry in final["entry"]:
+            if entry.get("fullUrl") == url:
+                entry["resource"] = patient
+        composition["section"] = [_identity(Facts(patient=patient, now=when), url) if s.get("id") == "identity"
+                                  else s for s in composition["section"]]
     url = f"{base}/Practitioner/{practitioner['id']}"
     if not any(entry.get("fullUrl") == url for entry in final["entry"]):
         final["entry"].append({"fullUrl": url, "resource": practitioner})

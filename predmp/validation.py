@@ -102,7 +102,7 @@ def validate_draft(store: Store, docref_id: str, claims: dict | None, base: str,
         raise FHIRError(409, f"Le contenu du pré-DMP (Binary/{binary_id}) est introuvable "
                         f"(the pre-DMP's content is missing)", code="conflict")
     document = loads(base64.b64decode(binary.resource["data"]))
-    final = validated(document, practitioner_resource, base, now)
+    final = validated(document, practitioner_resource, base, now, patient.resource if patient else None)
     data = drafts.content_bytes(final)
     who = {"reference": f"Practitioner/{pid}", "display": narrative.practitioner_name(practitioner_resource)}
     final_docref = {

@@ -104,3 +104,16 @@ def test_only_the_platform_locks_a_document(platform):
     response = platform.put(forged)
     assert response.status_code == 403 and "Seule la plateforme verrouille" in response.text
     assert platform.live.request("GET", "DocumentReference/forged", platform.admin).status_code == 404
+
+
+def test_an_identity_qualified_after_the_build_is_what_the_validated_document_says(platform):
+    platform.seed([records.patient("p1", status="PROV")])
+    draft = platform.build().json()
+    identity = platform.document(draft)["entry"][0]["resource"]["section"][-1]["text"]["div"]
+    assert "identité provisoire (PROV)" in identity and "n'est pas qualifiée" in identity
+    platform.seed([records.patient("p1", status="QUAL")])
+    final = platform.validate(draft["id"]).json()
+    identity = platform.document(final)["entry"][0]["resource"]["section"][-1]
+    assert identity["id"] == "identity"
+    text = identity["text"]["div"]
+    assert "identité qualifiée (QUAL)" in text and "n'est pas qualifiée" not in text
