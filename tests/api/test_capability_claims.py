@@ -373,6 +373,8 @@ def _invoke(live, level: str, rtype: str | None, name: str, definition: str) -> 
     elif (level, rtype, name) == ("type", "Patient", "everything"):
         bundle = ok(live.get("Patient/p1/$everything")).json()
         assert ("Patient", "p1") in {(e["resource"]["resourceType"], e["resource"]["id"]) for e in bundle["entry"]}
+    elif (level, rtype, name) == ("type", "Task", "worklist"):
+        assert ok(live.get("Task/$worklist")).json()["type"] == "searchset"
     elif (level, rtype, name) == ("type", "Patient", "export"):
         ok(live.get("Patient/$export", headers=async_), 202)
     elif (level, rtype, name) == ("type", "Group", "export"):
