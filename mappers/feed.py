@@ -300,8 +300,12 @@ def _resolved(store, mapped: Mapped) -> tuple[list[write.Change], list[dict | No
         change.id = target
         assert change.resource is not None
         change.resource["id"] = target
-    for change in changes:
+    for change, current in zip(changes, currents, strict=True):
         rewrite_references(change.resource, lambda reference: renamed.get(reference, reference))
+        carry = getattr(change, "carry", None)  # a mapper's merge of what its payload leaves unchanged
+        if carry is not None and current is not None:
+            change.resource = carry(current, change.resource)
+            change.validated = False
     return changes, currents
 
 

@@ -1,9 +1,9 @@
 """One HL7 v2 message in, the changes to write and its ACK out. Pure: no store, no socket, no clock.
 
-ADT (IHE PAM France: A01 A02 A03 A04 A05 A06 A07 A08 A11 A13 A28 A31) gives a Patient and an
-Encounter; ORU^R01 gives a Patient and one Observation per OBX. The Patient, the Encounter and a result
-under a filler order number are conditional updates on their identifier, so a message sent again
-updates instead of duplicating.
+ADT (IHE PAM and PAM France 2.11, adt.py) gives a Patient, its Encounter and what the message's
+segments say of them; ORU^R01 gives a Patient and one Observation per OBX. The Patient, the Encounter
+and a result under a filler order number are conditional updates on their identifier, so a message
+sent again updates instead of duplicating.
 """
 
 from __future__ import annotations
@@ -18,20 +18,20 @@ from hl7apy.exceptions import HL7apyException
 from fhir_server import write
 from fhir_server.errors import FHIRError
 from fhir_server.resources import validate
-from fhir_server.search.parser import SearchError, parse
 from mappers import partner
 
-from . import er7
+from . import adt, er7
 from .ack import acknowledge
 from .datatypes import LOCAL_SYSTEM, V2_0203, authority_system, codeable_concept, date_time, provisional_id
 from .er7 import Header, Unreadable
+from .keyed import conditional as _conditional
+from .keyed import token as _token
 from .obx import observation
 from .pid import patient
 from .problems import Problem, as_hl7
 from .pv1 import encounter
 
-ADT_TRIGGERS = ("A01", "A02", "A03", "A04", "A05", "A06", "A07", "A08", "A11", "A13", "A28", "A31")
-MESSAGE_TYPES = {"ADT": ADT_TRIGGERS, "ORU": ("R01",)}
+MESSAGE_TYPES = {"ADT": adt.ADT_TRIGGERS, "ORU": ("R01",)}
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,8 @@ def _changes(message, head: Header) -> tuple[list[write.Change], list[str]]:
     msh = message.msh
     # identifiers without an assigning authority belong to the sender's domain
     authority = er7.field(msh, 4, 1) or er7.field(msh, 3, 1)
+    if head.message_code == "ADT":
+        return adt.changes(message, head.trigger, authority, _event_time(message))
     person, key = patient(pids[0], authority)
     patient_id = provisional_id("Patient", _token(key))
     person["id"] = patient_id
@@ -171,25 +173,6 @@ def _event_time(message) -> str:
     if not evn:
         return ""
     return date_time(er7.field(evn[0], 6, 1)) or date_time(er7.field(evn[0], 2, 1)) or ""
-
-
-def _token(ident: dict) -> str:
-    """``system|value`` as a token search value (\\ , | $ escaped, R4 search.html#escaping)."""
-
-    def escape(text: str) -> str:
-        for char in ("\\", ",", "|", "$"):
-            text = text.replace(char, "\\" + char)
-        return text
-
-    return f"{escape(ident.get('system', ''))}|{escape(ident['value'])}"
-
-
-def _conditional(resource_type: str, resource: dict, key: dict) -> write.Change:
-    try:
-        condition = parse(resource_type, [("identifier", _token(key))], strict=True)
-    except SearchError as exc:
-        raise Problem(102, f"identifier {key.get('value')!r} cannot be searched: {exc}", "", "AE") from None
-    return write.Change(write.UPDATE, resource_type, id=resource["id"], resource=resource, condition=condition)
 
 
 def _validate(changes: list[write.Change], sources: list[str]) -> None:

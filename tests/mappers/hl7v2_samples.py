@@ -12,7 +12,10 @@ ORU = sorted((HL7V2 / "linuxforhealth").glob("ORU*.hl7"))
 PYTHON_HL7 = sorted((HL7V2 / "python-hl7").glob("*.hl7"))
 LINUXFORHEALTH_ADT = sorted((HL7V2 / "linuxforhealth").glob("sample_*.hl7"))
 INS_NIR = "urn:oid:1.2.250.1.213.1.4.10"
-FULL_SCOPES = "system/Patient.cu system/Encounter.cu system/Observation.cu"
+# what an ADT can write (issue 15: PAM France segments), and ORU results
+FULL_SCOPES = ("system/Patient.cu system/Encounter.cu system/Observation.cu system/Practitioner.cu system/CareTeam.cu"
+               " system/Consent.cu system/AllergyIntolerance.cu system/Condition.cu system/Procedure.cu"
+               " system/RelatedPerson.cu system/Coverage.cu")
 
 
 def read(path) -> bytes:

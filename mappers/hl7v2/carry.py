@@ -1,0 +1,50 @@
+"""How a message's resource takes over the stored version it updates (HL7 v2: an empty field, a
+segment not sent, change nothing). Pure functions of (stored, new) -> the resource to store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+_NOT_CARRIED = ("meta", "text", "id")
+
+
+def kept(stored: dict, new: dict) -> dict:
+    """``new`` with every element it lacks taken from ``stored``; extensions merged by url (a message
+    with identity reliability alone keeps the DMP status), identifiers by system (a PID-3 without the
+    INS keeps it; a corrected INS replaces it)."""
+    result = {key: value for key, value in stored.items() if key not in _NOT_CARRIED}
+    result.update(new)
+    if "extension" in stored and "extension" in new:
+        result["extension"] = _by(stored["extension"], new["extension"], lambda e: e.get("url"))
+    if "identifier" in stored and "identifier" in new:
+        result["identifier"] = _by(stored["identifier"], new["identifier"], lambda i: i.get("system"))
+    return result
+
+
+def _by(stored: list, new: list, key: Callable[[dict], object]) -> list:
+    """``new``, then the ``stored`` items whose key no new item has."""
+    taken = {key(item) for item in new}
+    return [*new, *(item for item in stored if key(item) not in taken)]
+
+
+def links(stored: list, new: list, *, dropping: str | None = None) -> list:
+    """Patient.link: the stored links (but those of type ``dropping``) and the new ones, each once."""
+    result = [link for link in stored if link.get("type") != dropping]
+    seen = {(_other(link), link.get("type")) for link in result}
+    for link in new:
+        if (_other(link), link.get("type")) not in seen:
+            result.append(link)
+            seen.add((_other(link), link.get("type")))
+    return result
+
+
+def _other(link: dict) -> str | None:
+    return (link.get("other") or {}).get("reference")
+
+
+def patient(stored: dict, new: dict) -> dict:
+    """A Patient from a message: what it lacks kept, its links added to the stored ones."""
+    result = kept(stored, new)
+    if "link" in new:
+        result["link"] = links(stored.get("link") or [], new["link"])
+    return result
