@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-_MSH = "MSH|^~\\&|GAM|CHU-X|DPI|CHU-X|{when}||ADT^{event}^ADT_{structure}|{control}|P|2.5^FRA^2.11|||||FRA|UNICODE UTF-8"
+_MSH = ("MSH|^~\\&|GAM|CHU-X|DPI|CHU-X|{when}||ADT^{event}^ADT_{structure}|{control}|P|2.5^FRA^2.11|||||FRA"
+        "|UNICODE UTF-8")
 _STRUCTURE = {"A01": "A01", "A04": "A01", "A05": "A05", "A08": "A01", "A13": "A01", "A14": "A05", "A28": "A05",
               "A31": "A05", "A38": "A38", "A40": "A39", "A47": "A30", "A11": "A09", "A12": "A12", "A03": "A03",
               "A02": "A02", "A21": "A21", "A22": "A21", "A06": "A06", "A07": "A06"}
@@ -36,3 +37,9 @@ def rol(role: str, rpps: str, family: str, phone: str, action: str = "UC") -> st
 
 
 GP = rol("ODRP", GP_RPPS, "AGNES", "0546442221")
+
+
+def segment(name: str, fields: dict[int, str]) -> str:
+    """A segment with ``fields`` (number -> ER7) at their positions, the others empty."""
+    last = max(fields)
+    return "|".join([name, *(fields.get(n, "") for n in range(1, last + 1))])
