@@ -5,7 +5,10 @@ class, A08 update, A11/A12/A13 cancel admit/transfer/discharge, A21/A22 leave of
 A28/A31 add/update person, A38 cancel pre-admit (the Encounter's status: pv1.STATUS); A40 merge and
 A47 identifier change (MRG). Segments: PID (pid.py, zfd.py), PD1 and ROL (careteam.py), NK1, PV1,
 PV2, ZBE, AL1, DG1, PR1, IN1/IN2, OBX, ZFA. Every resource is a conditional update on a business
-identifier (keyed.py), so a resend or a correction updates what it wrote.
+identifier (keyed.py), so a resend or a correction updates what it wrote. The Patient, its
+Encounter, a Practitioner and the CareTeam take over what the message leaves unchanged (carry.py:
+HL7 v2 sends segments, not whole records); an allergy, a diagnosis, a procedure, a related person,
+a coverage, an observation and a consent are whole in their segment and replaced by it.
 
 A40: the prior Patient (MRG-1) becomes inactive with a ``replaced-by`` link to the survivor (PID),
 which gets a ``replaces`` link back; the prior Patient's data stay where they are and are reached
@@ -22,7 +25,7 @@ from .al1 import allergy
 from .dg1 import condition
 from .er7 import repetitions, segments
 from .in1 import coverage
-from .keyed import Carry, Keyed, conditional, provisional, token
+from .keyed import Carry, Keyed, conditional, made_up, provisional, token
 from .nk1 import related
 from .obx import observation
 from .pd1 import primary_care
@@ -55,8 +58,8 @@ class Changes:
         rid = provisional(rtype, first)
         ref = f"{rtype}/{rid}"
         at = self._at.get(ref)
-        if at is not None:
-            earlier, where = self._items[at]
+        if at is not None:  # what the first mention lacks (a phone in ROL-12), a later one gives
+            earlier = self._items[at][0]
             earlier.resource = {**resource, **(earlier.resource or {})}
             return ref
         resource["id"] = rid
@@ -87,8 +90,7 @@ def _professional(out: Changes, authority: str, source: str):
         if made is None:
             return None
         resource, keys = made
-        ref = out.put(resource, keys, source, carrying.kept)
-        return {**reference(ref.split("/", 1)[1], resource), "reference": ref}
+        return reference(out.put(resource, keys, source, carrying.kept), resource)
 
     return found
 
@@ -110,7 +112,7 @@ def _admission(out: Changes, message, trigger: str, authority: str, event_time: 
         made = related(nk1, index, patient_ref, patient_key, authority)
         if made is not None:
             resource, person_key, contact = made
-            out.put(resource, person_key, f"NK1^{index}", carrying.kept)
+            out.put(resource, person_key, f"NK1^{index}")
             contacts.append(contact)
     if contacts:
         person["contact"] = contacts
@@ -121,15 +123,15 @@ def _admission(out: Changes, message, trigger: str, authority: str, event_time: 
     for index, al1 in enumerate(segments(message, "AL1"), 1):
         made = allergy(al1, index, patient_ref, patient_key)
         if made:
-            out.put(made[0], made[1], f"AL1^{index}", carrying.kept)
+            out.put(made[0], made[1], f"AL1^{index}")
     for index, dg1 in enumerate(segments(message, "DG1"), 1):
         made = condition(dg1, index, patient_ref, visit_ref, scope_key, authority, professional)
         if made:
-            out.put(made[0], made[1], f"DG1^{index}", carrying.kept)
+            out.put(made[0], made[1], f"DG1^{index}")
     for index, pr1 in enumerate(segments(message, "PR1"), 1):
         made = procedure(pr1, index, patient_ref, visit_ref, scope_key, authority, professional)
         if made:
-            out.put(made[0], made[1], f"PR1^{index}", carrying.kept)
+            out.put(made[0], made[1], f"PR1^{index}")
     _insurance(out, message, patient_ref, patient_key, authority)
     _observations(out, message, patient_ref, visit_ref, scope_key, event_time)
     if team or removed:
@@ -178,7 +180,7 @@ def _care_team(out: Changes, message, authority: str, pv1_at: int) -> tuple[list
         role = rol.care_role(segment)
         after_visit = message.children.index(segment) > pv1_at
         if after_visit and role not in _COMMUNITY:
-            visit.append(segment)
+            visit.append((index, segment))
             continue
         xcn = rol.person(segment)
         if xcn is None:
@@ -207,9 +209,9 @@ def _visit(out: Changes, message, trigger: str, authority: str, event_time: str,
     visit, visit_key = found
     professional = _professional(out, authority, "PV1^1")
     participants = pv1.participants(pv1s[0], professional)
-    for segment in visit_roles:
+    for index, segment in visit_roles:
         xcn = rol.person(segment)
-        member = _professional(out, authority, "ROL")(xcn) if xcn is not None else None
+        member = _professional(out, authority, f"ROL^{index}")(xcn) if xcn is not None else None
         if member is not None:
             code, display = _VISIT_ROLES.get(rol.role_code(segment), ("PART", "Participation"))
             participants.append({"type": [{"coding": [{"system": pv1.PARTICIPATION_TYPE, "code": code,
@@ -240,22 +242,20 @@ def _insurance(out: Changes, message, patient_ref: str, patient_key: str, author
         in2 = following if following is not None and following.name == "IN2" else None
         made = coverage(segment, in2, index, patient_ref, patient_key, authority)
         if made:
-            out.put(made[0], made[1], f"IN1^{index}", carrying.kept)
+            out.put(made[0], made[1], f"IN1^{index}")
 
 
 def _observations(out: Changes, message, patient_ref: str, visit_ref: str | None, scope_key: str,
                   event_time: str) -> None:
     """OBX in an ADT (height, weight...): an Observation found again by its visit (else patient),
     code and time, so a resend or an A08 updates it."""
-    from .keyed import made_up
-
     for index, segment in enumerate(segments(message, "OBX"), 1):
         resource = observation(segment, index, patient_ref, visit_ref, None, event_time or None)
         code = ((resource["code"].get("coding") or [{}])[0])
         key = made_up("adt-observation", scope_key, code.get("system", ""), code.get("code", ""),
                       resource.get("effectiveDateTime", ""))
         resource["identifier"] = [key]
-        out.put(resource, key, f"OBX^{index}", carrying.kept)
+        out.put(resource, key, f"OBX^{index}")
 
 
 def _with_mrg(out: Changes, message, trigger: str, authority: str) -> None:

@@ -20,7 +20,7 @@ from fhir_server.errors import FHIRError
 from fhir_server.resources import validate
 from mappers import partner
 
-from . import adt, er7
+from . import adt, carry, er7
 from .ack import acknowledge
 from .datatypes import LOCAL_SYSTEM, V2_0203, authority_system, codeable_concept, date_time, provisional_id
 from .er7 import Header, Unreadable
@@ -29,6 +29,7 @@ from .keyed import token as _token
 from .obx import observation
 from .pid import patient
 from .problems import Problem, as_hl7
+from .pv1 import carry as pv1_carry
 from .pv1 import encounter
 
 MESSAGE_TYPES = {"ADT": adt.ADT_TRIGGERS, "ORU": ("R01",)}
@@ -103,7 +104,8 @@ def _changes(message, head: Header) -> tuple[list[write.Change], list[str]]:
     person, key = patient(pids[0], authority)
     patient_id = provisional_id("Patient", _token(key))
     person["id"] = patient_id
-    changes = [_conditional("Patient", person, key)]
+    # a result's PID updates the Patient as an ADT does: what it does not carry (links, GP) stays
+    changes = [_conditional("Patient", person, key, carry.patient)]
     sources = ["PID^1"]
     event_time = _event_time(message)
     visit_ref = None
@@ -113,7 +115,7 @@ def _changes(message, head: Header) -> tuple[list[write.Change], list[str]]:
             visit, visit_key = found
             visit["id"] = provisional_id("Encounter", _token(visit_key))
             visit_ref = f"Encounter/{visit['id']}"
-            changes.append(_conditional("Encounter", visit, visit_key))
+            changes.append(_conditional("Encounter", visit, visit_key, pv1_carry(head.trigger, None)))
             sources.append(f"PV1^{number}")
     if head.message_code == "ORU":
         results = _results(message, f"Patient/{patient_id}", visit_ref, authority)

@@ -73,9 +73,9 @@ def practitioner(xcn, default_authority: str, telecom=(), addresses=()) -> tuple
     return resource, found
 
 
-def reference(resource_id: str, resource: dict) -> dict:
-    """A Reference to the Practitioner with its national identifier and name (read without a lookup)."""
-    found: dict = {"reference": f"Practitioner/{resource_id}"}
+def reference(ref: str, resource: dict) -> dict:
+    """A Reference (``ref``: Practitioner/id) with its national identifier and name, read without a lookup."""
+    found: dict = {"reference": ref}
     ident = resource["identifier"][0]
     found["identifier"] = {"system": ident.get("system"), "value": ident["value"]} if ident.get("system") else {
         "value": ident["value"]}

@@ -322,3 +322,30 @@ def test_a47_changes_the_identifier_of_the_patient_found_by_the_prior_one():
                              {"system": "urn:oid:1.2.250.1.213.1.4.10", "value": "279035121518989"}]}
     renamed = change.carry(stored, change.resource)
     assert [i["value"] for i in renamed["identifier"] if i["system"] == "urn:relais:hl7v2:CHU-X"] == ["000777"]
+
+
+def test_a_lab_result_keeps_what_its_pid_does_not_carry():
+    from tests.mappers.hl7v2_samples import lab_result
+
+    mapped = _mapped(lab_result())
+    change = _change(mapped, "Patient")
+    stored = {"resourceType": "Patient", "id": "p1", "link": [{"other": {"reference": "Patient/old"},
+                                                               "type": "replaces"}],
+              "generalPractitioner": [{"reference": "Practitioner/gp"}]}
+    kept = change.carry(stored, change.resource)
+    assert kept["link"] == stored["link"] and kept["generalPractitioner"] == stored["generalPractitioner"]
+
+
+def test_diagnoses_and_procedures_sent_in_error_are_marked_so():
+    mapped = _mapped(adt("A08", pid(), pv1(),
+                         segment("DG1", {1: "1", 3: "I10^Essential hypertension^I10", 6: "W", 21: "D"}),
+                         segment("PR1", {1: "1", 3: "0TY00Z0^Kidney transplant^I10P", 5: "20240306", 20: "D"})))
+    condition = _one(mapped, "Condition")
+    assert condition["verificationStatus"]["coding"][0]["code"] == "entered-in-error"
+    assert "clinicalStatus" not in condition
+    assert _one(mapped, "Procedure")["status"] == "entered-in-error"
+    # found again by visit and code: the working diagnosis it was is the one marked
+    working = _one(_mapped(adt("A08", pid(), pv1(), segment("DG1", {1: "1", 3: "I10^Essential hypertension^I10",
+                                                                    6: "W"}))), "Condition")
+    assert working["identifier"] == condition["identifier"]
+    assert working["verificationStatus"]["coding"][0]["code"] == "provisional"

@@ -64,6 +64,12 @@ def test_a_merge_keeps_the_old_patients_data_reachable_from_the_survivor(hub):
     assert encounter.resource["subject"]["reference"] == f"Patient/{old.id}"
     assert {("Patient", survivor.id), ("Patient", old.id), ("Encounter", encounter.id)} <= found
     assert {"Observation", "AllergyIntolerance"} <= {kind for kind, _ in found}
+    # a merge of a patient never seen here records it, inactive and replaced, for the messages still to come
+    unknown = adt("A40", pid(ipp=SURVIVOR, family="SURVIVANT-B"), "MRG|000555^^^CHU-X&000897406&N^PI", control="M-5")
+    assert ack_fields(sender.send(unknown))["code"] == "AA"
+    placeholder = _patient(hub, "000555")
+    assert placeholder.resource["active"] is False and placeholder.resource["link"][0]["type"] == "replaced-by"
+    assert len(_patient(hub, SURVIVOR).resource["link"]) == 2
     sender.close()
 
 
