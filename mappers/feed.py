@@ -294,7 +294,7 @@ def _resolved(store, mapped: Mapped) -> tuple[list[write.Change], list[dict | No
         target = ids[0] if ids else new_id()
         current = _current(store, change.resource_type, target) if ids else None
         if current is not None:
-            _same_subject(change, current, target, renamed, source)
+            _same_subject(store, change, current, target, renamed, source)
         currents.append(current)
         renamed[f"{change.resource_type}/{change.id}"] = f"{change.resource_type}/{target}"
         change.id = target
@@ -314,15 +314,26 @@ def _current(store, resource_type: str, id: str | None) -> dict | None:
     return stored.resource if stored is not None and not stored.deleted else None
 
 
-def _same_subject(change: write.Change, current: dict, target: str, renamed: dict[str, str], source: str) -> None:
-    """A resource found by its identifier stays with its subject: a reused identifier must not move it."""
+def _same_subject(store, change: write.Change, current: dict, target: str, renamed: dict[str, str],
+                  source: str) -> None:
+    """A resource found by its identifier stays with its subject: a reused identifier must not move it,
+    unless its subject was merged into the new one (Patient.link replaced-by: a visit goes on)."""
     subject = ((change.resource or {}).get("subject") or {}).get("reference")
     if subject is None:
         return
     stored = (current.get("subject") or {}).get("reference")
-    if stored is not None and stored != renamed.get(subject, subject):
+    new = renamed.get(subject, subject)
+    if stored is not None and stored != new and not _replaced_by(store, stored, new):
         raise Problem(REASSIGNED, f"{change.resource_type}/{target} has the identifier of {source} but another"
                                   f" subject ({stored}): the identifier was reused", source)
+
+
+def _replaced_by(store, reference: str, successor: str) -> bool:
+    """Whether the Patient ``reference`` names was merged into ``successor`` (its link replaced-by)."""
+    kind, _, rid = reference.partition("/")
+    stored = _current(store, kind, rid) if kind == "Patient" and rid else None
+    return any(link.get("type") == "replaced-by" and (link.get("other") or {}).get("reference") == successor
+               for link in (stored or {}).get("link") or [])
 
 
 def _answer(ctx: _Context, key: str, record: dict, answering: Answering, problem: Problem | None,

@@ -64,6 +64,15 @@ def test_a_merge_keeps_the_old_patients_data_reachable_from_the_survivor(hub):
     assert encounter.resource["subject"]["reference"] == f"Patient/{old.id}"
     assert {("Patient", survivor.id), ("Patient", old.id), ("Encounter", encounter.id)} <= found
     assert {"Observation", "AllergyIntolerance"} <= {kind for kind, _ in found}
+    # the visit goes on under the survivor: its discharge moves the Encounter to it (not a reused visit number)
+    discharge = adt("A03", pid(ipp=SURVIVOR, family="SURVIVANT-B"), pv1("V1"), control="M-6")
+    assert ack_fields(sender.send(discharge))["code"] == "AA"
+    [encounter] = hub.store.scan("Encounter", None, 10)
+    assert encounter.resource["subject"]["reference"] == f"Patient/{survivor.id}"
+    assert encounter.resource["status"] == "finished"
+    # another patient's message naming that visit number is still refused
+    stranger = adt("A08", pid(ipp="000444", family="AUTRE"), pv1("V1"), control="M-7")
+    assert ack_fields(sender.send(stranger))["code"] == "AE"
     # a merge of a patient never seen here records it, inactive and replaced, for the messages still to come
     unknown = adt("A40", pid(ipp=SURVIVOR, family="SURVIVANT-B"), "MRG|000555^^^CHU-X&000897406&N^PI", control="M-5")
     assert ack_fields(sender.send(unknown))["code"] == "AA"
