@@ -52,20 +52,21 @@ class Changes:
         self._at: dict[str, int] = {}
 
     def put(self, resource: dict, key: dict | list[dict], source: str, carry: Carry | None = None) -> str:
-        """Add ``resource`` (found by ``key``) and return the reference the message's resources use."""
+        """Add ``resource`` (found by ``key``: any of them) and return the reference the message's
+        resources use; a resource already named by one of its keys is that one."""
         rtype = resource["resourceType"]
-        first = key[0] if isinstance(key, list) else key
-        rid = provisional(rtype, first)
-        ref = f"{rtype}/{rid}"
-        at = self._at.get(ref)
+        keys = key if isinstance(key, list) else [key]
+        names = [f"{rtype}|{token(k)}" for k in keys]
+        at = next((self._at[name] for name in names if name in self._at), None)
         if at is not None:  # what the first mention lacks (a phone in ROL-12), a later one gives
             earlier = self._items[at][0]
             earlier.resource = {**resource, **(earlier.resource or {})}
-            return ref
-        resource["id"] = rid
-        self._at[ref] = len(self._items)
+            return f"{rtype}/{earlier.id}"
+        resource["id"] = provisional(rtype, keys[0])
+        for name in names:
+            self._at[name] = len(self._items)
         self._items.append((conditional(rtype, resource, key, carry), source))
-        return ref
+        return f"{rtype}/{resource['id']}"
 
     def result(self) -> tuple[list, list[str]]:
         ordered = sorted(self._items, key=lambda item: _FIRST.get(item[0].resource_type, 2))

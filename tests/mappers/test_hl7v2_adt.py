@@ -349,3 +349,13 @@ def test_diagnoses_and_procedures_sent_in_error_are_marked_so():
                                                                     6: "W"}))), "Condition")
     assert working["identifier"] == condition["identifier"]
     assert working["verificationStatus"]["coding"][0]["code"] == "provisional"
+
+
+def test_one_doctor_named_by_idnps_and_by_rpps_is_one_practitioner():
+    by_idnps = f"8{GP_RPPS}^AGNES^Anne^^^^^^ASIP-SANTE-PS&1.2.250.1.71.4.2.1&ISO^D^^^IDNPS"
+    visit = segment("PV1", {1: "1", 2: "I", 7: by_idnps, 19: "V100^^^CHU-X&000897406&M^VN"})
+    mapped = _mapped(adt("A01", pid(), GP, visit))
+    [doctor] = _all(mapped, "Practitioner")
+    encounter = _one(mapped, "Encounter")
+    assert encounter["participant"][0]["individual"]["reference"] == f"Practitioner/{doctor['id']}"
+    assert doctor["telecom"][0]["value"] == "0546442221"
