@@ -191,6 +191,9 @@ def _care_team(out: Changes, message, authority: str, pv1_at: int) -> tuple[list
         if member is None:
             continue
         item = careteam.participant(role, member)
+        when = rol.period(segment, index)
+        if when:
+            item["period"] = when
         (removed if rol.action(segment) == "DE" else members).append(item)
     unique: dict[tuple, dict] = {}
     for item in members:

@@ -2,15 +2,17 @@
 
 ROL-2 action (table 0287: AD add, UP update, DE delete, UC unchanged), ROL-3 role (table 0443 and
 PAM France: ODRP, the médecin traitant declared to the Assurance Maladie; PP primary care provider),
-ROL-4 the person (XCN), ROL-9 provider type (an RPPS profession code or SNOMED CT), ROL-11 address,
-ROL-12 phone.
+ROL-4 the person (XCN), ROL-5/6 when the role begins and ends, ROL-9 provider type (an RPPS
+profession code or SNOMED CT), ROL-11 address, ROL-12 phone.
 """
 
 from __future__ import annotations
 
 from fhir_server.codes import CARE_ROLES, SNOMED_CARE_ROLES
 
+from .datatypes import date_time
 from .er7 import field, repetitions, value
+from .problems import Problem
 
 # ROL-3 -> care role; other hospital roles (attending, admitting, consulting...) are "other"
 ROLE_CODES = {"ODRP": "general-practitioner", "PP": "general-practitioner", "GP": "general-practitioner"}
@@ -51,3 +53,16 @@ def person(rol):
 def role_code(rol) -> str:
     """ROL-3's code, as sent (upper case)."""
     return field(rol, 3, 1).upper()
+
+
+def period(rol, index: int) -> dict | None:
+    """ROL-5 and ROL-6 as a Period (the care team reads an ended role as past)."""
+    found = {}
+    for number, bound in ((5, "start"), (6, "end")):
+        text = field(rol, number, 1)
+        if text:
+            when = date_time(text)
+            if when is None:
+                raise Problem(102, f"ROL-{number} {text!r} is not an HL7 timestamp", f"ROL^{index}^{number}")
+            found[bound] = when
+    return found or None

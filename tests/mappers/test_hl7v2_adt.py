@@ -359,3 +359,9 @@ def test_one_doctor_named_by_idnps_and_by_rpps_is_one_practitioner():
     encounter = _one(mapped, "Encounter")
     assert encounter["participant"][0]["individual"]["reference"] == f"Practitioner/{doctor['id']}"
     assert doctor["telecom"][0]["value"] == "0546442221"
+
+
+def test_rol_5_and_6_date_the_role():
+    ended = GP.replace("||||||||^WPN", "|20200101|20231231||||||^WPN")
+    team = _one(_mapped(adt("A08", pid(), ended)), "CareTeam")
+    assert team["participant"][0]["period"] == {"start": "2020-01-01", "end": "2023-12-31"}
