@@ -120,17 +120,18 @@ def _admission(out: Changes, message, trigger: str, authority: str, event_time: 
     out.put(person, key, "PID^1", carrying.patient)
     visit_ref, visit_key = _visit(out, message, trigger, authority, event_time, patient_ref, visit_roles)
     scope_key = visit_key or patient_key
-    professional = _professional(out, authority, "")
     for index, al1 in enumerate(segments(message, "AL1"), 1):
         made = allergy(al1, index, patient_ref, patient_key)
         if made:
             out.put(made[0], made[1], f"AL1^{index}")
     for index, dg1 in enumerate(segments(message, "DG1"), 1):
-        made = condition(dg1, index, patient_ref, visit_ref, scope_key, authority, professional)
+        made = condition(dg1, index, patient_ref, visit_ref, scope_key, authority,
+                         _professional(out, authority, f"DG1^{index}^16"))
         if made:
             out.put(made[0], made[1], f"DG1^{index}")
     for index, pr1 in enumerate(segments(message, "PR1"), 1):
-        made = procedure(pr1, index, patient_ref, visit_ref, scope_key, authority, professional)
+        made = procedure(pr1, index, patient_ref, visit_ref, scope_key, authority,
+                         _professional(out, authority, f"PR1^{index}"))
         if made:
             out.put(made[0], made[1], f"PR1^{index}")
     _insurance(out, message, patient_ref, patient_key, authority)
