@@ -16,6 +16,7 @@ from fhir_server.codes import (
 )
 from fhir_server.resources import validate
 from mappers.hl7v2 import map_message
+from mappers.hl7v2.datatypes import date_time as at  # the sender's times, however the feed reads their zone
 from mappers.hl7v2.zfa import DMP_STATUS
 from tests.mappers.adt_samples import GP, GP_RPPS, NURSE_RPPS, adt, pid, pv1, rol, segment, zbe
 from tests.mappers.hl7v2_samples import PAM, ack_fields, read
@@ -76,12 +77,12 @@ def test_other_adt_events_are_ar_201_with_their_name(event):
 
 def test_an_admission_dates_the_visit_and_a_cancelled_discharge_takes_the_end_back():
     admitted = _one(_mapped(adt("A01", pid(), pv1())), "Encounter")
-    assert admitted["period"] == {"start": "2024-03-06T11:11:54Z"}  # EVN-6
+    assert admitted["period"] == {"start": at("20240306111154")}  # EVN-6
     cancelled = _change(_mapped(adt("A13", pid(), pv1())), "Encounter")
-    stored = {**admitted, "status": "finished", "period": {"start": "2024-03-06T11:11:54Z",
-                                                            "end": "2024-03-08T10:00:00Z"}}
+    stored = {**admitted, "status": "finished", "period": {"start": at("20240306111154"),
+                                                            "end": at("20240308100000")}}
     taken_back = cancelled.carry(stored, cancelled.resource)
-    assert taken_back["status"] == "in-progress" and taken_back["period"] == {"start": "2024-03-06T11:11:54Z"}
+    assert taken_back["status"] == "in-progress" and taken_back["period"] == {"start": at("20240306111154")}
 
 
 def test_an_update_keeps_the_visits_status():
@@ -176,9 +177,9 @@ def test_zbe_and_pv2_on_the_pam_sample():
     [movement] = encounter["location"]
     assert movement["location"] == {"identifier": {"value": "6268", "assigner": {"display": "CHU-X"}},
                                     "display": "Chir V"}
-    assert movement["status"] == "active" and movement["period"] == {"start": "2024-03-06T11:00:00Z"}
+    assert movement["status"] == "active" and movement["period"] == {"start": at("20240306110000")}
     planned = {e["url"].rsplit(".", 1)[1]: e["valueDateTime"] for e in encounter["extension"]}
-    assert planned == {"plannedStartDate": "2024-03-06T10:00:00Z", "plannedEndDate": "2024-03-10T08:00:00Z"}
+    assert planned == {"plannedStartDate": at("20240306100000"), "plannedEndDate": at("20240310080000")}
 
 
 def test_a_transfer_ends_the_movement_before_it_and_its_cancel_reopens_it():
@@ -187,7 +188,7 @@ def test_a_transfer_ends_the_movement_before_it_and_its_cancel_reopens_it():
                        "Encounter")
     moved = transfer.carry(first, transfer.resource)
     assert [(m["location"]["display"], m["status"], m["period"].get("end")) for m in moved["location"]] == [
-        ("Chir V", "completed", "2024-03-07T09:00:00Z"), ("Cardio", "active", None)]
+        ("Chir V", "completed", at("20240307090000")), ("Cardio", "active", None)]
     cancel = _change(_mapped(adt("A12", pid(), pv1(), zbe("M2", "20240307090000", action="CANCEL"))), "Encounter")
     assert "location" not in cancel.resource  # a cancelled movement never becomes a location
     back = cancel.carry(moved, cancel.resource)
@@ -212,7 +213,7 @@ def test_segments_that_carry_care_inside_an_admission():
     )
     mapped = _mapped(text)
     patient = _one(mapped, "Patient")
-    assert patient["deceasedDateTime"] == "2024-03-01T08:30:00Z"  # PID-29 (PID-30 Y)
+    assert patient["deceasedDateTime"] == at("20240301083000")  # PID-29 (PID-30 Y)
     subject = {"reference": f"Patient/{patient['id']}"}
     encounter = _one(mapped, "Encounter")
     visit = {"reference": f"Encounter/{encounter['id']}"}
@@ -227,7 +228,7 @@ def test_segments_that_carry_care_inside_an_admission():
     assert condition["verificationStatus"]["coding"][0]["code"] == "confirmed"
     assert condition["encounter"] == visit and condition["identifier"][0]["value"] == "DG-1"
     procedure = _one(mapped, "Procedure")
-    assert procedure["status"] == "completed" and procedure["performedDateTime"] == "2024-03-06T12:00:00Z"
+    assert procedure["status"] == "completed" and procedure["performedDateTime"] == at("20240306120000")
     related = _one(mapped, "RelatedPerson")
     assert related["patient"] == subject and related["name"] == [{"family": "DUPONT", "given": ["MARIE"]}]
     assert patient["contact"][0]["relationship"][1]["coding"][0]["code"] == "C"
@@ -365,3 +366,20 @@ def test_rol_5_and_6_date_the_role():
     ended = GP.replace("||||||||^WPN", "|20200101|20231231||||||^WPN")
     team = _one(_mapped(adt("A08", pid(), ended)), "CareTeam")
     assert team["participant"][0]["period"] == {"start": "2020-01-01", "end": "2023-12-31"}
+
+
+def test_a_movement_update_corrects_it_in_place():
+    first = _one(_mapped(adt("A01", pid(), pv1(), zbe("M1", "20240306110000"))), "Encounter")
+    fix = _change(_mapped(adt("A08", pid(), pv1(), zbe("M1", "20240306103000", action="UPDATE", unit="Chir VI",
+                                                       code="6269"))), "Encounter")
+    fixed = fix.carry(first, fix.resource)
+    assert [(m["location"]["display"], m["status"], m["period"]) for m in fixed["location"]] == [
+        ("Chir VI", "active", {"start": at("20240306103000")})]
+
+
+def test_the_discharge_sample_shifted_zbe_is_read_where_it_is():
+    """sortie.er7 as it is: an extra field before ZBE-4 (INSERT in ZBE-5, the unit in ZBE-8, HMS in ZBE-10)."""
+    encounter = _one(_mapped(read(next(p for p in PAM if p.name == "sortie.er7")).decode()), "Encounter")
+    [movement] = encounter["location"]
+    assert movement["location"] == {"identifier": {"value": "8782"}, "display": "Urgences"}
+    assert movement["status"] == "completed"  # the visit is finished
