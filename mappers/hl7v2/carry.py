@@ -6,19 +6,27 @@ from __future__ import annotations
 from collections.abc import Callable
 
 _NOT_CARRIED = ("meta", "text", "id")
+# choice elements ([x]) of the resources carried over: a new deceasedBoolean replaces a stored deceasedDateTime
+_CHOICES = ("deceased", "multipleBirth", "value", "effective", "onset", "abatement", "performed", "occurrence")
 
 
 def kept(stored: dict, new: dict) -> dict:
     """``new`` with every element it lacks taken from ``stored``; extensions merged by url (a message
     with identity reliability alone keeps the DMP status), identifiers by system (a PID-3 without the
     INS keeps it; a corrected INS replaces it)."""
-    result = {key: value for key, value in stored.items() if key not in _NOT_CARRIED}
+    chosen = {prefix for prefix in _CHOICES for key in new if _is_choice(key, prefix)}
+    result = {key: value for key, value in stored.items()
+              if key not in _NOT_CARRIED and not any(_is_choice(key, prefix) for prefix in chosen)}
     result.update(new)
     if "extension" in stored and "extension" in new:
         result["extension"] = _by(stored["extension"], new["extension"], lambda e: e.get("url"))
     if "identifier" in stored and "identifier" in new:
         result["identifier"] = _by(stored["identifier"], new["identifier"], lambda i: i.get("system"))
     return result
+
+
+def _is_choice(key: str, prefix: str) -> bool:
+    return key.startswith(prefix) and key[len(prefix):len(prefix) + 1].isupper()
 
 
 def _by(stored: list, new: list, key: Callable[[dict], object]) -> list:

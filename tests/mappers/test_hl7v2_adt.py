@@ -383,3 +383,11 @@ def test_the_discharge_sample_shifted_zbe_is_read_where_it_is():
     [movement] = encounter["location"]
     assert movement["location"] == {"identifier": {"value": "8782"}, "display": "Urgences"}
     assert movement["status"] == "completed"  # the visit is finished
+
+
+def test_a_later_death_flag_replaces_the_death_date_it_does_not_sit_beside_it():
+    update = _change(_mapped(adt("A31", pid(extra="|" * 17 + "N"))), "Patient")
+    assert update.resource["deceasedBoolean"] is False
+    merged = update.carry({"resourceType": "Patient", "id": "p1", "deceasedDateTime": "2024-03-01"}, update.resource)
+    assert "deceasedDateTime" not in merged and merged["deceasedBoolean"] is False
+    validate(merged, "Patient")

@@ -120,7 +120,8 @@ def test_resends_and_corrections_over_http_update_what_they_wrote(hub):
     # triage's reading: the patient's CareTeam, whom to call first, and their phone
     reader = live.client_token("system/*.rs")
     [patient] = hub.store.scan("Patient", None, 10)
-    teams = live.request("GET", f"/CareTeam?subject=Patient/{patient.id}&status=active", reader).json()
+    # as triage's worklist asks
+    teams = live.request("GET", f"/CareTeam?patient=Patient/{patient.id}&status=active", reader).json()
     [team] = [e["resource"] for e in teams["entry"]]
     first_call = team["participant"][0]
     assert {"system": CARE_ROLE_SYSTEM, "code": "general-practitioner", "display": "Médecin traitant"} in \
