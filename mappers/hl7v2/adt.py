@@ -227,10 +227,9 @@ def _visit(out: Changes, message, trigger: str, authority: str, event_time: str,
         planned = pv1.planned(pv2)
         if planned:
             visit["extension"] = planned
-    movement = None
-    for segment in segments(message, "ZBE")[:1]:
-        movement = zbe.movement(segment)
-    pv1.finish(visit, [movement[0]] if movement and movement[1] != "CANCEL" else [])
+    zbes = segments(message, "ZBE")
+    movement = zbe.movement(zbes[0]) if zbes else pv1.point_of_care(pv1s[0], trigger, event_time)
+    pv1.finish(visit, [movement[0]] if movement and movement[1] not in ("CANCEL", "UNDO") else [])
     ref = out.put(visit, visit_key, "PV1^1", pv1.carry(trigger, movement))
     return ref, token(visit_key)
 

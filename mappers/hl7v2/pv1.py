@@ -13,7 +13,7 @@ from collections.abc import Callable
 from . import zbe
 from .carry import kept
 from .datatypes import date_time, identifier
-from .er7 import field, repetitions
+from .er7 import field, repetitions, value
 from .keyed import Carry
 from .problems import Problem
 
@@ -105,6 +105,37 @@ def planned(pv2) -> list[dict]:
             raise Problem(102, f"PV2-{number} ({what}) {text!r} is not an HL7 timestamp", f"PV2^1^{number}")
         found.append({"url": url, "valueDateTime": converted})
     return found
+
+
+# events that move the patient to PV1-3 (A12 takes the transfer back; cancels and updates move no one)
+_MOVES = ("A01", "A02", "A04", "A05", "A06", "A07", "A21", "A22")
+PV1_LOCATION = "urn:relais:hl7v2:pv1-3"
+
+
+def point_of_care(pv1, trigger: str, event_time: str) -> tuple[dict, str] | None:
+    """PV1-3 (assigned location: point of care, room, bed, description) as a location entry and what it
+    does (INSERT, or UNDO for A12), for a message without ZBE; None when it names no place."""
+    reps = repetitions(pv1, 3)
+    if not reps:
+        return None
+    parts = [value(reps[0], n) for n in (1, 2, 3)]
+    described = value(reps[0], 9)
+    if not any(parts) and not described:
+        return None
+    if trigger == "A12":  # PV1-3 is where the patient was before: the transfer's location is taken back
+        return {"location": {"display": described or " ".join(p for p in parts if p)}, "status": "active"}, "UNDO"
+    if trigger not in _MOVES and trigger not in ("A03", "A08"):
+        return None
+    key = "/".join(parts)
+    entry: dict = {
+        "extension": [{"url": zbe.MOVEMENT, "extension": [
+            {"url": "identifier", "valueIdentifier": {"system": PV1_LOCATION, "value": key}}]}],
+        "location": {"display": described or " ".join(p for p in parts if p)},
+        "status": "active",
+    }
+    if trigger in _MOVES and event_time:
+        entry["period"] = {"start": event_time}
+    return entry, "INSERT"
 
 
 def carry(trigger: str, movement: tuple[dict, str] | None) -> Carry:

@@ -3,7 +3,9 @@
 ZBE-1 movement id, ZBE-2 its start, ZBE-4 action (INSERT, UPDATE, CANCEL), ZBE-7 unit of medical
 responsibility, ZBE-8 unit of care (XON: name, type UF, code in XON-10), ZBE-9 nature of the movement.
 A location entry carries its movement id (extension), so a later UPDATE or CANCEL finds it; an INSERT
-ends the movement before it (status completed, period end = the new start); a CANCEL removes the entry.
+ends the movement before it (status completed, period end = the new start); a CANCEL removes the entry
+and reopens the one it had ended. Senders without ZBE (IHE PAM outside France) give PV1-3 instead
+(pv1.point_of_care): the same entries, found again by the location itself.
 """
 
 from __future__ import annotations
@@ -85,13 +87,18 @@ def merged(stored: list[dict], new: list[dict], kind: str) -> list[dict]:
     for entry in new:
         ident = movement_id(entry)
         same = [i for i, item in enumerate(result) if ident and movement_id(item) == ident]
-        if kind == "CANCEL":
+        if kind == "UNDO":  # a transfer cancelled without its movement id: the current location goes
+            same = [i for i, item in enumerate(result) if item.get("status") == "active"]
+        if kind in ("CANCEL", "UNDO"):
             for i in same:
                 _reopen(result, (result[i].get("period") or {}).get("start"))
             result = [item for i, item in enumerate(result) if i not in same]
             continue
-        if same:
-            result[same[0]] = entry
+        if same:  # corrected in place: a resend of an old movement does not make it current again
+            earlier = result[same[0]]
+            period = {**(earlier.get("period") or {}), **(entry.get("period") or {})}
+            result[same[0]] = {**entry, "status": earlier.get("status", entry["status"]),
+                               **({"period": period} if period else {})}
             continue
         start = (entry.get("period") or {}).get("start")
         for item in result:

@@ -391,3 +391,25 @@ def test_a_later_death_flag_replaces_the_death_date_it_does_not_sit_beside_it():
     merged = update.carry({"resourceType": "Patient", "id": "p1", "deceasedDateTime": "2024-03-01"}, update.resource)
     assert "deceasedDateTime" not in merged and merged["deceasedBoolean"] is False
     validate(merged, "Patient")
+
+
+def _bed(event: str, place: str, when: str) -> str:
+    return adt(event, pid(), segment("PV1", {1: "1", 2: "I", 3: place, 19: "V100^^^CHU-X&000897406&M^VN"}), when=when)
+
+
+def test_without_zbe_pv1_3_gives_the_movements():
+    """IHE PAM outside France: no ZBE; A01 puts the patient in PV1-3, A02 moves them, A12 takes it back."""
+    admitted = _one(_mapped(_bed("A01", "3N^301^A", "20240306080000")), "Encounter")
+    assert [(m["location"]["display"], m["status"]) for m in admitted["location"]] == [("3N 301 A", "active")]
+    update = _change(_mapped(_bed("A08", "3N^301^A", "20240306120000")), "Encounter")
+    same = update.carry(admitted, update.resource)
+    assert same["location"] == admitted["location"]  # the same place: no new movement, its start kept
+    transfer = _change(_mapped(_bed("A02", "ICU^1^B", "20240307090000")), "Encounter")
+    moved = transfer.carry(same, transfer.resource)
+    assert [(m["location"]["display"], m["status"], m["period"]) for m in moved["location"]] == [
+        ("3N 301 A", "completed", {"start": at("20240306080000"), "end": at("20240307090000")}),
+        ("ICU 1 B", "active", {"start": at("20240307090000")})]
+    cancel = _change(_mapped(_bed("A12", "3N^301^A", "20240307100000")), "Encounter")
+    back = cancel.carry(moved, cancel.resource)
+    assert [(m["location"]["display"], m["status"], m["period"]) for m in back["location"]] == [
+        ("3N 301 A", "active", {"start": at("20240306080000")})]
