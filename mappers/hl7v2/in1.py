@@ -4,20 +4,19 @@ IN1-2 plan -> type, IN1-3/4 the insurer (its identifier and name: a logical refe
 Organization is made up), IN1-12/13 period, IN1-17 insured's relationship (table 0063) ->
 relationship, IN1-36 policy number -> identifier and subscriberId; IN2-2 (the insured's social
 security number) stands for a missing IN1-36, IN2-61 member number -> identifier. Found again by its
-insurer and policy number, else by its patient, insurer and plan.
+patient, insurer and policy number (else plan).
 """
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
-from .datatypes import codeable_concept, date_time, identifier
+from .datatypes import V2_0203, codeable_concept, date_time, identifier
 from .er7 import field, repetitions, value
 from .keyed import KEY_SYSTEM, made_up
 from .problems import Problem
 
 SUBSCRIBER_RELATIONSHIP = "http://terminology.hl7.org/CodeSystem/subscriber-relationship"
-V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 _RELATIONSHIP = {"SEL": "self", "SPO": "spouse", "DOM": "common", "CHD": "child", "PAR": "parent", "EME": "other",
                  "OTH": "other"}
 
@@ -63,7 +62,9 @@ def coverage(in1, in2, index: int, patient_ref: str, patient_key: str, authority
     for number in member:
         identifiers.append({"type": {"coding": [{"system": V2_0203, "code": "MB"}]},
                             "system": f"{KEY_SYSTEM}member:{quote(insurer_id, safe='-._~')}", "value": number})
+    # the patient is part of the key: in France a policy number (the insured's NIR) is shared by the
+    # insured's dependants (ayants droit), each with a Coverage of their own
     plan_code = ((plan or {}).get("coding") or [{}])[0].get("code", "")
-    key = identifiers[0] if policy else made_up("coverage", patient_key, insurer_id, plan_code)
-    resource["identifier"] = identifiers if policy else [key, *identifiers]
+    key = made_up("coverage", patient_key, insurer_id, policy or plan_code)
+    resource["identifier"] = [key, *identifiers]
     return resource, key

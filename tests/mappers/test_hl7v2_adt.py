@@ -413,3 +413,10 @@ def test_without_zbe_pv1_3_gives_the_movements():
     back = cancel.carry(moved, cancel.resource)
     assert [(m["location"]["display"], m["status"], m["period"]) for m in back["location"]] == [
         ("3N 301 A", "active", {"start": at("20240306080000")})]
+
+
+def test_dependants_sharing_the_insureds_policy_number_have_a_coverage_each():
+    policy = segment("IN1", {1: "1", 2: "AMO", 3: "CPAM75^^^CPAM", 4: "CPAM DE PARIS", 17: "CHD", 36: "1790328123456"})
+    child, parent = (_one(_mapped(adt("A08", pid(ipp=ipp), policy)), "Coverage") for ipp in ("000011", "000012"))
+    assert child["identifier"][0] != parent["identifier"][0]
+    assert child["subscriberId"] == parent["subscriberId"] == "1790328123456"
