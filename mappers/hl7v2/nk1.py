@@ -3,7 +3,8 @@ v2-to-FHIR ConceptMap maps it. Pure.
 
 NK1-2 name, NK1-3 relationship (table 0063), NK1-4 address, NK1-5/6 phones, NK1-7 contact role
 (table 0131: C emergency contact, N next of kin...), NK1-8/9 period, NK1-15 sex, NK1-16 birth date,
-NK1-33 identifiers. A RelatedPerson without NK1-33 is found again by its patient, name and relationship.
+NK1-33 identifiers. A RelatedPerson is found again by its patient and NK1-33, else its patient, name
+and relationship.
 """
 
 from __future__ import annotations
@@ -64,12 +65,15 @@ def related(nk1, index: int, patient_ref: str, patient_key: str, authority: str)
             period[bound] = date_time(text) or _bad(f"NK1-{number} {text!r}", f"{where}^{number}")
     if period:
         person["period"] = contact["period"] = period
+    # a RelatedPerson is one person's relation to one patient: the mother of two patients is two of
+    # them, so the patient is part of the key even when NK1-33 identifies the person
     own = [i for i in (identifier(cx, authority) for cx in repetitions(nk1, 33)) if i]
     first = names[0] if names else {}
     relation = ((relationships[0].get("coding") or [{}])[0].get("code", "") if relationships else "")
-    key = own[0] if own else made_up("related-person", patient_key, first.get("family", ""),
-                                     " ".join(first.get("given", [])), relation)
-    person["identifier"] = [key, *own[1:]]
+    who = (own[0].get("system", ""), own[0]["value"]) if own else (
+        first.get("family", ""), " ".join(first.get("given", [])), relation)
+    key = made_up("related-person", patient_key, *who)
+    person["identifier"] = [key, *own]
     return person, key, contact
 
 
