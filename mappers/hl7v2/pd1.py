@@ -7,5 +7,5 @@ from .er7 import repetitions
 
 
 def primary_care(pd1) -> list:
-    """The XCNs of PD1-4 (XON in v2.3 to 2.5 is organisation-like; an XCN with an id number is a person)."""
+    """The XCNs of PD1-4 (one a doctor; one without an id number names no Practitioner and is left out)."""
     return list(repetitions(pd1, 4))
