@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from fhir_server.codes import IDENTITY_RELIABILITY
+
 _NOT_CARRIED = ("meta", "text", "id")
 # choice elements ([x]) of the resources carried over: a new deceasedBoolean replaces a stored deceasedDateTime
+# complex extensions whose parts a message may send apart: PID-32 in every PAM France message, ZFD
+# (how the identity was collected, when the INSi was queried) in some only
+_BY_PART = (IDENTITY_RELIABILITY,)
 _CHOICES = ("deceased", "multipleBirth", "value", "effective", "onset", "abatement", "performed", "occurrence")
 
 
@@ -19,7 +24,11 @@ def kept(stored: dict, new: dict) -> dict:
               if key not in _NOT_CARRIED and not any(_is_choice(key, prefix) for prefix in chosen)}
     result.update(new)
     if "extension" in stored and "extension" in new:
-        result["extension"] = _by(stored["extension"], new["extension"], lambda e: e.get("url"))
+        earlier = {e.get("url"): e for e in stored["extension"]}
+        merged = [{**e, "extension": _by(earlier[e["url"]].get("extension") or [], e.get("extension") or [],
+                                         lambda part: part.get("url"))}
+                  if e.get("url") in _BY_PART and e.get("url") in earlier else e for e in new["extension"]]
+        result["extension"] = _by(stored["extension"], merged, lambda e: e.get("url"))
     if "identifier" in stored and "identifier" in new:
         result["identifier"] = _by(stored["identifier"], new["identifier"], lambda i: i.get("system"))
     return result

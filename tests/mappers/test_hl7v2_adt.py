@@ -420,3 +420,16 @@ def test_dependants_sharing_the_insureds_policy_number_have_a_coverage_each():
     child, parent = (_one(_mapped(adt("A08", pid(ipp=ipp), policy)), "Coverage") for ipp in ("000011", "000012"))
     assert child["identifier"][0] != parent["identifier"][0]
     assert child["subscriberId"] == parent["subscriberId"] == "1790328123456"
+
+
+def test_a_message_without_zfd_keeps_the_insi_query_date():
+    first = _one(_mapped(read(CONSENT_SAMPLE).decode()), "Patient")
+    later = _change(_mapped(adt("A08", pid(extra="|" * 19 + "QUAL"))), "Patient")
+    merged = later.carry(first, later.resource)
+    [reliability] = [e for e in merged["extension"] if e["url"] == IDENTITY_RELIABILITY]
+    parts = {e["url"]: e for e in reliability["extension"]}
+    assert parts["identityStatus"]["valueCoding"]["code"] == "QUAL"
+    assert parts["dateInterrogationINSi"]["valueDate"] == "2021-12-01" and "methodCollection" in parts
+    assert [e["url"] for e in merged["extension"]].count(IDENTITY_RELIABILITY) == 1
+    assert DMP_STATUS in [e["url"] for e in merged["extension"]]  # the DMP status the A08 did not send stays
+    validate(merged, "Patient")
