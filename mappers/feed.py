@@ -365,7 +365,7 @@ def _resolved(store, mapped: Mapped, stable_ids: bool = False) -> tuple[list[wri
         target = ids[0] if ids else _new_id(store, change, stable_ids)
         current = _current(store, change.resource_type, target) if ids else None
         if current is not None:
-            _same_subject(change, current, target, renamed, source)
+            _same_subject(store, change, current, target, renamed, source)
         currents.append(current)
         if not ids and change.action == write.CREATE:
             creates.append(change.condition)
@@ -381,6 +381,11 @@ def _resolved(store, mapped: Mapped, stable_ids: bool = False) -> tuple[list[wri
                                                                                           write.UPDATE):
                 change.resource["id"] = change.id
             rewrite_references(change.resource, lambda reference: renamed.get(reference, reference))
+    for change, current in zip(changes, currents, strict=True):
+        carry = getattr(change, "carry", None)  # a mapper's merge of what its payload leaves unchanged
+        if carry is not None and current is not None:
+            change.resource = carry(current, change.resource)
+            change.validated = False
     return changes, currents, seen, creates
 
 
@@ -413,15 +418,26 @@ def _current(store, resource_type: str, id: str | None) -> dict | None:
     return stored.resource if stored is not None and not stored.deleted else None
 
 
-def _same_subject(change: write.Change, current: dict, target: str, renamed: dict[str, str], source: str) -> None:
-    """A resource found by its identifier stays with its subject: a reused identifier must not move it."""
+def _same_subject(store, change: write.Change, current: dict, target: str, renamed: dict[str, str],
+                  source: str) -> None:
+    """A resource found by its identifier stays with its subject: a reused identifier must not move it,
+    unless its subject was merged into the new one (Patient.link replaced-by: a visit goes on)."""
     subject = ((change.resource or {}).get("subject") or {}).get("reference")
     if subject is None:
         return
     stored = (current.get("subject") or {}).get("reference")
-    if stored is not None and stored != renamed.get(subject, subject):
+    new = renamed.get(subject, subject)
+    if stored is not None and stored != new and not _replaced_by(store, stored, new):
         raise Problem(REASSIGNED, f"{change.resource_type}/{target} has the identifier of {source} but another"
                                   f" subject ({stored}): the identifier was reused", source)
+
+
+def _replaced_by(store, reference: str, successor: str) -> bool:
+    """Whether the Patient ``reference`` names was merged into ``successor`` (its link replaced-by)."""
+    kind, _, rid = reference.partition("/")
+    stored = _current(store, kind, rid) if kind == "Patient" and rid else None
+    return any(link.get("type") == "replaced-by" and (link.get("other") or {}).get("reference") == successor
+               for link in (stored or {}).get("link") or [])
 
 
 def _answer(ctx: _Context, key: str, record: dict, answering: Answering, problem: Problem | None,
