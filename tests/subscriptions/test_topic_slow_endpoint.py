@@ -1,6 +1,6 @@
 """One endpoint that hangs (answers after 10 s, or never) delays neither another endpoint, nor the audit
-trail: deliveries leave the dispatcher's thread for the courier's workers. The scheduler runs, as in
-production."""
+trail, nor triage: deliveries leave the dispatcher's thread for the courier's workers. The scheduler
+runs, as in production."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from kit.stores import make_store
 
 from tests.subscriptions.hookkit import Receiver, poll
 from tests.subscriptions.topickit import MEASURE, Hanging, events_of, stop_background, topic_subscription, vital_sign
+from tests.triage.triagekit import blood_pressure
 
 
-def test_a_hanging_endpoint_delays_neither_the_other_endpoint_nor_the_audit_trail(tmp_path):
+def test_a_hanging_endpoint_delays_neither_the_other_endpoint_nor_the_audit_trail_nor_triage(tmp_path):
     store = make_store("sqlite", tmp_path, durable=False)
     live = serve(store, scheduler=True, dispatcher_interval_s=0.05, resthook_timeout_s=10)
     hanging, answering = Hanging(), Receiver()
@@ -34,6 +35,11 @@ def test_a_hanging_endpoint_delays_neither_the_other_endpoint_nor_the_audit_trai
         poll(lambda: live.get("AuditEvent", params={"entity": f"Observation/{last}"}).json().get("total", 0) >= 1,
              5, "the last write's AuditEvent")
         assert live.store.outbox_pending() == 0 or poll(lambda: live.store.outbox_pending() == 0, 5, "empty outbox")
+        # triage: a hypertensive crisis becomes a Task within a second or two, the endpoint still hanging
+        crisis = live.post("Observation", blood_pressure(185, 95)).json()
+        poll(lambda: live.get("Task", params={"focus": f"Observation/{crisis['id']}"}).json().get("total", 0) == 1,
+             5, "the triage Task")
+        assert hanging.arrived == 1
     finally:
         hanging.close()
         answering.close()
