@@ -389,8 +389,10 @@ class Courier:
                 if not period or (sub.end is not None and sub.end <= now):
                     continue
                 last = self.last_activity.setdefault(sub.id, now)
+                lane = lane_of(sub.endpoint, sub.id, self.settings.endpoint_in_flight)
+                if self._waiting.get(lane, 0.0) > now:
+                    continue  # its endpoint is failing: heartbeats would only pile up behind
                 if now - last >= period and self._idle_everywhere(sub.id, period, now):
-                    lane = lane_of(sub.endpoint, sub.id, self.settings.endpoint_in_flight)
                     beats.append(Filed(lane, sub.endpoint, entry(sub.id, HEARTBEAT)))
         if beats:
             self.file(beats)
