@@ -128,6 +128,7 @@ class Config:
     mllp_max_bytes: int = 1024 * 1024
     mllp_timeout_s: float = 60.0  # a silent connection is closed, a frame must arrive within it
     mllp_max_connections: int = 32
+    hl7v2_tz: str = "Europe/Paris"  # the senders' time zone: an HL7 v2 time without a UTC offset is local there
     # The size and shape of one resource (fhir_server/limits.py): beyond them, 413 or 422 before validation.
     max_repetitions: int = 1000  # items of one array (Bundle.entry, Group.member, List.entry... excepted)
     max_elements: int = 100_000  # object members and array items in one resource
@@ -135,6 +136,17 @@ class Config:
     allow_dangling_references: bool = False  # on: a reference to a local resource that does not exist is stored
     cors_origins: tuple[str, ...] = ()  # browser origins allowed by CORS; empty: CORS off
     health_max_backlog_s: float = 60.0  # /health fails when an unclaimed outbox event is older
+
+
+def _time_zone(raw: str) -> str:
+    """An IANA time zone name (Europe/Paris) that zoneinfo knows."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("not an IANA time zone name (e.g. Europe/Paris)") from None
+    return raw
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
@@ -168,6 +180,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "mllp_max_bytes": _positive_int,
     "mllp_timeout_s": _positive_float,
     "mllp_max_connections": _positive_int,
+    "hl7v2_tz": _time_zone,
     "max_repetitions": _positive_int,
     "max_elements": _positive_int,
     "max_depth": _positive_int,

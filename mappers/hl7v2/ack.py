@@ -33,6 +33,8 @@ _TRUNCATION_VERSIONS = _MSA_3_WITHDRAWN  # MSH-2 carries the truncation characte
 _DEFAULT_VERSION = "2.5"
 # C0 controls break segments (CR, LF) or are not text: never copied into an ACK
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NULL = '""'
+_TRIGGER_OPTIONAL = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1")
 _TRUNCATED = "\x1a"  # stands for '#' while hl7apy escapes a value; written \P\ after it (v2.7 2.7.4)
 
 log = logging.getLogger(__name__)
@@ -71,8 +73,8 @@ def _build(header: Header, code: str, problem: Problem | None, ack_id: str, mome
     msh.msh_11 = _processing_id(header)
     msh.msh_12 = version
     ack.msa.msa_1 = code
-    if _clean(header.control_id):
-        ack.msa.msa_2 = ST(_clean(header.control_id))
+    # MSA-2 is required: a message whose control id could not be read gets HL7's explicit null
+    ack.msa.msa_2 = ST(_clean(header.control_id) or _NULL)
     err = ""
     if problem is not None:
         label = CODES.get(problem.code, CODES[207])
@@ -87,7 +89,8 @@ def _build(header: Header, code: str, problem: Problem | None, ack_id: str, mome
 
 def _message_type(header: Header, version: str) -> str:
     if not header.trigger or not header.trigger.isalnum():
-        return "ACK"
+        # MSH-9.2 is required from v2.6: an event that could not be read is HL7's explicit null
+        return "ACK" if version in _TRIGGER_OPTIONAL else f"ACK^{_NULL}^ACK"
     # MSH-9.3 (message structure) exists from v2.3.1
     return f"ACK^{header.trigger}" if version == "2.3" else f"ACK^{header.trigger}^ACK"
 
@@ -154,7 +157,7 @@ def _plain(header: Header, code: str, problem: Problem | None, ack_id: str, mome
     msh = ["MSH", encoding, safe(header.receiving_application), safe(header.receiving_facility),
            safe(header.sending_application), safe(header.sending_facility), moment, "",
            _message_type(header, version), safe(ack_id), _processing_id(header), version]
-    msa = ["MSA", code, safe(header.control_id)]
+    msa = ["MSA", code, safe(header.control_id) or _NULL]
     lines = ["|".join(msh)]
     if problem is None:
         return "\r".join(lines + ["|".join(msa)])
