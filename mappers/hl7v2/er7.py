@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from hl7apy.consts import VALIDATION_LEVEL
+from hl7apy.core import SubComponent
 from hl7apy.exceptions import HL7apyException
 from hl7apy.parser import parse_message
 
@@ -275,12 +276,31 @@ def value(element, *path: int) -> str:
         element = next((child for child in children if _position(child.name) == number), None)
         if element is None:
             return ""
-    try:
-        text = element.to_er7()
-    except HL7apyException:
-        return ""
+    text = _leaf_text(element)
+    if text is None:
+        try:
+            text = element.to_er7()
+        except HL7apyException:
+            return ""
     # "" is HL7's explicit null (delete the value): for a mapper, nothing
     return "" if text == '""' else unescape(text).strip()
+
+
+def _leaf_text(element) -> str | None:
+    """The ER7 text of an element that is one leaf at its first position, read without ``to_er7``.
+
+    ``to_er7`` walks up to the message for its encoding characters at every call: a third of the mapping
+    time. A parsed leaf keeps the text it was read from, the same text ``to_er7`` would write back.
+    None: not such an element, ask ``to_er7``.
+    """
+    while not isinstance(element, SubComponent):
+        children = element.children
+        if len(children) != 1 or _position(children[0].name) != 1:
+            return None
+        element = children[0]
+    raw = element._value  # hl7apy keeps the parsed value there (its public ``value`` is the same object)
+    raw = getattr(raw, "value", raw)
+    return raw if isinstance(raw, str) else None
 
 
 def field(segment, number: int, *path: int) -> str:
