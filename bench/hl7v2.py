@@ -124,6 +124,8 @@ def main() -> None:
     mllp_port = free_port()
     server, _ = start_gunicorn(f"sqlite:///{directory}/relais.db", 2,
                                {"RELAIS_MLLP_PORT": str(mllp_port), "RELAIS_SCHEDULER": "on"})
+    messages = [oru(s, n) for s in range(args.senders) for n in range(args.messages)]
+    parsing_before = parse_alone(messages)  # before and after the end-to-end run: the machine's load moves
     try:
         # warm up: each worker reads hl7apy's version libraries on its first message
         with multiprocessing.Pool(args.senders) as pool:
@@ -142,13 +144,14 @@ def main() -> None:
     sent = sum(r[0] for r in results)
     accepted = sum(r[1] for r in results)
     end_to_end = sent / wall
-    messages = [oru(s, n) for s in range(args.senders) for n in range(args.messages)]
-    parsing = parse_alone(messages)
+    parsing_after = parse_alone(messages)
+    parsing = (parsing_before + parsing_after) / 2
     print(f"{args.senders} MLLP senders, {sent} ORU^R01 (5 OBX each), {accepted} AA")
     print(f"end to end (ACK after storage): {wall:.1f} s, {end_to_end:.0f} messages/s"
           f" ({end_to_end / args.senders:.0f} a connection); server CPU {1000 * server_cpu / sent:.1f} ms a message"
           " (outbox and audit included)")
-    print(f"hl7apy parsing alone, same messages, one core: {parsing:.0f} messages/s")
+    print(f"hl7apy parsing alone, same messages, one core: {parsing:.0f} messages/s"
+          f" ({parsing_before:.0f} before, {parsing_after:.0f} after)")
     print(f"ratio end to end / parsing alone: {end_to_end / parsing:.2f} (target >= 0.5)")
 
 

@@ -26,6 +26,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _CONTROL_CODES = frozenset(range(0x20)) - {0x09, 0x0A, 0x0D}
 # hl7apy has no 2.7.1 library: 2.7.1 only changed tables and texts, so 2.7 reads it
 _LIBRARY = {"2.7.1": "2.7"}
+_BEFORE_TRUNCATION = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6")
 
 
 class Unreadable(Exception):
@@ -85,11 +86,16 @@ def _parse(lines: list[str]):
     msh = lines[0]
     version = _version(msh, msh[3]) if len(msh) > 4 else ""
     library = library_version(version)
+    parts = msh.split(msh[3]) if len(msh) > 4 else []
     if library != version:
-        parts = msh.split(msh[3])
         components = parts[11].split(msh[4])
         components[0] = components[0].replace(version, library)
         parts[11] = msh[4].join(components)
+    if len(parts) > 1 and len(parts[1]) == 5 and parts[1][4] == "#" and version in _BEFORE_TRUNCATION:
+        # the v2.7 truncation character sent by a 2.3-2.6 sender: it has no meaning there, and hl7apy
+        # would refuse five encoding characters before v2.7
+        parts[1] = parts[1][:4]
+    if parts:
         lines = [msh[3].join(parts), *lines[1:]]
     message = parse_message("\r".join(lines), validation_level=VALIDATION_LEVEL.TOLERANT, find_groups=False)
     if library != version:

@@ -294,3 +294,10 @@ def test_an_oversized_http_body_is_an_ar_ack_and_kept(tmp_path):
         assert record["truncated"] and record["raw"].startswith("MSH|")
     finally:
         live.close()
+
+
+def test_a_truncation_character_before_v27_is_read_as_the_four_separators(store):
+    source = feed.Source("http", "127.0.0.1", None)
+    text = lab_result(control_id="T25").replace("MSH|^~\\&", "MSH|^~\\&#", 1)
+    outcome = feed.receive(store, text.encode(), None, source, "x")
+    assert verdict(outcome.answer) == ("AA", "", "2.5")
