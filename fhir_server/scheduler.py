@@ -8,24 +8,19 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from apscheduler.events import EVENT_SCHEDULER_SHUTDOWN
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from .config import Config
 from .export.runner import export_dir
 from .export.runner import run_pending as run_exports
-from .outbox import Outbox, outbox_of
+from .outbox import outbox_of
+from .outbox.runner import DispatcherThread
 from .reindex import run_pending as run_reindex
 from .searching import paging
 from .store.base import Store
 
 log = logging.getLogger("relais.scheduler")
-
-
-def _drain(outbox: Outbox, store: Store) -> None:
-    try:
-        outbox.drain(store)
-    except Exception:
-        log.exception("dispatcher run failed")
 
 
 def _maintain(store: Any, task: str) -> None:
@@ -66,10 +61,14 @@ def _job_runner(scheduler: BackgroundScheduler, app: Any, name: str, run: Any) -
 
 
 def start_scheduler(app: Any, store: Store, config: Config) -> BackgroundScheduler:
-    """Start the background jobs of this process (the dispatcher drains ``app``'s outbox); stopped at exit."""
+    """Start the background jobs of this process (the dispatcher drains ``app``'s outbox); stopped at exit.
+
+    The dispatcher is a thread of its own, woken by each write (``outbox.wake``); shutting the scheduler
+    down stops it too, after the drain in progress.
+    """
     scheduler = BackgroundScheduler(daemon=True)
-    scheduler.add_job(_drain, "interval", args=[outbox_of(app), store], seconds=config.dispatcher_interval_s,
-                      max_instances=1, coalesce=True, id="outbox-dispatcher")
+    dispatcher = DispatcherThread(outbox_of(app), store, config.dispatcher_interval_s)
+    scheduler.add_listener(lambda _event: dispatcher.stop(wait=True), EVENT_SCHEDULER_SHUTDOWN)
     # Store upkeep where the backend has it (SQLite): WAL checkpoints, planner statistics.
     for task, seconds, first_in in (("checkpoint", 2, 2), ("optimize", 600, 30)):
         if hasattr(store, task):
@@ -82,6 +81,8 @@ def start_scheduler(app: Any, store: Store, config: Config) -> BackgroundSchedul
     _job_runner(scheduler, app, "export", lambda: run_exports(store, directory))
     _job_runner(scheduler, app, "reindex", lambda: run_reindex(store))
     scheduler.start()
+    dispatcher.start()
     app.extensions["relais_scheduler"] = scheduler
+    app.extensions["relais_dispatcher"] = dispatcher
     atexit.register(lambda: scheduler.running and scheduler.shutdown(wait=False))
     return scheduler

@@ -19,6 +19,7 @@ from .actor import Actor
 from .audit_origin import stamped
 from .errors import FHIRError, gone, not_found
 from .ids import new_id
+from .outbox import wake
 from .resources import validate
 from .search.extract import index_values
 from .search.query import IndexRow, SearchQuery
@@ -120,6 +121,8 @@ def write(store: Store, changes: list[Change], actor: Actor | None, *, acceptanc
             # Another writer took the version first (MongoDB without a global lock): redo from a fresh read.
             continue
         _register_search_parameters(results)
+        if events and any(r.outcome in _NOTIFIED for r in results):
+            wake.ring(store)
         return results
     raise FHIRError(409, "Too many concurrent writers on the same resource; try again", code="conflict")
 

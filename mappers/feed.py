@@ -241,9 +241,23 @@ def _decide(actor: auth.Caller | None, change: write.Change, current: dict | Non
     return auth.refusal(actor, change.action, change.resource_type, change.resource, current)
 
 
-def _write(store, changes: list[write.Change], actor: auth.Caller | None) -> list[write.Result]:
+def _write(store, changes: list[write.Change], actor: auth.Caller | None,
+           guard: write.Guard | None = None) -> list[write.Result]:
     """All of a message's changes in one call to the write path, written as ``actor``."""
-    return write.write(store, changes, actor)
+    return write.write(store, changes, actor, guard=guard)
+
+
+def _unchanged(seen: list[tuple]) -> write.Guard:
+    """A guard making the write raise Stale when a conditional change matches, inside the write's
+    transaction, otherwise than when it was resolved: a conditional create that found nothing would
+    else find what another message created meanwhile, and references to its new id would name nothing."""
+
+    def guard(txn) -> None:
+        for condition, ids in seen:
+            if sorted(write.condition_matches(txn, condition)) != sorted(ids):
+                raise write.Stale()
+
+    return guard
 
 
 def _decide_all(actor: auth.Caller | None, changes: list[write.Change], sources: list[str],
@@ -269,14 +283,21 @@ def _store(ctx: _Context, mapped: Mapped) -> tuple[Problem | None, list[tuple], 
         return problem, [], []
     for attempt in range(_WRITE_ATTEMPTS):
         try:
-            changes, currents = _resolved(ctx.store, mapped)
+            changes, currents, seen = _resolved(ctx.store, mapped)
         except Problem as problem:
+            if problem.reason == REASSIGNED and attempt + 1 < _WRITE_ATTEMPTS:
+                continue  # its subject may have been created meanwhile, after it was resolved: look again
             return problem, [], []
         problem, decisions = _decide_all(ctx.actor, changes, mapped.sources, currents)
         if problem is not None:
             return problem, decisions, []
         try:
-            return None, decisions, _write(ctx.store, changes, ctx.actor)
+            return None, decisions, _write(ctx.store, changes, ctx.actor, _unchanged(seen))
+        except write.Stale:
+            if attempt + 1 < _WRITE_ATTEMPTS:
+                continue  # a conditional change matches otherwise than when resolved (a create raced): again
+            return Problem(NOT_STORED, "other messages changed the same resources meanwhile: send it again",
+                           retry=True), decisions, []
         except FHIRError as exc:
             index = getattr(exc, "change_index", None)
             raced = exc.status == 400 and "differs from the match" in exc.diagnostics
@@ -299,21 +320,23 @@ def _beyond_limits(mapped: Mapped) -> Problem | None:
     return None
 
 
-def _resolved(store, mapped: Mapped) -> tuple[list[write.Change], list[dict | None]]:
+def _resolved(store, mapped: Mapped) -> tuple[list[write.Change], list[dict | None], list[tuple]]:
     """The changes with each conditional one's provisional id replaced by the stored match (or a new id),
-    and the version each would replace (None for a new resource).
+    the version each would replace (None for a new resource), and what each condition matched.
 
     The write path checks the match again inside its transaction, so a race is caught, not written.
     """
     changes = [dataclasses.replace(c, resource=copy.deepcopy(c.resource)) for c in mapped.changes]
     currents: list[dict | None] = []
     renamed: dict[str, str] = {}
+    seen: list[tuple] = []
     for change, source in zip(changes, mapped.sources, strict=True):
         if change.condition is None:
             replaced = change.action != write.CREATE and change.id is not None
             currents.append(_current(store, change.resource_type, change.id) if replaced else None)
             continue
         ids = write.condition_matches(store, change.condition)
+        seen.append((change.condition, ids))
         if len(ids) > 1:
             raise Problem(AMBIGUOUS, f"several {change.resource_type} resources have the identifier of {source}:"
                                      " an operator must merge them first", source, retry=True)
@@ -324,11 +347,11 @@ def _resolved(store, mapped: Mapped) -> tuple[list[write.Change], list[dict | No
         currents.append(current)
         renamed[f"{change.resource_type}/{change.id}"] = f"{change.resource_type}/{target}"
         change.id = target
-        assert change.resource is not None
-        change.resource["id"] = target
+        if change.resource is not None:  # a patch carries its operations, not a body
+            change.resource["id"] = target
     for change in changes:
         rewrite_references(change.resource, lambda reference: renamed.get(reference, reference))
-    return changes, currents
+    return changes, currents, seen
 
 
 def _current(store, resource_type: str, id: str | None) -> dict | None:

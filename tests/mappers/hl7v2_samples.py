@@ -12,7 +12,11 @@ ORU = sorted((HL7V2 / "linuxforhealth").glob("ORU*.hl7"))
 PYTHON_HL7 = sorted((HL7V2 / "python-hl7").glob("*.hl7"))
 LINUXFORHEALTH_ADT = sorted((HL7V2 / "linuxforhealth").glob("sample_*.hl7"))
 INS_NIR = "urn:oid:1.2.250.1.213.1.4.10"
-FULL_SCOPES = "system/Patient.cu system/Encounter.cu system/Observation.cu"
+# what a hospital feed writes: every ORU gives a DiagnosticReport, documents a DocumentReference and its Binary
+FULL_SCOPES = " ".join(f"system/{t}.cu" for t in (
+    "Patient", "Encounter", "Observation", "DiagnosticReport", "DocumentReference", "Binary", "Practitioner",
+    "Organization", "ServiceRequest", "Immunization", "MedicationRequest", "MedicationDispense", "Condition",
+    "Appointment"))
 
 
 def read(path) -> bytes:

@@ -1,0 +1,56 @@
+"""What every message mapper of a care message receives: its segments in order, who and whom it is about."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from .datatypes import LOCAL_SYSTEM, V2_0203, authority_system, provisional_id
+from .er7 import Header, repetitions, value
+
+
+@dataclass(frozen=True)
+class Context:
+    """A message being mapped: ``segments`` in message order (pre-adopted PRT included), its MSH,
+    the sender's domain (``authority``: ids without an assigning authority belong to it), and the
+    references of the Patient and Encounter its PID and PV1 gave."""
+
+    head: Header
+    segments: list
+    authority: str
+    patient: str
+    encounter: str | None = None
+    event_time: str = ""
+
+    def named(self, *names: str) -> list[tuple[int, object]]:
+        """(position among the segments of that name, 1-based, segment) of the segments named ``names``."""
+        seen: dict[str, int] = {}
+        found = []
+        for segment in self.segments:
+            seen[segment.name] = seen.get(segment.name, 0) + 1
+            if segment.name in names:
+                found.append((seen[segment.name], segment))
+        return found
+
+    def created_id(self, resource_type: str, where: str) -> str:
+        """A stable id for a resource this message creates (no business identifier): its sender, control
+        id and place. A resend under the same control id is answered by the ingest, never mapped again."""
+        return provisional_id(resource_type, f"{self.head.sender}|{self.head.control_id}|{where}")
+
+
+def order_number(ei, kind: str, authority: str) -> dict | None:
+    """An EI (placer or filler order number, appointment id) as an Identifier typed PLAC/FILL; None if empty."""
+    number = value(ei, 1)
+    if not number:
+        return None
+    system = authority_system(value(ei, 2), value(ei, 3), value(ei, 4))
+    ident: dict = {"system": system or LOCAL_SYSTEM + quote(authority, safe="-._~"), "value": number}
+    if kind:
+        ident = {"type": {"coding": [{"system": V2_0203, "code": kind}]}, **ident}
+    return ident
+
+
+def first_order_number(segment, number: int, kind: str, authority: str) -> dict | None:
+    """Field ``number`` of ``segment`` (an EI) as an Identifier, or None."""
+    reps = repetitions(segment, number)
+    return order_number(reps[0], kind, authority) if reps else None
