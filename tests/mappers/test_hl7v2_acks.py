@@ -301,3 +301,4 @@ def test_a_truncation_character_before_v27_is_read_as_the_four_separators(store)
     text = lab_result(control_id="T25").replace("MSH|^~\\&", "MSH|^~\\&#", 1)
     outcome = feed.receive(store, text.encode(), None, source, "x")
     assert verdict(outcome.answer) == ("AA", "", "2.5")
+

@@ -102,5 +102,6 @@ def test_obx_decimals_keep_their_digits_through_the_store(store):
     assert '"value":5.40' in written.replace(" ", "")
     assert '"low":{"value":3.90' in written.replace(" ", "")
     assert '"value":6.10' in written.replace(" ", "")
-    small = map_message(lab_result(obx="OBX|1|NM|1-8^Trace^LN||.0001|mg||||F")).changes[-1].resource
+    changes = map_message(lab_result(obx="OBX|1|NM|1-8^Trace^LN||.0001|mg||||F")).changes
+    [small] = [c.resource for c in changes if c.resource_type == "Observation"]
     assert small["valueQuantity"]["value"].text == "0.0001"
