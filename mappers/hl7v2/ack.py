@@ -34,6 +34,7 @@ _DEFAULT_VERSION = "2.5"
 # C0 controls break segments (CR, LF) or are not text: never copied into an ACK
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NULL = '""'
+_ESCAPED = re.compile(r"\\[^\\]*\\")
 _PLAIN = re.compile(r"[A-Za-z0-9._:/+-]*")
 _PLAIN_HD = re.compile(r"[A-Za-z0-9._:/+-]*(\^[A-Za-z0-9._:/+-]*){0,2}")  # an HD: namespace^universal id^type
 _TRIGGER_OPTIONAL = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1")
@@ -68,8 +69,8 @@ def _accepted(header: Header, code: str, ack_id: str, moment: str) -> str | None
     """The ACK without an error, written directly when every value copied into it is plain text (no
     escaping to do): what hl7apy would write, in microseconds instead of milliseconds. None: ask hl7apy."""
     version = ack_version(header)
-    hds = (header.receiving_application, header.receiving_facility, header.sending_application,
-           header.sending_facility)
+    hds = tuple(_hd(raw) for raw in (header.receiving_application, header.receiving_facility,
+                                     header.sending_application, header.sending_facility))
     if not all(_PLAIN_HD.fullmatch(raw) for raw in hds) or not all(
             _PLAIN.fullmatch(raw) for raw in (header.control_id, ack_id)):
         return None
@@ -87,8 +88,8 @@ def _build(header: Header, code: str, problem: Problem | None, ack_id: str, mome
     # the sender's own HD values, as it sent them (already ER7), go back swapped
     for number, raw in ((3, header.receiving_application), (4, header.receiving_facility),
                         (5, header.sending_application), (6, header.sending_facility)):
-        if _clean(raw):
-            _set(msh, f"msh_{number}", _clean(raw))
+        if _hd(raw):
+            _set(msh, f"msh_{number}", _hd(raw))
     msh.msh_7 = moment
     msh.msh_9 = _message_type(header, version)
     msh.msh_10 = ST(ack_id)
@@ -120,6 +121,15 @@ def _message_type(header: Header, version: str) -> str:
 def _processing_id(header: Header) -> str:
     # PT is a composite: only its processing id (P, D, T) goes back
     return "".join(c for c in header.processing_id if c.isalnum())[:1] or "P"
+
+
+def _hd(raw: str) -> str:
+    """An HD as the sender wrote it, cut to what an HD may hold: three components (namespace id at most
+    20 characters, as table 0300's IS), no subcomponents, no escape sequences."""
+    plain = _ESCAPED.sub("", _clean(raw)).replace("\\", "")
+    components = [part.split("&")[0] for part in plain.split("^")[:3]]
+    components[0] = components[0][:20]
+    return "^".join(components).rstrip("^")
 
 
 def _clean(raw: str) -> str:

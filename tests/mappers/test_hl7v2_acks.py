@@ -302,3 +302,13 @@ def test_a_truncation_character_before_v27_is_read_as_the_four_separators(store)
     outcome = feed.receive(store, text.encode(), None, source, "x")
     assert verdict(outcome.answer) == ("AA", "", "2.5")
 
+
+
+@pytest.mark.parametrize("sending", ["A&B^1.2.250^ISO^X^Y", "I\\X00\\MAGING\\E\\", "Organisation-X" * 3, "&&&", "^^^^"])
+def test_what_a_sender_puts_in_msh_3_to_6_never_makes_its_ack_invalid(sending):
+    # found by mutating the shared corpus: the HD values go back in the ACK, cut to what an HD may hold
+    for version in ("2.3", "2.5", "2.8.2"):
+        header = Header(sending_application=sending, sending_facility=sending, receiving_application=sending,
+                        control_id="X1", message_code="ADT", trigger="A01", processing_id="P", version=version)
+        for code, problem in (("AA", None), ("AE", Problem(102, "bad", "PID^1^5"))):
+            assert verdict(acknowledge(header, code, problem, ack_id="A1"))[0] == code
