@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 import auth
+import predmp
 from auth import audit
 from fhir_server import api, limits
 from fhir_server.api import binary, cors, health
@@ -21,7 +22,10 @@ from fhir_server.searching import custom
 from fhir_server.store import Store, open_store
 from fhir_server.subscriptions import notify, resthook
 from fhir_server.subscriptions import settings as subscription_settings
-from mappers import hl7v2
+from mappers import hl7v2, json_http
+from predmp import export as predmp_export
+from rules import loader as rule_files
+from rules import triage
 
 
 def create_app(config: Config | None = None, store: Store | None = None, **overrides: Any) -> Flask:
@@ -42,9 +46,11 @@ def create_app(config: Config | None = None, store: Store | None = None, **overr
     health.install(app, store)  # first: it times every request, those that authentication refuses too
     auth.init_app(app, store, config)
     api.register(app)
+    predmp.install(app)  # POST Patient/[id]/$pre-dmp, DocumentReference/[id]/$validate-pre-dmp
     binary.install(app)  # Binary content in its own content type (POST, PUT, GET /fhir/Binary)
     cors.install(app, config.cors_origins)  # browser apps, when RELAIS_CORS_ORIGINS names their origins
     hl7v2.install(app, store, config)  # POST /hl7v2, and the MLLP listener when RELAIS_MLLP_PORT is set
+    json_http.install(app)  # POST /feeds/telemonitoring, /feeds/teleconsultation, /feeds/report
     app.extensions[OUTBOX_EXTENSION] = outbox_handlers(config)
     if config.scheduler:
         from fhir_server.scheduler import start_scheduler
@@ -63,6 +69,15 @@ def outbox_handlers(config: Config) -> Outbox:
     outbox.register(notify.RESOURCE_KIND, partial(notify.queue_deliveries, subscriptions))
     outbox.register(resthook.OUTBOX_KIND, partial(resthook.deliver, subscriptions))
     outbox.register_dead_letter(resthook.OUTBOX_KIND, resthook.mark_error)
+    # Triage: the versions a rule's trigger matches become triage events; their alerts are written as relais-triage.
+    rules = triage.settings_from(config, rule_files.load_directory(config.rules_dir or None))
+    outbox.register(notify.RESOURCE_KIND, partial(triage.queue, rules))
+    outbox.register(triage.OUTBOX_KIND, partial(triage.handle, rules))
+    outbox.register_dead_letter(triage.OUTBOX_KIND, partial(triage.failed, rules))
+    # Validated pre-DMPs to the national record (IHE MHD ITI-65), one job a document.
+    dmp = predmp_export.from_config(config)
+    outbox.register(predmp_export.OUTBOX_KIND, partial(predmp_export.deliver, dmp))
+    outbox.register_dead_letter(predmp_export.OUTBOX_KIND, partial(predmp_export.mark_dead, dmp))
     return outbox
 
 

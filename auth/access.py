@@ -25,6 +25,7 @@ OPERATION_PERMISSIONS = {
     "export-status": "r",
     "validate": "r",
     "meta": "r",
+    "worklist": "r",  # Task/$worklist: a search of Task with what it includes
 }
 # Operations for a backend service alone: not on behalf of a user or a patient (their scopes do not count).
 SYSTEM_OPERATIONS = frozenset({"reindex"})

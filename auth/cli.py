@@ -29,6 +29,7 @@ def _add(args: argparse.Namespace, store: Any) -> int:
             secret=args.secret,
             patient=args.patient,
             gateway=args.gateway,
+            practitioner=args.practitioner,
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -64,6 +65,7 @@ def _list(args: argparse.Namespace, store: Any) -> int:
     for row in rows:
         state = "enabled" if row["enabled"] else "DISABLED"
         extra = f" patient={row['patient']}" if row["patient"] else ""
+        extra += f" practitioner={row['practitioner']}" if row.get("practitioner") else ""
         print(f"{row['client_id']}  {state:8}  {row['auth']:19}  {row['name']}  [{row['scopes']}]{extra}")
     return 0
 
@@ -92,6 +94,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     how.add_argument("--jwks-url", help="the client's JWKS URL, also its 'jku' (must be in RELAIS_JKU_ALLOWLIST)")
     how.add_argument("--secret", action="store_true", help="client_secret_basic, for development")
     add.add_argument("--patient", help="patient id: the context of the client's patient/ scopes")
+    add.add_argument("--practitioner", help="Practitioner id: the doctor its tokens act for (their fhirUser claim)")
     add.add_argument("--gateway", action="store_true", help="may introspect tokens of other clients")
     add.set_defaults(handler=_add)
 

@@ -12,6 +12,8 @@ from typing import Any
 
 from joserfc.jwk import KeySet
 
+from fhir_server.resources import valid_id
+
 from .scopes import parse_scopes, validate_scope_list
 
 TABLE = "oauth_clients"
@@ -43,6 +45,7 @@ class Client:
     jwks_url: str | None = None
     secret_hash: str | None = None
     patient: str | None = None  # the patient context of patient/ scopes
+    practitioner: str | None = None  # the Practitioner its tokens act for (their fhirUser claim)
     gateway: bool = False  # may introspect any token
     enabled: bool = True
     created: float = field(default_factory=time.time)
@@ -82,6 +85,7 @@ class Client:
             "auth": self.auth_method,
             "jwks_url": self.jwks_url,
             "patient": self.patient,
+            "practitioner": self.practitioner,
             "enabled": self.enabled,
         }
 
@@ -101,6 +105,7 @@ class ClientRegistry:
         secret: bool = False,
         patient: str | None = None,
         gateway: bool = False,
+        practitioner: str | None = None,
     ) -> tuple[Client, str | None]:
         """Register a client; returns it and, for ``secret``, the one-time clear secret."""
         validate_scope_list(scopes)
@@ -108,6 +113,8 @@ class ClientRegistry:
             raise ValueError("give exactly one of a JWKS, a JWKS URL or --secret")
         if any(s.context == "patient" for s in parse_scopes(scopes)) and not patient:
             raise ValueError("patient/ scopes need --patient ID (the patient context of the tokens)")
+        if practitioner is not None and not valid_id(practitioner):
+            raise ValueError(f"--practitioner {practitioner!r} is not a FHIR id")
         if jwks is not None:
             keys = KeySet.import_key_set(jwks)  # raises on a malformed JWKS
             if any(k.is_private for k in keys.keys):
@@ -122,6 +129,7 @@ class ClientRegistry:
             jwks_url=jwks_url,
             secret_hash=_hash_secret(clear) if clear else None,
             patient=patient,
+            practitioner=practitioner,
             gateway=gateway,
         )
         self.store.kv_put(TABLE, client.client_id, asdict(client))

@@ -99,7 +99,7 @@ class Introspection(_OurTokens, IntrospectionEndpoint):
         return client.gateway or token.check_client(client)
 
     def introspect_token(self, token: VerifiedToken) -> dict:
-        fields = ("scope", "client_id", "sub", "iss", "aud", "exp", "iat", "nbf", "jti", "patient")
+        fields = ("scope", "client_id", "sub", "iss", "aud", "exp", "iat", "nbf", "jti", "patient", "fhirUser")
         payload = {name: token.claims[name] for name in fields if name in token.claims}
         payload.update(active=True, token_type="Bearer")
         return payload

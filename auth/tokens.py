@@ -73,6 +73,9 @@ class TokenService:
         }
         if client.patient and any(s.startswith("patient/") for s in granted):
             claims["patient"] = client.patient
+        if client.practitioner:
+            # SMART's fhirUser: the user the token acts for, here the doctor the client was registered for
+            claims["fhirUser"] = f"Practitioner/{client.practitioner}"
         key = self.keyring.signing_key()
         token = jwt.encode({"alg": ALG, "typ": "at+jwt", "kid": key.kid}, claims, key, algorithms=[ALG])
         response = {

@@ -58,12 +58,18 @@ def _parser() -> argparse.ArgumentParser:
     hl7v2.add_argument("--rejected", action="store_true", help="only those answered AE or AR")
     hl7v2.add_argument("--raw", action="store_true", help="include each message's text and its ACK")
     hl7v2.set_defaults(handler=_hl7v2)
+    from mappers import cli as feeds_cli  # relais feeds [--rejected], relais feeds systems CLIENT
+
+    feeds_cli.register(commands)
     try:
         from auth import cli as auth_cli
     except ImportError:
         auth_cli = None
     if auth_cli is not None and hasattr(auth_cli, "register"):
         auth_cli.register(commands)
+    from rules import cli as rules_cli  # relais rules check
+
+    rules_cli.register(commands)
     return parser
 
 

@@ -66,6 +66,13 @@ def _base_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _local_reference(value: str) -> str:
+    kind, _, id = value.strip().partition("/")
+    if not kind[:1].isupper() or not id or "/" in id:
+        raise ValueError("expected a reference like Organization/on-call-coordination")
+    return value.strip()
+
+
 def _url_list(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
@@ -92,6 +99,14 @@ def _positive_float(value: str) -> float:
     if not number > 0:
         raise ValueError("expected a positive number")
     return number
+
+
+def _oid(value: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[0-2](\.(0|[1-9][0-9]*))+", value):
+        raise ValueError("expected an OID such as 1.2.250.1.999.1")
+    return value
 
 
 @dataclass(frozen=True)
@@ -136,6 +151,16 @@ class Config:
     allow_dangling_references: bool = False  # on: a reference to a local resource that does not exist is stored
     cors_origins: tuple[str, ...] = ()  # browser origins allowed by CORS; empty: CORS off
     health_max_backlog_s: float = 60.0  # /health fails when an unclaimed outbox event is older
+    rules_dir: str = ""  # triage rule files (*.rules.yaml); empty: the default rule set in rules/
+    triage_owner: str = "Organization/on-call-coordination"  # Task.owner of triage alerts: the on-call team
+    # The national record (DMP): where validated pre-DMPs go (IHE MHD ITI-65), with mutual TLS.
+    dmp_endpoint: str = ""  # empty: validated documents wait in the outbox (and become dead letters)
+    dmp_cert: str = ""  # PEM client certificate (IGC Santé) for mutual TLS
+    dmp_key: str = ""  # its PEM private key
+    dmp_ca: str = ""  # PEM CA bundle the recipient's certificate is checked against; empty: the system's
+    dmp_timeout_s: float = 10.0  # per connect and per read
+    dmp_retry_window_s: float = 480.0  # retried with backoff this long (the outbox's own ~8 min caps it)
+    dmp_source_oid: str = ""  # the sending system's OID (SubmissionSet sourceId); empty: derived from base_url
 
 
 def _time_zone(raw: str) -> str:
@@ -187,6 +212,15 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "allow_dangling_references": _on_off,
     "cors_origins": _origins,
     "health_max_backlog_s": _positive_float,
+    "rules_dir": str,
+    "triage_owner": _local_reference,
+    "dmp_endpoint": _base_url,
+    "dmp_cert": str,
+    "dmp_key": str,
+    "dmp_ca": str,
+    "dmp_timeout_s": _positive_float,
+    "dmp_retry_window_s": _positive_float,
+    "dmp_source_oid": _oid,
 }
 
 
@@ -212,7 +246,17 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> C
     if config.default_count > config.max_count:
         raise ConfigError(f"RELAIS_DEFAULT_COUNT={config.default_count} exceeds RELAIS_MAX_COUNT={config.max_count}")
     check_mllp(config)
+    check_dmp(config)
     return config
+
+
+def check_dmp(config: Config) -> None:
+    """Mutual TLS to the national record: a key needs its certificate, a certificate an https endpoint."""
+    if config.dmp_key and not config.dmp_cert:
+        raise ConfigError("RELAIS_DMP_KEY is set without RELAIS_DMP_CERT (the client certificate it goes with)")
+    if config.dmp_cert and config.dmp_endpoint and not config.dmp_endpoint.startswith("https://"):
+        raise ConfigError(f"RELAIS_DMP_CERT is set but RELAIS_DMP_ENDPOINT={config.dmp_endpoint} is not https: "
+                          "the client certificate would never be presented")
 
 
 def check_mllp(config: Config) -> None:

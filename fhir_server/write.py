@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from . import integrity
+from . import integrity, locking
 from . import patch as patch_formats
 from .actor import Actor
 from .audit_origin import stamped
@@ -95,7 +95,7 @@ def normalize_instant(value: str) -> str:
 
 def write(store: Store, changes: list[Change], actor: Actor | None, *, acceptance: Acceptance | None = None,
           durable: bool = True, events: bool = True, guard: Guard | None = None, replacing: Replacing | None = None,
-          dangling: bool = False) -> list[Result]:
+          dangling: bool = False, jobs: list[dict] | None = None) -> list[Result]:
     """Apply ``changes`` made by ``actor`` atomically; raise FHIRError (nothing stored) if any of them fails.
 
     ``actor`` owns the Subscriptions it writes (None: authentication is off); a Subscription is accepted
@@ -104,6 +104,9 @@ def write(store: Store, changes: list[Change], actor: Actor | None, *, acceptanc
     the outbox); ``events=False`` for records nothing may follow (AuditEvents: no Subscription may watch them).
     ``guard`` and ``replacing`` run inside the store transaction (see Guard, Replacing); a reference to a
     local resource that does not exist once every change is applied is a 422 unless ``dangling``.
+    ``jobs`` are outbox payloads of other kinds (a national-record export) stored in the same transaction:
+    the job exists exactly when the write does, whatever crashes after. A locked resource
+    (``locking``) is changed by the platform's own actors only: anyone else gets 409.
     """
     timestamp = now_instant()
     prepared = [_indexed(i, _prepare, change, timestamp, actor, acceptance) for i, change in enumerate(changes)]
@@ -117,6 +120,8 @@ def write(store: Store, changes: list[Change], actor: Actor | None, *, acceptanc
                            for i, item in enumerate(prepared)]
                 if events:
                     _event(txn, [r.version for r in results if r.outcome in _NOTIFIED and r.version is not None])
+                for payload in jobs or ():
+                    txn.outbox_append(payload)
         except VersionConflict:
             # Another writer took the version first (MongoDB without a global lock): redo from a fresh read.
             continue
@@ -208,6 +213,9 @@ def _apply(txn: Transaction, item: _Prepared, timestamp: str, actor: Actor | Non
         if len(matches) > 1:
             raise FHIRError(412, f"The condition matches {len(matches)} or more {rtype} resources", code="duplicate")
         if change.action == CREATE and matches:
+            if item.id is not None and item.id != matches[0]:
+                # the caller resolved "no match" and gave the new resource an id other changes may name
+                raise Stale()
             existing = txn.current(rtype, matches[0])
             return Result(200, "exists", existing, rtype, matches[0])
         if change.action == DELETE and not matches:
@@ -227,6 +235,9 @@ def _apply(txn: Transaction, item: _Prepared, timestamp: str, actor: Actor | Non
     # A create's id is new (a UUIDv7 from new_id, here or in the Bundle): nothing to look up.
     # Were it not, storing its version 1 would raise VersionConflict.
     current = None if change.action == CREATE else txn.current(rtype, id)
+    if (current is not None and not current.deleted and locking.is_locked(current.resource)
+            and not locking.may_change_locked(actor)):
+        raise FHIRError(409, locking.locked_message(rtype, id, change.action), code="conflict")
     if change.if_match is not None and (current is None or current.deleted or current.version != change.if_match):
         have = "none" if current is None or current.deleted else f'W/"{current.version}"'
         raise FHIRError(412, f'If-Match W/"{change.if_match}" does not match the current version ({have})',
@@ -255,6 +266,8 @@ def _apply(txn: Transaction, item: _Prepared, timestamp: str, actor: Actor | Non
         resource = _with_meta(item.resource, id, timestamp)
         if replacing is not None and change.action == UPDATE:
             replacing("update", rtype, resource, None if current is None or current.deleted else current.resource)
+    if locking.is_locked(resource) and not locking.may_change_locked(actor):
+        raise FHIRError(403, locking.LOCKING_REFUSED, code="forbidden", expression=[f"{rtype}.meta.tag"])
     resource["meta"]["versionId"] = str(version)
     if references is not None:
         references.check(resource)

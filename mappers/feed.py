@@ -25,6 +25,7 @@ from fhir_server import limits, write
 from fhir_server.errors import FHIRError
 from fhir_server.ids import new_id
 from fhir_server.resources import rewrite_references
+from fhir_server.search.query import SearchQuery
 
 from .partner import (
     AMBIGUOUS,
@@ -134,8 +135,13 @@ def ingest(store, feed: FeedMapper, raw: bytes, actor: auth.Caller | None, sourc
         except Exception:  # a store failure: answer "retry later" with the payload kept, if the store can
             log.exception("%s message %s could not be stored", feed.label, key)
             problem = Problem(INTERNAL, "internal error while storing the message; send it again later", retry=True)
-        record["written"] = [f"{r.resource_type}/{r.id}/_history/{r.version.version}" for r in results if r.version]
-        outcome = _answer(ctx, key, record, mapped.answer or identity.answer, problem)
+        record["written"] = [f"{r.resource_type}/{r.id}/_history/{r.version.version}" for r in results
+                             if r.version and r.outcome != "exists"]
+        answering = mapped.answer or identity.answer
+        if mapped.written_answer is not None:
+            written_answer = mapped.written_answer
+            answering = lambda problem: written_answer(problem, results)  # noqa: E731
+        outcome = _answer(ctx, key, record, answering, problem)
     except Exception:
         # whatever failed, the payload is kept with the failure as its outcome: no record stays "processing"
         # after its request, and a resend is processed again (a failure is never the stored answer)
@@ -206,7 +212,9 @@ def _again(ctx: _Context, key: str, earlier: dict, record: dict) -> Outcome | No
         return outcome
     # the stored answer is an answer about writes: a caller who may not make them gets a refusal of its own
     mapped = _map(ctx, record["raw"], key)
-    problem, decisions = _decide_all(ctx.actor, mapped.changes, mapped.sources, [None] * len(mapped.changes))
+    # a conditional create finds what the accepted attempt found or made: it writes nothing now either
+    found = [{} if c.action == write.CREATE and c.condition is not None else None for c in mapped.changes]
+    problem, decisions = _decide_all(ctx.actor, mapped.changes, mapped.sources, found)
     if problem is not None:
         outcome = _answer(ctx, f"{key}|refused|{new_id()}", record, mapped.answer or ctx.identity.answer, problem)
         _audit(ctx, outcome.record, mapped.changes, problem, decisions, [])
@@ -247,24 +255,13 @@ def _write(store, changes: list[write.Change], actor: auth.Caller | None,
     return write.write(store, changes, actor, guard=guard)
 
 
-def _unchanged(seen: list[tuple]) -> write.Guard:
-    """A guard making the write raise Stale when a conditional change matches, inside the write's
-    transaction, otherwise than when it was resolved: a conditional create that found nothing would
-    else find what another message created meanwhile, and references to its new id would name nothing."""
-
-    def guard(txn) -> None:
-        for condition, ids in seen:
-            if sorted(write.condition_matches(txn, condition)) != sorted(ids):
-                raise write.Stale()
-
-    return guard
-
-
 def _decide_all(actor: auth.Caller | None, changes: list[write.Change], sources: list[str],
                 currents: list[dict | None]) -> tuple[Problem | None, list[tuple]]:
     """Every change decided before anything is written; the first refusal stops the message."""
     decisions = []
     for change, source, current in zip(changes, sources, currents, strict=True):
+        if _found(change, current):
+            continue  # a conditional create that found its match writes nothing: nothing to decide
         refusal = _decide(actor, change, current)
         decisions.append((change.action, change.resource_type, refusal))
         if refusal is not None:
@@ -276,14 +273,17 @@ def _decide_all(actor: auth.Caller | None, changes: list[write.Change], sources:
 def _store(ctx: _Context, mapped: Mapped) -> tuple[Problem | None, list[tuple], list[write.Result]]:
     """Resolve, decide, then write all of the message's changes in one call to the write path, or none.
 
-    Decisions see the resolved ids, so an update is checked against the resource it would replace.
+    Decisions see the resolved ids, so an update is checked against the resource it would replace. A
+    conditional create that found its match is not written (its result says "exists"); one that found none
+    is written as a plain create, its condition checked again inside the write's transaction (``guard``).
+    The results are the changes', in their order.
     """
     problem = _beyond_limits(mapped)
     if problem is not None:
         return problem, [], []
     for attempt in range(_WRITE_ATTEMPTS):
         try:
-            changes, currents, seen = _resolved(ctx.store, mapped)
+            changes, currents, seen, creates = _resolved(ctx.store, mapped, ctx.feed.stable_ids)
         except Problem as problem:
             if problem.reason == REASSIGNED and attempt + 1 < _WRITE_ATTEMPTS:
                 continue  # its subject may have been created meanwhile, after it was resolved: look again
@@ -291,8 +291,9 @@ def _store(ctx: _Context, mapped: Mapped) -> tuple[Problem | None, list[tuple], 
         problem, decisions = _decide_all(ctx.actor, changes, mapped.sources, currents)
         if problem is not None:
             return problem, decisions, []
+        writing = [i for i, (c, current) in enumerate(zip(changes, currents, strict=True)) if not _found(c, current)]
         try:
-            return None, decisions, _write(ctx.store, changes, ctx.actor, _unchanged(seen))
+            written = _write(ctx.store, [changes[i] for i in writing], ctx.actor, _guard(seen, creates))
         except write.Stale:
             if attempt + 1 < _WRITE_ATTEMPTS:
                 continue  # a conditional change matches otherwise than when resolved (a create raced): again
@@ -300,13 +301,54 @@ def _store(ctx: _Context, mapped: Mapped) -> tuple[Problem | None, list[tuple], 
                            retry=True), decisions, []
         except FHIRError as exc:
             index = getattr(exc, "change_index", None)
+            index = writing[index] if isinstance(index, int) and index < len(writing) else None
             raced = exc.status == 400 and "differs from the match" in exc.diagnostics
             if raced and attempt + 1 < _WRITE_ATTEMPTS:
                 continue  # another message created the same Patient or Encounter meanwhile: resolve again
-            source = mapped.sources[index] if isinstance(index, int) and index < len(mapped.sources) else ""
+            source = mapped.sources[index] if index is not None else ""
             retry = exc.status == 409 or exc.status >= 500  # too many concurrent writers: not the message's fault
             return Problem(NOT_STORED, f"could not be stored: {exc.diagnostics}"[:250], source, retry), decisions, []
+        results = [write.Result(200, "exists", None, c.resource_type, c.id) for c in changes]
+        for i, result in zip(writing, written, strict=True):
+            results[i] = result
+        return None, decisions, results
     raise AssertionError("unreachable")
+
+
+def _found(change: write.Change, current: dict | None) -> bool:
+    """A conditional create that found its match: nothing to write, nothing to decide."""
+    return change.action == write.CREATE and change.condition is not None and current is not None
+
+
+def _guard(seen: list[tuple], creates: list[SearchQuery]) -> write.Guard | None:
+    """Inside the write's transaction, Stale (and the ingest resolves again) when a conditional change matches
+    otherwise than when it was resolved: a conditional create that found nothing would else find what another
+    message created meanwhile, and references to its new id would name nothing. The creates resolved as new
+    are checked together, one search per type (a batch of new measures)."""
+    if not seen and not creates:
+        return None
+
+    def guard(txn) -> None:
+        for condition, ids in seen:
+            if sorted(write.condition_matches(txn, condition)) != sorted(ids):
+                raise write.Stale()
+        for query in _combined(creates):
+            if write.condition_matches(txn, query):
+                raise write.Stale()
+
+    return guard
+
+
+def _combined(conditions: list[SearchQuery]) -> list[SearchQuery]:
+    """Conditions of one clause on the same type ORed into one query (50 measures, one search); others alone."""
+    merged: dict[str, list] = {}
+    alone = []
+    for condition in conditions:
+        if len(condition.clauses) == 1:
+            merged.setdefault(condition.resource_type, []).extend(condition.clauses[0])
+        else:
+            alone.append(condition)
+    return [SearchQuery(rtype, (tuple(predicates),)) for rtype, predicates in merged.items()] + alone
 
 
 def _beyond_limits(mapped: Mapped) -> Problem | None:
@@ -320,38 +362,81 @@ def _beyond_limits(mapped: Mapped) -> Problem | None:
     return None
 
 
-def _resolved(store, mapped: Mapped) -> tuple[list[write.Change], list[dict | None], list[tuple]]:
-    """The changes with each conditional one's provisional id replaced by the stored match (or a new id),
-    the version each would replace (None for a new resource), and what each condition matched.
+def _resolved(store, mapped: Mapped, stable_ids: bool = False) -> tuple[list[write.Change], list[dict | None],
+                                                                       list[tuple], list[SearchQuery]]:
+    """The changes with each conditional one's provisional id replaced by the stored match (or a new id), the
+    version each would replace (None for a new resource), what each condition matched (``seen``), and the
+    conditions of the creates resolved new.
 
-    The write path checks the match again inside its transaction, so a race is caught, not written.
+    A conditional create resolved new becomes a plain create (its index extracted before the write's lock);
+    its condition goes to the guard with ``seen``: a race is caught inside the write's transaction, not written.
     """
-    changes = [dataclasses.replace(c, resource=copy.deepcopy(c.resource)) for c in mapped.changes]
+    unmatched = _unmatched_creates(store, mapped.changes)
+    changes = [dataclasses.replace(c) for c in mapped.changes]
     currents: list[dict | None] = []
+    creates: list[SearchQuery] = []
     renamed: dict[str, str] = {}
     seen: list[tuple] = []
-    for change, source in zip(changes, mapped.sources, strict=True):
+    for index, (change, source) in enumerate(zip(changes, mapped.sources, strict=True)):
         if change.condition is None:
             replaced = change.action != write.CREATE and change.id is not None
             currents.append(_current(store, change.resource_type, change.id) if replaced else None)
             continue
-        ids = write.condition_matches(store, change.condition)
-        seen.append((change.condition, ids))
+        ids = [] if index in unmatched else write.condition_matches(store, change.condition)
+        if ids or change.action != write.CREATE:
+            seen.append((change.condition, ids))
         if len(ids) > 1:
             raise Problem(AMBIGUOUS, f"several {change.resource_type} resources have the identifier of {source}:"
                                      " an operator must merge them first", source, retry=True)
-        target = ids[0] if ids else new_id()
+        target = ids[0] if ids else _new_id(store, change, stable_ids)
         current = _current(store, change.resource_type, target) if ids else None
         if current is not None:
-            _same_subject(change, current, target, renamed, source)
+            _same_subject(store, change, current, target, renamed, source)
         currents.append(current)
-        renamed[f"{change.resource_type}/{change.id}"] = f"{change.resource_type}/{target}"
+        if not ids and change.action == write.CREATE:
+            creates.append(change.condition)
+            change.condition = None
+        if target != change.id:
+            renamed[f"{change.resource_type}/{change.id}"] = f"{change.resource_type}/{target}"
         change.id = target
-        if change.resource is not None:  # a patch carries its operations, not a body
-            change.resource["id"] = target
-    for change in changes:
-        rewrite_references(change.resource, lambda reference: renamed.get(reference, reference))
-    return changes, currents, seen
+    if renamed or any(c.resource and c.resource.get("id") != c.id for c in changes if c.id):
+        # references and ids are rewritten in copies: the mapped changes stay as mapped for another attempt
+        for change in changes:
+            change.resource = copy.deepcopy(change.resource)
+            if change.resource is not None and change.id is not None and change.action in (write.CREATE,
+                                                                                          write.UPDATE):
+                change.resource["id"] = change.id
+            rewrite_references(change.resource, lambda reference: renamed.get(reference, reference))
+    for change, current in zip(changes, currents, strict=True):
+        carry = getattr(change, "carry", None)  # a mapper's merge of what its payload leaves unchanged
+        if carry is not None and current is not None:
+            change.resource = carry(current, change.resource)
+            change.validated = False
+    return changes, currents, seen, creates
+
+
+def _unmatched_creates(store, changes: list[write.Change]) -> set[int]:
+    """The conditional creates that surely match nothing, found with one search per type: those of a payload
+    of new measures are all of them. One that may match (the combined search found something) is searched
+    alone by the caller."""
+    pending = [(i, c.condition) for i, c in enumerate(changes)
+               if c.action == write.CREATE and c.condition is not None and len(c.condition.clauses) == 1]
+    unmatched: set[int] = set()
+    for rtype in {condition.resource_type for _, condition in pending}:
+        group = [(i, condition) for i, condition in pending if condition.resource_type == rtype]
+        if len(group) > 1 and not write.condition_matches(store, _combined([c for _, c in group])[0]):
+            unmatched.update(i for i, _ in group)
+    return unmatched
+
+
+def _new_id(store, change: write.Change, stable_ids: bool) -> str:
+    """The id of a conditional change that matched nothing: a new one; with ``stable_ids`` (FeedMapper), a create
+    keeps the mapper's (so two payloads racing on one new patient make one resource, on every backend), unless a
+    deleted resource holds it."""
+    if stable_ids and change.action == write.CREATE and change.id and store.read(change.resource_type,
+                                                                                  change.id) is None:
+        return change.id
+    return new_id()
 
 
 def _current(store, resource_type: str, id: str | None) -> dict | None:
@@ -359,15 +444,26 @@ def _current(store, resource_type: str, id: str | None) -> dict | None:
     return stored.resource if stored is not None and not stored.deleted else None
 
 
-def _same_subject(change: write.Change, current: dict, target: str, renamed: dict[str, str], source: str) -> None:
-    """A resource found by its identifier stays with its subject: a reused identifier must not move it."""
+def _same_subject(store, change: write.Change, current: dict, target: str, renamed: dict[str, str],
+                  source: str) -> None:
+    """A resource found by its identifier stays with its subject: a reused identifier must not move it,
+    unless its subject was merged into the new one (Patient.link replaced-by: a visit goes on)."""
     subject = ((change.resource or {}).get("subject") or {}).get("reference")
     if subject is None:
         return
     stored = (current.get("subject") or {}).get("reference")
-    if stored is not None and stored != renamed.get(subject, subject):
+    new = renamed.get(subject, subject)
+    if stored is not None and stored != new and not _replaced_by(store, stored, new):
         raise Problem(REASSIGNED, f"{change.resource_type}/{target} has the identifier of {source} but another"
                                   f" subject ({stored}): the identifier was reused", source)
+
+
+def _replaced_by(store, reference: str, successor: str) -> bool:
+    """Whether the Patient ``reference`` names was merged into ``successor`` (its link replaced-by)."""
+    kind, _, rid = reference.partition("/")
+    stored = _current(store, kind, rid) if kind == "Patient" and rid else None
+    return any(link.get("type") == "replaced-by" and (link.get("other") or {}).get("reference") == successor
+               for link in (stored or {}).get("link") or [])
 
 
 def _answer(ctx: _Context, key: str, record: dict, answering: Answering, problem: Problem | None,
@@ -455,9 +551,11 @@ def _audit(ctx: _Context, record: dict, changes: list[write.Change], problem: Pr
     summary = _summary(ctx.feed, record)
     patients = sorted({r.id for r in results if r.resource_type == "Patient" and r.id})
     refused = [d for d in decisions if d[2] is not None]
-    if results:
+    # a conditional create that found its match stored nothing: no AuditEvent of a create for it
+    written = [(r, c) for r, c in zip(results, changes, strict=False) if r.outcome != "exists"]
+    if written:
         by_interaction: dict[str, list[write.Result]] = {}
-        for result, change in zip(results, changes, strict=False):
+        for result, change in written:
             by_interaction.setdefault(change.action, []).append(result)
         for interaction, group in by_interaction.items():
             targets = [(r.resource_type, r.id, str(r.version.version) if r.version else None) for r in group]

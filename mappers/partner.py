@@ -66,6 +66,8 @@ class Answer:
 
 
 Answering = Callable[[Problem | None], Answer]
+# An answer that names what was written: the problem (None: written) and the write's results, one per change
+AnsweringWritten = Callable[[Problem | None, list[write.Result]], Answer]
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class Mapped:
     sources: list[str] = field(default_factory=list)  # where each change comes from: error locations
     problem: Problem | None = None
     answer: Answering | None = None  # finer than the identity's (per-item results); None: the identity's
+    # finer still: given the write's results too (created or already there, under which id); wins over ``answer``
+    written_answer: AnsweringWritten | None = None
 
 
 def decode_text(raw: bytes) -> str:
@@ -112,3 +116,6 @@ class FeedMapper:
     map: Callable[[str], Mapped]  # pure: no store, no socket, no clock
     decode: Callable[[bytes], str] = decode_text
     describe: Callable[[dict], str] = describe_record  # a record in audit texts (the outcome is appended)
+    # a conditional create that matches nothing is stored under the id the mapper gave it (its stable id),
+    # not a new one: two payloads racing on one new resource then store one, with or without transactions
+    stable_ids: bool = False

@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("app.py", "fhir_server", "auth", "mappers", "rules")
+PACKAGES = ("app.py", "fhir_server", "auth", "mappers", "rules", "predmp")
 
 
 def _modules() -> dict[str, Path]:

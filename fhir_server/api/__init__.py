@@ -22,6 +22,7 @@ from .openapi import openapi
 from .operations import operations
 from .rest import ACCEPTANCE, may_search, rest
 from .search import CONVERTERS, search
+from .worklist import worklist
 
 log = logging.getLogger("relais.api")
 
@@ -31,7 +32,7 @@ _ISSUE_CODE = {404: "not-found", 405: "not-supported", 413: "too-costly", 400: "
 def register(app: Flask) -> None:
     """Mount the FHIR API at /fhir and make every error an OperationOutcome."""
     app.url_map.converters.update(CONVERTERS)  # before the rules that use them are added
-    for blueprint in (capability, openapi, bundle, operations, export, everything, search, rest):
+    for blueprint in (capability, openapi, bundle, operations, export, everything, worklist, search, rest):
         app.register_blueprint(blueprint, url_prefix="/fhir")
     app.extensions[ACCEPTANCE] = Acceptance(tuple(app.config["RELAIS"].resthook_allow), may_search)
 

@@ -34,6 +34,7 @@ TYPE_OPERATIONS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "http://hl7.org/fhir/OperationDefinition/Patient-everything": ("everything", ("Patient",)),
     "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export": ("export", ("Patient",)),
     "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export": ("export", ("Group",)),
+    "http://relais.example/OperationDefinition/Task-worklist": ("worklist", ("Task",)),
 }
 
 # R4 patchFormat: JSON Patch and JSON Merge Patch by their media types; FHIRPath Patch is a Parameters

@@ -25,6 +25,7 @@ OPERATION_CALLS: dict[str, tuple[tuple[str, str], ...]] = {
     "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export": (("get", "system"),),
     "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export": (("get", "type"),),
     "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export": (("get", "instance"),),
+    "http://relais.example/OperationDefinition/Task-worklist": (("get", "type"),),
 }
 
 # Search result parameters every search takes (R4 search.html, "Modifying search results").

@@ -5,6 +5,9 @@ the same parameters that decide what a patient-scoped caller may read, then what
 points at (general practitioner, managing organization). Bounded by MAX_EVERYTHING; paged through
 a snapshot when ``_count`` asks for less than the whole.
 
+A patient that replaces others (Patient.link ``replaces``, an HL7 v2 A40 merge) answers with their
+compartments too.
+
 AuditEvents are left out unless ``_type`` names AuditEvent: they record access to the record, not
 care, and each call would otherwise add its own audit to the next answer.
 
@@ -31,6 +34,7 @@ from .includes import include_targets
 from .service import Access, Settings, entry, page_number, readable, snapshot, snapshot_page
 
 MAX_EVERYTHING = 5000
+MAX_MERGED = 20  # patients merged into one, followed by $everything
 
 # Left out unless _type asks for them.
 NOT_BY_DEFAULT = frozenset({"AuditEvent"})
@@ -100,6 +104,28 @@ def _members(store: Store, rtype: str, patient_id: str, seen: set[tuple[str, str
     return ids
 
 
+def _replaced(store: Store, patient: StoredVersion) -> list[StoredVersion]:
+    """The patients ``patient`` replaces (Patient.link type ``replaces``, a merge), and those they
+    replace: R4 says such a patient "should be consulted to retrieve additional referenced information",
+    so their compartments are the survivor's too. Bounded by MAX_MERGED."""
+    found: list[StoredVersion] = []
+    seen = {patient.id}
+    pending = [patient]
+    while pending and len(found) < MAX_MERGED:
+        current = pending.pop(0)
+        for link in (current.resource or {}).get("link") or []:
+            reference = (link.get("other") or {}).get("reference") or ""
+            kind, _, rid = reference.partition("/")
+            if link.get("type") != "replaces" or kind != "Patient" or not rid or rid in seen:
+                continue
+            seen.add(rid)
+            stored = store.read("Patient", rid)
+            if stored is not None and not stored.deleted and stored.resource is not None:
+                found.append(stored)
+                pending.append(stored)
+    return found[:MAX_MERGED]
+
+
 def everything(store: Store, access: Access, settings: Settings, patient_id: str, *, types: list[str],
                since: str | None, count: str | None, offset: str | None,
                request_pairs: list[tuple[str, str]], start: str | None = None,
@@ -120,14 +146,16 @@ def everything(store: Store, access: Access, settings: Settings, patient_id: str
             raise FHIRError(400, f"_since: {since!r} is not a FHIR instant", code="invalid") from None
     period = _period(start, end)
     wanted = types or [t for t in SUPPORTED_TYPES if t not in NOT_BY_DEFAULT]
-    collected: list[StoredVersion] = [patient]
-    seen = {("Patient", patient_id)}
-    for rtype in wanted:
-        if not is_supported(rtype):
-            continue
-        ids = _members(store, rtype, patient_id, seen, _dated(rtype, period))
-        if ids:
-            collected.extend(store.read_many(rtype, ids))
+    replaced = _replaced(store, patient)
+    collected: list[StoredVersion] = [patient, *replaced]
+    seen = {("Patient", patient_id), *(("Patient", p.id) for p in replaced)}
+    for member_of in (patient_id, *(p.id for p in replaced)):
+        for rtype in wanted:
+            if not is_supported(rtype):
+                continue
+            ids = _members(store, rtype, member_of, seen, _dated(rtype, period))
+            if ids:
+                collected.extend(store.read_many(rtype, ids))
     # What the patient itself points at (general practitioner, managing organization, links).
     for rtype, rid in include_targets(patient.resource, "*"):
         if (rtype, rid) not in seen and is_supported(rtype) and (rtype in wanted or not types):

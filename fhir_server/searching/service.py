@@ -168,6 +168,11 @@ def snapshot_page(store: Store, access: Access, settings: Settings, snap: paging
     return bundle
 
 
+# Snapshot kinds another module of this package pages (Task/$worklist): kind -> its page builder, which
+# decides access itself, called as ``builder(store, access, settings, snapshot, offset, count)``.
+PAGE_BUILDERS: dict[str, Callable[..., dict]] = {}
+
+
 def page_number(value: str | None, name: str, default: int) -> int:
     """A non-negative integer parameter (``_count``, ``_offset``, ``_getpagesoffset``); 400 otherwise."""
     if value is None:
@@ -188,6 +193,9 @@ def page(store: Store, access: Access, settings: Settings, search_id: str, offse
     size = page_number(count, "_count", snap.count)
     if size == 0:
         raise FHIRError(400, "_count of a paging link must be positive", code="invalid")
+    builder = PAGE_BUILDERS.get(snap.kind)
+    if builder is not None:
+        return builder(store, access, settings, snap, start, min(size, settings.max_count))
     # Decided again on every page: the token that follows a link may not be the one that searched.
     if snap.kind in SEARCH_KINDS:
         for resource_type in searched_types(snap):

@@ -1,15 +1,36 @@
 """The changes a message asks for, as the shared ingest takes them: conditional on a business identifier
-(a resend or a correction finds the same resource), or a conditional patch (a document superseded). Pure."""
+(a resend or a correction finds the same resource), or a conditional patch (a document superseded). Pure.
+
+A ``Keyed`` change is a conditional update on one or more identifiers (OR), with a provisional id that
+other resources of the message reference until the ingest knows the stored one. Its ``carry`` merges
+the version it replaces into it (HL7 v2: what a message does not carry is unchanged, so a later
+A08 without PD1 keeps the general practitioner, a merged Patient keeps its links).
+"""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fhir_server import write
 from fhir_server.search.parser import SearchError, parse
 
-from .datatypes import provisional_id
+from .datatypes import authority_system, provisional_id
+from .er7 import value
 from .problems import Problem
+
+# Identifiers the mapper makes up for what HL7 v2 gives no identifier of its own (an allergy, a consent)
+KEY_SYSTEM = "urn:relais:hl7v2:key:"
+
+Carry = Callable[[dict, dict], dict]  # (the stored version, the message's resource) -> the resource to store
+
+
+@dataclass
+class Keyed(write.Change):
+    """A conditional update whose ``carry`` (pure) merges the stored version it replaces, if any."""
+
+    carry: Carry | None = None
 
 
 def token(ident: dict) -> str:
@@ -30,11 +51,37 @@ def _condition(resource_type: str, params: list[tuple[str, str]], key: dict):
         raise Problem(102, f"identifier {key.get('value')!r} cannot be searched: {exc}", "", "AE") from None
 
 
-def conditional(resource_type: str, resource: dict, key: dict) -> write.Change:
-    """Update the ``resource_type`` whose identifier is ``key`` (create it when there is none)."""
-    resource["id"] = provisional_id(resource_type, token(key))
-    condition = _condition(resource_type, [("identifier", token(key))], key)
-    return write.Change(write.UPDATE, resource_type, id=resource["id"], resource=resource, condition=condition)
+def conditional(resource_type: str, resource: dict, key: dict | list[dict], carry: Carry | None = None) -> Keyed:
+    """Update the ``resource_type`` whose identifier is ``key`` (create it when there is none): one identifier,
+    or several any of which finds it (a practitioner by RPPS or IDNPS, a patient by its old or new IPP).
+
+    Its id is provisional, made from the first key: the id other changes of the message reference.
+    """
+    keys = key if isinstance(key, list) else [key]
+    resource["id"] = provisional_id(resource_type, token(keys[0]))
+    condition = _condition(resource_type, [("identifier", ",".join(token(k) for k in keys))], keys[0])
+    return Keyed(write.UPDATE, resource_type, id=resource["id"], resource=resource, condition=condition, carry=carry)
+
+
+def made_up(kind: str, *parts: str) -> dict:
+    """An identifier for what HL7 v2 does not identify, stable for the same ``parts`` (UUID v5)."""
+    ident = str(uuid.uuid5(uuid.NAMESPACE_URL, "urn:relais:hl7v2:" + kind + ":" + "|".join(parts)))
+    return {"system": KEY_SYSTEM + kind, "value": ident}
+
+
+def provisional(resource_type: str, key: dict) -> str:
+    """The provisional id of the ``resource_type`` found by ``key``."""
+    return provisional_id(resource_type, token(key))
+
+
+def entity_identifier(ei, default_authority: str = "") -> dict | None:
+    """An EI (entity id, namespace, universal id, its type: DG1-20, PR1-19) as an Identifier."""
+    entity = value(ei, 1)
+    if not entity:
+        return None
+    system = authority_system(value(ei, 2), value(ei, 3), value(ei, 4)) or (
+        authority_system(default_authority, "") if default_authority else None)
+    return {"system": system, "value": entity} if system else {"value": entity}
 
 
 def created_once(resource_type: str, resource: dict, key: dict) -> write.Change:

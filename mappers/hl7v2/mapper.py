@@ -1,10 +1,10 @@
 """One HL7 v2 message in, the changes to write and its ACK out. Pure: no store, no socket, no clock.
 
-ADT (IHE PAM France: A01 A02 A03 A04 A05 A06 A07 A08 A11 A13 A28 A31) gives a Patient and an
-Encounter; every other message type accepted (``messages.MAPPERS``: ORU, MDM, orders, vaccinations,
-pharmacy, problems, appointments, referrals) finds them (creating them once, never overwriting what
-ADT stored), and gives what its own module maps. What carries a business identifier is a conditional
-update on it, so a message sent again updates instead of duplicating. Billing (BAR, DFT) is refused.
+ADT (IHE PAM and PAM France 2.11, adt.py) gives a Patient, its Encounter and what the message's segments
+say of them; every other message type accepted (``messages.MAPPERS``: ORU, MDM, orders, vaccinations,
+pharmacy, problems, appointments, referrals) finds them (creating them once, never overwriting what ADT
+stored), and gives what its own module maps. What carries a business identifier is a conditional update
+on it, so a message sent again updates instead of duplicating. Billing (BAR, DFT) is refused.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from fhir_server.errors import FHIRError
 from fhir_server.resources import validate
 from mappers import partner
 
-from . import er7, messages, preadopted
+from . import adt, er7, messages, preadopted
 from .ack import acknowledge
 from .changes import conditional as _conditional
 from .changes import once
@@ -32,8 +32,7 @@ from .pid import patient
 from .problems import Problem, as_hl7
 from .pv1 import encounter
 
-ADT_TRIGGERS = ("A01", "A02", "A03", "A04", "A05", "A06", "A07", "A08", "A11", "A13", "A28", "A31")
-MESSAGE_TYPES = {"ADT": ADT_TRIGGERS, **{code: triggers for code, (triggers, _) in messages.MAPPERS.items()}}
+MESSAGE_TYPES = {"ADT": adt.ADT_TRIGGERS, **{code: triggers for code, (triggers, _) in messages.MAPPERS.items()}}
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +101,8 @@ def _changes(message, head: Header, ordered: list) -> tuple[list[write.Change], 
     msh = message.msh
     # identifiers without an assigning authority belong to the sender's domain
     authority = er7.field(msh, 4, 1) or er7.field(msh, 3, 1)
+    if head.message_code == "ADT":
+        return adt.changes(message, head.trigger, authority, _event_time(message))
     person, key = patient(pids[0], authority)
     patient_id = provisional_id("Patient", _token(key))
     person["id"] = patient_id
@@ -117,10 +118,9 @@ def _changes(message, head: Header, ordered: list) -> tuple[list[write.Change], 
             visit_ref = f"Encounter/{visit['id']}"
             changes.append(_conditional("Encounter", visit, visit_key))
             sources.append(f"PV1^{number}")
-    if head.message_code != "ADT":
-        # ADT (IHE PAM) speaks for the patient and the visit: another message finds them, or creates them
-        # once, and never overwrites what ADT stored (identity status, general practitioner, addresses)
-        changes = [once(change) for change in changes]
+    # ADT (IHE PAM) speaks for the patient and the visit: another message finds them, or creates them
+    # once, and never overwrites what ADT stored (identity status, general practitioner, addresses, links)
+    changes = [once(change) for change in changes]
     mapper = messages.MAPPERS.get(head.message_code)
     if mapper is not None:
         ctx = Context(head, ordered, authority, f"Patient/{patient_id}", visit_ref, event_time)

@@ -373,6 +373,8 @@ def _invoke(live, level: str, rtype: str | None, name: str, definition: str) -> 
     elif (level, rtype, name) == ("type", "Patient", "everything"):
         bundle = ok(live.get("Patient/p1/$everything")).json()
         assert ("Patient", "p1") in {(e["resource"]["resourceType"], e["resource"]["id"]) for e in bundle["entry"]}
+    elif (level, rtype, name) == ("type", "Task", "worklist"):
+        assert ok(live.get("Task/$worklist")).json()["type"] == "searchset"
     elif (level, rtype, name) == ("type", "Patient", "export"):
         ok(live.get("Patient/$export", headers=async_), 202)
     elif (level, rtype, name) == ("type", "Group", "export"):
@@ -382,6 +384,13 @@ def _invoke(live, level: str, rtype: str | None, name: str, definition: str) -> 
         ok(live.get("$export", headers=async_), 202)
     elif (level, name) == ("system", "reindex"):
         ok(live.post("$reindex?_type=Patient"), 200, 202)
+    elif (level, name) == ("system", "pre-dmp"):  # an instance operation of Patient (predmp/)
+        draft = ok(live.post("Patient/p1/$pre-dmp"), 201).json()
+        assert draft["resourceType"] == "DocumentReference" and draft["docStatus"] == "preliminary"
+    elif (level, name) == ("system", "validate-pre-dmp"):  # of DocumentReference; a practitioner's only
+        draft = ok(live.post("Patient/p1/$pre-dmp"), 201).json()
+        refused = ok(live.post(f"DocumentReference/{draft['id']}/$validate-pre-dmp"), 403).json()
+        assert "professionnel de santé" in refused["issue"][0]["diagnostics"]
     else:
         pytest.fail(f"the test does not know how to invoke the declared operation {name} ({level} {rtype})")
 

@@ -12,11 +12,12 @@ ORU = sorted((HL7V2 / "linuxforhealth").glob("ORU*.hl7"))
 PYTHON_HL7 = sorted((HL7V2 / "python-hl7").glob("*.hl7"))
 LINUXFORHEALTH_ADT = sorted((HL7V2 / "linuxforhealth").glob("sample_*.hl7"))
 INS_NIR = "urn:oid:1.2.250.1.213.1.4.10"
-# what a hospital feed writes: every ORU gives a DiagnosticReport, documents a DocumentReference and its Binary
+# what a hospital feed writes: ADT's PAM France segments, and every ORU a DiagnosticReport, documents a
+# DocumentReference and its Binary
 FULL_SCOPES = " ".join(f"system/{t}.cu" for t in (
     "Patient", "Encounter", "Observation", "DiagnosticReport", "DocumentReference", "Binary", "Practitioner",
     "Organization", "ServiceRequest", "Immunization", "MedicationRequest", "MedicationDispense", "Condition",
-    "Appointment"))
+    "Appointment", "CareTeam", "Consent", "AllergyIntolerance", "Procedure", "RelatedPerson", "Coverage"))
 
 
 def read(path) -> bytes:

@@ -67,7 +67,9 @@ def test_admission_over_mllp_is_stored_acknowledged_and_audited(hub):
     [(key, record)] = feed.records(hub.store)
     assert key == "GAM|CHU-X|3975"
     assert record["outcome"] == "AA" and record["raw"] == read(ADMISSION).decode()
-    assert record["written"] == [f"Patient/{patient.id}/_history/1", f"Encounter/{encounter.id}/_history/1"]
+    consents = sorted(v.id for v in hub.store.scan("Consent", None, 10))  # ZFA: feeding and consultation
+    assert record["written"][:2] == [f"Patient/{patient.id}/_history/1", f"Encounter/{encounter.id}/_history/1"]
+    assert sorted(record["written"][2:]) == sorted(f"Consent/{i}/_history/1" for i in consents) and len(consents) == 2
     assert record["client_id"] == hub.client_id and record["source"] == "127.0.0.1"
     events = hub.server.audit_events()
     [event] = [e for e in events if e["subtype"][0]["code"] == "update"]
@@ -211,7 +213,8 @@ def test_one_new_patient_from_several_connections_at_once_is_one_patient(hub):
 
 
 def test_a_client_without_observation_write_gets_ar_and_nothing_is_stored(store):
-    with Hub(store, scopes="system/Patient.cu system/Encounter.cu") as hub:
+    # the admission's ZFA writes two Consents (issue 15)
+    with Hub(store, scopes="system/Patient.cu system/Encounter.cu system/Consent.cu") as hub:
         sender = hub.sender()
         ack = ack_fields(sender.send(lab_result()))
         assert ack["code"] == "AR" and "Observation" in ack["err"]
