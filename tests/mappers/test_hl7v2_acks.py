@@ -17,7 +17,7 @@ from kit.stores import make_store
 
 from mappers import feed as ingest
 from mappers.hl7v2 import feed
-from mappers.hl7v2.ack import _plain, acknowledge
+from mappers.hl7v2.ack import acknowledge
 from mappers.hl7v2.er7 import SUPPORTED_VERSIONS, Header, library_version
 from mappers.hl7v2.problems import Problem
 from tests.mappers.hl7v2_samples import HL7V2, lab_result
@@ -86,7 +86,14 @@ def test_each_version_gets_msa_and_err_as_it_defines_them(version):
         assert part(err, 8).startswith("OBX-5 a \\F\\ b \\S\\ c \\E\\ d \\T\\ e \\R\\ f ")
     text = part(message.msa, 3)
     assert (text == "") == (version in ("2.7", "2.7.1", "2.8", "2.8.1", "2.8.2"))  # MSA-3 withdrawn in v2.7
-    assert strict(_plain(header, "AR", Problem(200, NASTY, "MSH^1^9", "AR"), "A3", "20261206101010"))
+
+def test_the_ack_written_without_hl7apy_is_valid_too():
+    from mappers.hl7v2.ack import _plain  # what acknowledge falls back to should hl7apy ever refuse a value
+
+    for version in SUPPORTED_VERSIONS:
+        header = Header(sending_application="LAB", control_id="C1", message_code="ORU", trigger="R01",
+                        processing_id="P", version=version)
+        assert strict(_plain(header, "AR", Problem(200, NASTY, "MSH^1^9", "AR"), "A3", "20261206101010"))
 
 
 def test_a_message_without_a_readable_header_is_answered_in_v25():
