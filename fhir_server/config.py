@@ -148,6 +148,7 @@ class Config:
     mllp_max_bytes: int = 1024 * 1024
     mllp_timeout_s: float = 60.0  # a silent connection is closed, a frame must arrive within it
     mllp_max_connections: int = 32
+    hl7v2_tz: str = "Europe/Paris"  # the senders' time zone: an HL7 v2 time without a UTC offset is local there
     # The size and shape of one resource (fhir_server/limits.py): beyond them, 413 or 422 before validation.
     max_repetitions: int = 1000  # items of one array (Bundle.entry, Group.member, List.entry... excepted)
     max_elements: int = 100_000  # object members and array items in one resource
@@ -165,6 +166,17 @@ class Config:
     dmp_timeout_s: float = 10.0  # per connect and per read
     dmp_retry_window_s: float = 480.0  # retried with backoff this long (the outbox's own ~8 min caps it)
     dmp_source_oid: str = ""  # the sending system's OID (SubmissionSet sourceId); empty: derived from base_url
+
+
+def _time_zone(raw: str) -> str:
+    """An IANA time zone name (Europe/Paris) that zoneinfo knows."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("not an IANA time zone name (e.g. Europe/Paris)") from None
+    return raw
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
@@ -202,6 +214,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "mllp_max_bytes": _positive_int,
     "mllp_timeout_s": _positive_float,
     "mllp_max_connections": _positive_int,
+    "hl7v2_tz": _time_zone,
     "max_repetitions": _positive_int,
     "max_elements": _positive_int,
     "max_depth": _positive_int,

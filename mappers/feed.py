@@ -110,39 +110,65 @@ def ingest(store, feed: FeedMapper, raw: bytes, actor: auth.Caller | None, sourc
         "raw": text,
     }
     earlier = store.kv_get(feed.table, key) if identity.key else None
-    if earlier is not None:
-        again = _again(ctx, key, earlier, record)
-        if again is not None:
-            return again
-        record["attempts"] = int(earlier.get("attempts", 1)) + 1
-        if earlier.get("state") == "done":
-            # the refused attempt stays where an operator finds it; the new one takes the key
-            store.kv_put(feed.table, f"{key}|attempt|{earlier.get('received', new_id())}", earlier, durable=False)
-        store.kv_put(feed.table, key, record, durable=False)
-    elif not store.kv_insert(feed.table, key, record, durable=False):
-        # the same payload on another connection at this very moment: that one will answer for it
-        return _busy(ctx, key, record)
-    # not durable yet: until it is answered the sender keeps the payload, so a power cut here loses nothing
+    claimed = False  # the record under ``key`` is this attempt's: its failure is recorded there
     mapped = Mapped()
     decisions: list[tuple] = []
     results: list[write.Result] = []
     try:
-        mapped = _map(ctx, text, key)
-        problem = mapped.problem
-        if problem is None:
-            problem, decisions, results = _store(ctx, mapped)
-    except Exception:  # a store failure: answer "retry later" with the payload kept, if the store can
-        log.exception("%s message %s could not be stored", feed.label, key)
-        problem = Problem(INTERNAL, "internal error while storing the message; send it again later", retry=True)
-    record["written"] = [f"{r.resource_type}/{r.id}/_history/{r.version.version}" for r in results
-                         if r.version and r.outcome != "exists"]
-    answering = mapped.answer or identity.answer
-    if mapped.written_answer is not None:
-        written_answer = mapped.written_answer
-        answering = lambda problem: written_answer(problem, results)  # noqa: E731
-    outcome = _answer(ctx, key, record, answering, problem)
-    _audit(ctx, outcome.record, mapped.changes, problem, decisions, results)
+        if earlier is not None:
+            again = _again(ctx, key, earlier, record)
+            if again is not None:
+                return again
+            record["attempts"] = int(earlier.get("attempts", 1)) + 1
+            _keep_attempt(ctx, key, earlier)
+            store.kv_put(feed.table, key, record, durable=False)
+        elif not store.kv_insert(feed.table, key, record, durable=False):
+            # the same payload on another connection at this very moment: that one will answer for it
+            return _busy(ctx, key, record)
+        claimed = True
+        # not durable yet: until it is answered the sender keeps the payload, so a power cut here loses nothing
+        try:
+            mapped = _map(ctx, text, key)
+            problem = mapped.problem
+            if problem is None:
+                problem, decisions, results = _store(ctx, mapped)
+        except Exception:  # a store failure: answer "retry later" with the payload kept, if the store can
+            log.exception("%s message %s could not be stored", feed.label, key)
+            problem = Problem(INTERNAL, "internal error while storing the message; send it again later", retry=True)
+        record["written"] = [f"{r.resource_type}/{r.id}/_history/{r.version.version}" for r in results
+                             if r.version and r.outcome != "exists"]
+        answering = mapped.answer or identity.answer
+        if mapped.written_answer is not None:
+            written_answer = mapped.written_answer
+            answering = lambda problem: written_answer(problem, results)  # noqa: E731
+        outcome = _answer(ctx, key, record, answering, problem)
+    except Exception:
+        # whatever failed, the payload is kept with the failure as its outcome: no record stays "processing"
+        # after its request, and a resend is processed again (a failure is never the stored answer)
+        log.exception("%s message %s failed while being processed", feed.label, key)
+        problem = Problem(INTERNAL, "internal error while processing the message; send it again later", retry=True)
+        mapped, decisions = Mapped(), []
+        outcome = _answer(ctx, key if claimed else f"{key}|failed|{new_id()}", record, identity.answer, problem)
+    try:
+        _audit(ctx, outcome.record, mapped.changes, problem, decisions, results)
+    except Exception:  # answered and recorded: a failed audit must not lose the answer
+        log.exception("could not audit %s message %s", feed.label, key)
     return outcome
+
+
+def _keep_attempt(ctx: _Context, key: str, earlier: dict) -> None:
+    """The earlier attempt at ``key`` stays where an operator finds it, under ``<key>|attempt|<received>``.
+
+    One that never ended (the server stopped mid-way) is kept as failed, with the answer it would have had.
+    """
+    if earlier.get("state") == "processing":
+        problem = Problem(INTERNAL, "this attempt ended without an answer (the server stopped while processing"
+                                    " it); a later attempt took its place", retry=True)
+        answer = _answering_safely(ctx.identity.answer, problem)
+        earlier = {**earlier, "state": "done", "outcome": answer.outcome,
+                   "reason": answer.reason or problem.as_dict(), "ack": answer.body}
+        earlier.setdefault("written", [])
+    ctx.store.kv_put(ctx.feed.table, f"{key}|attempt|{earlier.get('received', new_id())}", earlier, durable=False)
 
 
 def _identify(feed: FeedMapper, text: str) -> Identity:
@@ -443,7 +469,12 @@ def _replaced_by(store, reference: str, successor: str) -> bool:
 def _answer(ctx: _Context, key: str, record: dict, answering: Answering, problem: Problem | None,
             store_it: bool = True) -> Outcome:
     """The answer, with the record completed and durably stored before it is returned."""
-    answer = answering(problem)
+    try:
+        answer = answering(problem)
+    except Exception:  # the partner's answer could not be built: the failure is the answer, recorded
+        log.exception("%s: the answer to message %s could not be built", ctx.feed.label, key)
+        problem = Problem(INTERNAL, "internal error while answering the message; send it again later", retry=True)
+        answer = _answering_safely(ctx.identity.answer, problem)
     record = dict(record)
     record.update(
         state="done",
@@ -456,6 +487,15 @@ def _answer(ctx: _Context, key: str, record: dict, answering: Answering, problem
     if store_it:
         ctx.store.kv_put(ctx.feed.table, key, record)
     return Outcome(answer.body, record)
+
+
+def _answering_safely(answering: Answering, problem: Problem) -> Answer:
+    """``answering(problem)``, or, should that fail too, a bare answer naming the verdict and the reason."""
+    try:
+        return answering(problem)
+    except Exception:
+        log.exception("the answer to a failed message could not be built")
+        return Answer(None, verdict(problem), problem.as_dict())
 
 
 def refuse_unread(store, feed: FeedMapper, start: bytes, source: Source, base_url: str, problem: Problem,

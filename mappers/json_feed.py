@@ -238,6 +238,15 @@ def problem_answer(problem: Problem | None, stored: Callable[[], dict] | None = 
     return http_answer(status_of(problem), operation_outcome(problem), partner.verdict(problem), problem)
 
 
+def feed_mapper(name: str, table: str, map_payload: Callable[..., partner.Mapped],
+                context: Context) -> partner.FeedMapper:
+    """The JSON feed ``name`` for one caller (its sender name and registered systems) at one moment: payloads
+    kept in ``table``, keyed by sender and payload id, and patients created under stable ids."""
+    return partner.FeedMapper(name=name, label=name, table=table,
+                              identify=functools.partial(identity, sender=context.sender),
+                              map=functools.partial(map_payload, context=context), stable_ids=True)
+
+
 def identity(text: str, sender: str) -> partner.Identity:
     """The sender (the caller) and key (the payload's ``id``, when it has one) of a JSON payload."""
     doc = document(text)

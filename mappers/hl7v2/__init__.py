@@ -8,9 +8,12 @@ from .problems import Problem
 
 
 def install(app, store, config) -> None:
-    """Mount ``POST /hl7v2`` on ``app`` and, when RELAIS_MLLP_PORT is set, start the MLLP listener."""
+    """Mount ``POST /hl7v2`` on ``app`` and, when RELAIS_MLLP_PORT is set, start the MLLP listener; read times
+    without a UTC offset in RELAIS_HL7V2_TZ."""
+    from .datatypes import set_sender_zone
     from .http import blueprint
 
+    set_sender_zone(config.hl7v2_tz)  # RELAIS_HL7V2_TZ: a time without a UTC offset is local there
     app.register_blueprint(blueprint)
     if config.mllp_port:
         from . import mllp

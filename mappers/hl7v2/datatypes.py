@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import datetime
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from .er7 import value
 
@@ -27,8 +29,12 @@ CODING_SYSTEMS = {
     "HL70357": "http://terminology.hl7.org/CodeSystem/v2-0357",
 }
 _NAME_USE = {"L": "official", "D": "usual", "M": "maiden", "N": "nickname", "A": "anonymous", "S": "anonymous"}
-_ADDRESS_USE = {"H": "home", "B": "work", "O": "work", "C": "temp", "BA": "old", "M": "home"}
+# XAD-7 address type (table 0190) -> Address.use, or Address.type for a mailing address (HL7 v2-to-FHIR)
+_ADDRESS_USE = {"H": "home", "B": "work", "O": "work", "C": "temp", "BA": "old"}
+_ADDRESS_TYPE = {"M": "postal", "SH": "postal"}
+CONTACT_POINT_EXTENSION = "http://hl7.org/fhir/StructureDefinition/contactpoint-extension"
 _PHONE_USE = {"PRN": "home", "ORN": "home", "VHN": "home", "WPN": "work", "ASN": "temp", "EMR": "temp"}
+_sender_zone = ZoneInfo("Europe/Paris")
 _DATE = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\.\d{1,4})?([+-]\d{4})?$")
 
 
@@ -88,18 +94,47 @@ def human_name(xpn) -> dict | None:
     return name
 
 
+def set_sender_zone(name: str) -> None:
+    """The zone (IANA name, RELAIS_HL7V2_TZ) in which a time without a UTC offset is read."""
+    global _sender_zone
+    _sender_zone = ZoneInfo(name)
+
+
+def sender_zone() -> ZoneInfo:
+    return _sender_zone
+
+
+def _street(xad) -> str:
+    """XAD-1 (SAD) as one line: the street address, else the dwelling number and the street name.
+
+    A SAD sent as subcomponents (``&Warden Av&8200``) keeps its street name; before v2.5 hl7apy reads
+    XAD-1 as one string, so its subcomponents are split here.
+    """
+    first, name, number = value(xad, 1, 1), value(xad, 1, 2), value(xad, 1, 3)
+    whole = value(xad, 1)
+    if not name and not number and "&" in whole:
+        first, name, number = (whole.split("&") + ["", ""])[:3]
+    if first.strip():
+        return first.strip()
+    return " ".join(part.strip() for part in (number, name) if part.strip())
+
+
 def address(xad) -> tuple[dict | None, bool]:
     """An XAD repetition as (Address, is the birth place); None when it holds nothing."""
-    lines = [part for part in (value(xad, 1, 1), value(xad, 2)) if part]
+    lines = [part for part in (_street(xad), value(xad, 2, 1)) if part]
     result: dict = {}
-    kind = value(xad, 7)
+    kind = value(xad, 7, 1)
     if kind in _ADDRESS_USE:
         result["use"] = _ADDRESS_USE[kind]
+    if kind in _ADDRESS_TYPE:
+        result["type"] = _ADDRESS_TYPE[kind]
     if lines:
         result["line"] = lines
+    # each part's first subcomponent: v2.7 made XAD-9 a CWE (code&text&system), its code is the district
     for key, position in (("city", 3), ("state", 4), ("postalCode", 5), ("country", 6), ("district", 9)):
-        if value(xad, position):
-            result[key] = value(xad, position)
+        part = value(xad, position, 1)
+        if part:
+            result[key] = part
     if not any(k in result for k in ("line", "city", "state", "postalCode", "country", "district")):
         return None, False
     birth_place = kind in ("BDL", "BR")  # French PAM: BDL is the birth place (INSEE code in XAD-9)
@@ -107,24 +142,45 @@ def address(xad) -> tuple[dict | None, bool]:
 
 
 def contact_point(xtn, default_use: str) -> dict | None:
-    """An XTN repetition as a ContactPoint (phone, fax, email)."""
+    """An XTN repetition as a ContactPoint (phone, fax, pager, email), as HL7's v2-to-FHIR mapping reads it.
+
+    The email is XTN-4 (or an address with an @ in XTN-1 of Internet equipment); a number is XTN-5/6/7
+    (country, area, local) when XTN-7 is valued, else XTN-12, else XTN-1; XTN-8 (extension) is the
+    contactpoint-extension, never part of the number or an email.
+    """
     equipment = value(xtn, 3)
     email = value(xtn, 4)
-    if email or equipment in ("Internet", "X.400"):
-        return {"system": "email", "value": email or value(xtn, 1)} if (email or value(xtn, 1)) else None
-    # a number in parts needs its local number (XTN-7): an area or country code alone is none
-    parts = "".join(value(xtn, p) for p in (5, 6, 7, 8)) if value(xtn, 7) else ""
-    number = value(xtn, 12) or value(xtn, 1) or parts
+    if not email and equipment in ("Internet", "X.400") and "@" in value(xtn, 1):
+        email = value(xtn, 1)
+    if email:
+        point: dict = {"system": "email", "value": email}
+        use = _PHONE_USE.get(value(xtn, 2))
+        if use:
+            point["use"] = use
+        return point
+    if equipment in ("Internet", "X.400"):
+        return None  # a network address without one: nothing to call or write to
+    local = value(xtn, 7)
+    if local:
+        country, area = value(xtn, 5), value(xtn, 6)
+        number = " ".join(part for part in (f"+{country.lstrip('+')}" if country else "", area, local) if part)
+    else:
+        number = value(xtn, 12) or value(xtn, 1)
     if not number:
         return None
     point = {"system": "fax" if equipment == "FX" else "pager" if equipment == "BP" else "phone", "value": number}
-    use = "mobile" if equipment == "CP" else _PHONE_USE.get(value(xtn, 2), default_use)
-    point["use"] = use
+    extension = value(xtn, 8)
+    if extension:
+        point["extension"] = [{"url": CONTACT_POINT_EXTENSION, "valueString": extension}]
+    point["use"] = "mobile" if equipment == "CP" else _PHONE_USE.get(value(xtn, 2), default_use)
     return point
 
 
-def date_time(text: str) -> str | None:
-    """An HL7 TS/DTM (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ]) as a FHIR date or dateTime; None if invalid."""
+def date_time(text: str, zone_info: ZoneInfo | None = None) -> str | None:
+    """An HL7 TS/DTM (YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-ZZZZ]) as a FHIR date or dateTime; None if invalid.
+
+    Without an offset the time is the sender's local time (``zone_info``, else RELAIS_HL7V2_TZ).
+    """
     match = _DATE.match(text.strip())
     if not match:
         return None
@@ -135,9 +191,17 @@ def date_time(text: str) -> str | None:
         return "-".join(part for part in (year, month, day) if part)
     if int(hour) > 23 or minute and int(minute) > 59 or second and int(second) > 59:
         return None
-    # FHIR needs a zone once there is a time; a sender that gives none is taken at UTC
-    offset = f"{zone[:3]}:{zone[3:]}" if zone else "Z"
-    return f"{year}-{month}-{day}T{hour}:{minute or '00'}:{second or '00'}{fraction or ''}{offset}"
+    if zone and not (int(zone[1:3]) <= 14 and int(zone[3:]) <= 59):
+        return None
+    try:
+        # FHIR needs a zone once there is a time; HL7 says a time without one is the sender's local time
+        local = datetime(int(year), int(month), int(day), int(hour), int(minute or 0), int(second or 0),
+                         tzinfo=zone_info or _sender_zone)
+    except ValueError:
+        return None  # 30 February
+    if not zone:
+        zone = local.strftime("%z")
+    return f"{year}-{month}-{day}T{hour}:{minute or '00'}:{second or '00'}{fraction or ''}{zone[:3]}:{zone[3:]}"
 
 
 def date_only(text: str) -> str | None:

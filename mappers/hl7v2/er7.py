@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from hl7apy.consts import VALIDATION_LEVEL
+from hl7apy.core import SubComponent
 from hl7apy.exceptions import HL7apyException
 from hl7apy.parser import parse_message
 
@@ -19,17 +20,29 @@ _SEPARATORS = re.compile(r"\r\n|\n|\r")
 _ESCAPE = re.compile(r"\\(F|S|T|R|E|\.br|X[0-9A-Fa-f]*|H|N|Z[^\\]*)\\")
 # what makes a field of MSH worth hl7apy's reading: escapes, repetitions, subcomponents, quotes, edge spaces
 _SPECIAL = re.compile(r'[\\~&"]|^\s|\s$|\^\s|\s\^')
-_PLAIN = {"F": "|", "S": "^", "T": "&", "R": "~", "E": "\\", ".br": "\n", "H": "", "N": ""}
+_PLAIN = {"F": "|", "S": "^", "T": "&", "R": "~", "E": "\\", "P": "#", ".br": "\n", "H": "", "N": ""}
+# C0 control characters a field may not hold (CR and LF end segments, a tab is text)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_CONTROL_CODES = frozenset(range(0x20)) - {0x09, 0x0A, 0x0D}
+# hl7apy has no 2.7.1 library: 2.7.1 only changed tables and texts, so 2.7 reads it
+_LIBRARY = {"2.7.1": "2.7"}
+_BEFORE_TRUNCATION = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6")
 
 
 class Unreadable(Exception):
     """The text is not one HL7 v2 message hl7apy can read; ``code`` is the HL7 table 0357 error code."""
 
-    def __init__(self, code: int, text: str, location: str = ""):
+    def __init__(self, code: int, text: str, location: str = "", ack: str = "AR"):
         super().__init__(text)
         self.code = code
         self.text = text
         self.location = location
+        self.ack = ack  # AR: not processable; AE: read, but holds what cannot be stored
+
+
+def library_version(version: str) -> str:
+    """The hl7apy library that reads and writes ``version``."""
+    return _LIBRARY.get(version, version)
 
 
 def segments_of(text: str) -> list[str]:
@@ -49,9 +62,11 @@ def read(text: str):
                               " per MLLP frame or HTTP request", f"{batch[0] if batch else 'MSH'}^1")
     if kinds[0] != "MSH":
         raise Unreadable(100, f"the message starts with {kinds[0]!r}, not MSH", f"{kinds[0]}^1")
+    check_encoding(lines[0])
+    check_controls(lines)
     check_repetitions(lines, limits.configured().max_repetitions)
     try:
-        return parse_message("\r".join(lines), validation_level=VALIDATION_LEVEL.TOLERANT, find_groups=False)
+        return _parse(lines)
     except HL7apyException as exc:
         # unknown versions, bad encoding characters, malformed MSH: hl7apy says which
         name = type(exc).__name__
@@ -64,6 +79,82 @@ def read(text: str):
 # Table 0357 gained 104 "Value too long" ("or the length that the application is able to safely handle")
 # in v2.7; before it, 207 "Application internal error" is the catch-all rejection.
 _VALUE_TOO_LONG_VERSIONS = ("2.7", "2.7.1", "2.8", "2.8.1", "2.8.2")
+
+
+def _parse(lines: list[str]):
+    """hl7apy's tolerant reading of the segments ``lines``; a 2.7.1 message is read by the 2.7 library."""
+    msh = lines[0]
+    version = _version(msh, msh[3]) if len(msh) > 4 else ""
+    library = library_version(version)
+    parts = msh.split(msh[3]) if len(msh) > 4 else []
+    if library != version:
+        components = parts[11].split(msh[4])
+        components[0] = components[0].replace(version, library)
+        parts[11] = msh[4].join(components)
+    if len(parts) > 1 and len(parts[1]) == 5 and parts[1][4] == "#" and version in _BEFORE_TRUNCATION:
+        # the v2.7 truncation character sent by a 2.3-2.6 sender: it has no meaning there, and hl7apy
+        # would refuse five encoding characters before v2.7
+        parts[1] = parts[1][:4]
+    if parts:
+        lines = [msh[3].join(parts), *lines[1:]]
+    message = parse_message("\r".join(lines), validation_level=VALIDATION_LEVEL.TOLERANT, find_groups=False)
+    if library != version:
+        message.msh.msh_12.vid_1 = version
+    return message
+
+
+def check_encoding(msh: str) -> None:
+    """Raise Unreadable when MSH-2's component separator is '#' or is not the one MSH-9 is written with.
+
+    '#' is HL7's truncation character from v2.7; a message declaring it the component separator most
+    often still writes its components with '^', and would otherwise be refused for a message type it
+    does not have.
+    """
+    if len(msh) < 8:
+        return  # no encoding characters: hl7apy says so
+    separator = msh[3]
+    parts = msh.split(separator)
+    encoding = parts[1] if len(parts) > 1 else ""
+    component = encoding[:1]
+    message_type = parts[8] if len(parts) > 8 else ""
+    mismatch = component != "^" and "^" in message_type and component not in message_type
+    written = f"MSH-9 {message_type!r} is written with '^', not {component!r}; " if mismatch else ""
+    if component == "#":
+        raise Unreadable(102, f"{written}MSH-2 {encoding!r} makes '#' the component separator: '#' is HL7's"
+                              " truncation character (v2.7 and later) and is not accepted as a separator; send"
+                              " the standard encoding characters ^~\\&", "MSH^1^2")
+    if mismatch:
+        raise Unreadable(102, f"{written}MSH-2 {encoding!r} does not declare the separators the message uses",
+                         "MSH^1^2")
+
+
+def check_controls(lines: list[str]) -> None:
+    """Raise Unreadable (AE 102, naming the field) when a field holds a C0 control character other than a
+    tab, as it is or as an escape (\\X00\\): such a value must never be stored."""
+    msh = lines[0]
+    separator = msh[3] if len(msh) > 3 else "|"
+    escape = msh[6] if len(msh) > 6 else "\\"
+    hex_escape = re.compile(re.escape(escape) + r"X((?:[0-9A-Fa-f]{2})+)" + re.escape(escape))
+    seen: dict[str, int] = {}
+    for line in lines:
+        name = line[:3]
+        seen[name] = seen.get(name, 0) + 1
+        found = _CONTROL.search(line)
+        where = found.start() if found else -1
+        char = ord(found.group()) if found else -1
+        for match in hex_escape.finditer(line) if escape in line else ():
+            codes = set(bytes.fromhex(match.group(1))) & _CONTROL_CODES
+            if codes:
+                if where < 0 or match.start() < where:
+                    where, char = match.start(), min(codes)
+                break
+        if where < 0:
+            continue
+        number = line[:where].count(separator) + (1 if name == "MSH" else 0)
+        label = f"{name}-{number}" if number else f"the segment name {name!r}"
+        raise Unreadable(102, f"{label} holds the control character U+{char:04X}: control characters are not"
+                              " accepted in a field", f"{name}^{seen[name]}^{number}" if number else f"{name}^1",
+                         ack="AE")
 
 
 def check_repetitions(lines: list[str], most: int) -> None:
@@ -107,7 +198,7 @@ def first_header(text: str) -> Header | None:
         if line.startswith("MSH"):
             try:
                 check_repetitions([line], limits.configured().max_repetitions)
-                return header(parse_message(line, validation_level=VALIDATION_LEVEL.TOLERANT, find_groups=False))
+                return header(_parse([line]))
             except (Unreadable, HL7apyException, ValueError, IndexError, KeyError, AttributeError, TypeError):
                 return None
     return None
@@ -191,12 +282,31 @@ def value(element, *path: int) -> str:
         element = next((child for child in children if _position(child.name) == number), None)
         if element is None:
             return ""
-    try:
-        text = element.to_er7()
-    except HL7apyException:
-        return ""
+    text = _leaf_text(element)
+    if text is None:
+        try:
+            text = element.to_er7()
+        except HL7apyException:
+            return ""
     # "" is HL7's explicit null (delete the value): for a mapper, nothing
     return "" if text == '""' else unescape(text).strip()
+
+
+def _leaf_text(element) -> str | None:
+    """The ER7 text of an element that is one leaf at its first position, read without ``to_er7``.
+
+    ``to_er7`` walks up to the message for its encoding characters at every call: a third of the mapping
+    time. A parsed leaf keeps the text it was read from, the same text ``to_er7`` would write back.
+    None: not such an element, ask ``to_er7``.
+    """
+    while not isinstance(element, SubComponent):
+        children = element.children
+        if len(children) != 1 or _position(children[0].name) != 1:
+            return None
+        element = children[0]
+    raw = element._value  # hl7apy keeps the parsed value there (its public ``value`` is the same object)
+    raw = getattr(raw, "value", raw)
+    return raw if isinstance(raw, str) else None
 
 
 def field(segment, number: int, *path: int) -> str:

@@ -6,6 +6,8 @@ ACK (AA, AE or AR); its records stay in ``hl7v2_messages``, which ``relais hl7v2
 
 from __future__ import annotations
 
+import logging
+
 import auth
 from fhir_server.ids import new_id
 from mappers import feed
@@ -18,8 +20,10 @@ from .problems import as_hl7
 
 TABLE = "hl7v2_messages"
 
+log = logging.getLogger(__name__)
+
 __all__ = ["FEED", "TABLE", "Outcome", "Source", "audit_refused", "decode", "identify", "receive", "records",
-           "refuse_oversized"]
+           "refuse_oversized", "unprocessed"]
 
 decode = feed.decode_text  # UTF-8 (IHE PAM France's UNICODE UTF-8), else Latin-1 (8859/1)
 
@@ -57,12 +61,31 @@ FEED = feed.FeedMapper(name="hl7v2", label="HL7 v2", table=TABLE, identify=ident
 
 def receive(store, raw: bytes, caller: auth.Caller | None, source: Source, base_url: str) -> Outcome:
     """Process one message and return its ACK (``outcome.answer``); the record is durably stored first."""
-    return feed.ingest(store, FEED, raw, caller, source, base_url)
+    try:
+        return feed.ingest(store, FEED, raw, caller, source, base_url)
+    except Exception:  # the store itself failed: nothing could be recorded, the sender keeps the message
+        log.exception("HL7 v2 message from %s could not be processed", source.address)
+        return Outcome(unprocessed(raw), {})
+
+
+def unprocessed(raw: bytes) -> str:
+    """The AE (207, send it again later) of a message that could not even be recorded."""
+    try:
+        head = msh_header(decode(raw))
+    except Exception:  # the MSH alone did not read: the ACK answers no header
+        head = None
+    problem = feed.Problem(feed.INTERNAL, "the message could not be recorded (the server's store failed); send"
+                                          " it again later", retry=True)
+    return answering(head)(problem).body
 
 
 def refuse_oversized(store, start: bytes, source: Source, base_url: str, problem: feed.Problem) -> Outcome:
     """The AR of a message too large to read whole: its start is kept with the reason, and audited (413)."""
-    return feed.refuse_unread(store, FEED, start, source, base_url, problem, 413)
+    try:
+        return feed.refuse_unread(store, FEED, start, source, base_url, problem, 413)
+    except Exception:
+        log.exception("an oversized HL7 v2 message from %s could not be recorded", source.address)
+        return Outcome(answering(None)(problem).body, {})
 
 
 def audit_refused(store, source: Source, base_url: str, status: int, message: str) -> None:

@@ -61,7 +61,7 @@ def map_message(text: str) -> Mapped:
     try:
         message, ordered = preadopted.read(text)
     except Unreadable as exc:
-        return Mapped(header=er7.first_header(text), problem=Problem(exc.code, exc.text, exc.location, "AR"))
+        return Mapped(header=er7.first_header(text), problem=Problem(exc.code, exc.text, exc.location, exc.ack))
     try:
         head = er7.header(message)
     except HL7apyException as exc:

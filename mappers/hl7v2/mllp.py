@@ -91,8 +91,13 @@ class Listener:
         return feed.Source("mllp", address, self.config.mllp_client or None)
 
     def process(self, frame: bytes, address: str) -> bytes:
-        outcome = feed.receive(self.store, frame, self.caller(), self.source(address), self.config.base_url)
-        return START + outcome.answer.encode("utf-8") + END
+        """The framed ACK of one frame: whatever fails, the sender gets an ACK (an AE when nothing else)."""
+        try:
+            answer = feed.receive(self.store, frame, self.caller(), self.source(address), self.config.base_url).answer
+        except Exception:  # the client registry could not be read (the store failed)
+            log.exception("MLLP message from %s could not be processed", address)
+            answer = feed.unprocessed(frame)
+        return START + answer.encode("utf-8") + END
 
     def refuse_oversized(self, head: bytes, address: str) -> bytes:
         """The AR for a frame past RELAIS_MLLP_MAX_BYTES; its start is kept with the reason."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+from fhir_server.fhirjson import FHIRDecimal
+
 from .datatypes import CODING_SYSTEMS, codeable_concept, coding_system, date_time
 from .er7 import field, repetitions, value
 from .problems import Problem
@@ -80,14 +82,17 @@ def _unit(obx) -> dict:
 
 
 def _number(text: str, location: str) -> int | float:
+    """An NM as a FHIR decimal with the sender's digits (5.40 stays 5.40: FHIR says precision is significant)."""
     try:
         number = Decimal(text.strip())
     except InvalidOperation:
         raise Problem(102, f"{text!r} is not a number", location) from None
     if not number.is_finite():
         raise Problem(102, f"{text!r} is not a number", location)
-    # JSON keeps the sender's precision well enough: an int stays an int, else a float
-    return int(number) if number == number.to_integral_value() and "." not in text else float(number)
+    if number == number.to_integral_value() and "." not in text and "e" not in text.lower():
+        return int(number)
+    # fixed-point text (HL7 NM has no exponent), as FHIR's decimal grammar wants it: +5.4 -> 5.4, .5 -> 0.5
+    return FHIRDecimal(format(number, "f"))
 
 
 def _value(obx, kind: str, unit: dict, where: str) -> dict:

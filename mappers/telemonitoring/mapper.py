@@ -25,9 +25,7 @@ _CHECKER = json_feed.validator(SCHEMA)
 
 def feed_mapper(context: Context) -> FeedMapper:
     """The feed for one caller (its sender name and registered systems) at one moment."""
-    return FeedMapper(name=NAME, label="telemonitoring", table=TABLE,
-                      identify=partial(json_feed.identity, sender=context.sender),
-                      map=partial(map_payload, context=context), stable_ids=True)
+    return json_feed.feed_mapper(NAME, TABLE, map_payload, context)
 
 
 def map_payload(text: str, context: Context) -> Mapped:

@@ -65,7 +65,7 @@ def test_each_message_type_stored_then_corrected_in_place(hub):
     send(care.siu("SIU1"))
     send(care.siu("SIU2", "S13", start="20261126090000"))  # rescheduled
     [appointment] = stored(hub, "Appointment")
-    assert appointment["start"] == "2026-11-26T09:00:00Z"
+    assert appointment["start"] == "2026-11-26T09:00:00+01:00"
     send(care.siu("SIU3", "S15"))
     [appointment] = stored(hub, "Appointment")
     assert appointment["status"] == "cancelled"

@@ -60,7 +60,7 @@ def test_admission_then_discharge_name_the_same_patient_and_encounter():
     admission, discharge = (map_message(read(p).decode()) for p in PAM if p.name in ("admission.er7", "sortie.er7"))
     # the admission's ZFA adds its two DMP Consents after the Patient and the Encounter
     assert [c.id for c in admission.changes[:2]] == [c.id for c in discharge.changes]
-    assert _resources(discharge, "Encounter")[0]["period"] == {"end": "2024-03-06T11:11:54Z"}  # EVN-6
+    assert _resources(discharge, "Encounter")[0]["period"] == {"end": "2024-03-06T11:11:54+01:00"}  # EVN-6, Paris time
 
 
 @pytest.mark.parametrize("separator", ["\r", "\n", "\r\n"], ids=["CR", "LF", "CRLF"])
@@ -82,7 +82,7 @@ def test_oru_samples_give_one_observation_per_obx(path):
     for obs in observations:
         validate(obs, "Observation")
         assert obs["subject"] == {"reference": f"Patient/{patient['id']}"}
-        assert obs["status"] == "final" and obs["effectiveDateTime"] == "2020-08-02T12:44:55Z"
+        assert obs["status"] == "final" and obs["effectiveDateTime"] == "2020-08-02T12:44:55+02:00"
     texts = [o.get("valueString") for o in observations]
     assert "[PII] Emergency Department" in texts
     # an OBX without OBX-3 is coded by its order (OBR-4)

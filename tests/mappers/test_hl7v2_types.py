@@ -113,7 +113,7 @@ def test_every_oru_gives_a_diagnostic_report_grouping_its_observations():
     assert report["result"] == [{"reference": f"Observation/{observation['id']}"}]
     assert report["code"]["coding"][0]["code"] == "24331-1" and report["status"] == "unknown"
     assert report["identifier"][0]["value"] == "FIL-LAB0001"
-    assert report["effectiveDateTime"] == "2026-11-20T07:55:00Z"  # OBR-7; each result keeps its OBX-14
+    assert report["effectiveDateTime"] == "2026-11-20T07:55:00+01:00"  # OBR-7; each result keeps its OBX-14
 
 
 @pytest.mark.parametrize("path", ORU, ids=lambda p: p.name)
@@ -181,7 +181,7 @@ def test_mdm_document_identity_status_author_and_authenticator():
     document = _one(mapped, "DocumentReference")
     assert document["masterIdentifier"] == {"system": "urn:relais:hl7v2:Organisation-Y",
                                             "value": "1.2.250.1.71.4.2.2.120456789.A71024000081"}
-    assert document["docStatus"] == "final" and document["date"] == "2022-12-16T09:32:00Z"
+    assert document["docStatus"] == "final" and document["date"] == "2022-12-16T09:32:00+01:00"
     assert document["type"]["coding"][0] == {"system": "http://loinc.org", "code": "18748-4",
                                              "display": "CR d'imagerie médicale"}
     assert base64.b64decode(_one(mapped, "Binary")["data"]).startswith(b"<ClinicalDocument")
@@ -225,7 +225,7 @@ def test_an_order_is_a_service_request_found_by_its_placer_number():
     assert [i["value"] for i in request["identifier"]] == ["PL123", "FL456"]
     assert request["status"] == "active" and request["intent"] == "order" and request["priority"] == "routine"
     assert request["code"]["coding"][0]["code"] == "2345-7" and request["note"] == [{"text": "à jeun"}]
-    assert request["occurrenceDateTime"] == "2026-11-21T08:00:00Z"
+    assert request["occurrenceDateTime"] == "2026-11-21T08:00:00+01:00"
     assert request["reasonCode"][0]["coding"][0]["code"] == "E11.9"
     requester = _one(mapped, "Practitioner")
     assert request["requester"] == {"reference": f"Practitioner/{requester['id']}"}
@@ -274,7 +274,7 @@ def test_a_pharmacy_order_and_its_dispense():
                                           "numberOfRepeatsAllowed": 2, "quantity": {"value": 60, "unit": "comprimé"}}
     assert _one(_accepted(care.rde("RDE2", control="DC")), "MedicationRequest")["status"] == "stopped"
     dispense = _one(_accepted(care.rds()), "MedicationDispense")
-    assert dispense["status"] == "completed" and dispense["whenHandedOver"] == "2026-11-21T10:00:00Z"
+    assert dispense["status"] == "completed" and dispense["whenHandedOver"] == "2026-11-21T10:00:00+01:00"
     assert dispense["quantity"] == {"value": 60, "unit": "comprimé"}
     assert dispense["authorizingPrescription"][0]["identifier"]["value"] == "RX100"  # by identifier: may live elsewhere
     assert dispense["identifier"][0]["value"] == "DISP9"
@@ -304,7 +304,7 @@ def test_appointments_booked_and_cancelled():
     booked = _accepted(care.siu())
     appointment = _one(booked, "Appointment")
     assert appointment["status"] == "booked"
-    assert (appointment["start"], appointment["end"]) == ("2026-11-25T14:30:00Z", "2026-11-25T15:00:00Z")
+    assert (appointment["start"], appointment["end"]) == ("2026-11-25T14:30:00+01:00", "2026-11-25T15:00:00+01:00")
     assert appointment["minutesDuration"] == 30
     practitioner = _one(booked, "Practitioner")
     actors = [p["actor"] for p in appointment["participant"]]
