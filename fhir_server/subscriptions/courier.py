@@ -422,8 +422,9 @@ class Courier:
         wait = backoff(attempts)
         log.warning("notification to Subscription/%s failed (attempt %d, next in %.0f s): %s",
                     subscription["id"], attempts, wait, error)
+        # from the failure, not from the attempt's start (``now``): a timeout would eat the wait
         self.store.kv_put(lane_table(lane), key, {**head, "attempts": attempts, "first_failure": first,
-                                                   "next_at": now + wait, "error": str(error)[:500]})
+                                                   "next_at": time.time() + wait, "error": str(error)[:500]})
 
     def _audit(self, subscription: dict, request: Notification, status: int, failure: str, reached: bool) -> None:
         if not reached:

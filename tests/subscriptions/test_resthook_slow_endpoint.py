@@ -49,3 +49,21 @@ def test_a_hanging_endpoint_delays_neither_the_other_subscription_nor_the_audit_
         stop_background(live)
         live.close()
         store.close()
+
+
+def test_an_endpoint_that_times_out_is_retried_after_its_backoff_counted_from_the_timeout(tmp_path):
+    store = make_store("sqlite", tmp_path, durable=False)
+    live = serve(store, scheduler=True, dispatcher_interval_s=0.05, resthook_timeout_s=1)
+    hanging = Hanging()
+    try:
+        live.put("Patient/p1", {"resourceType": "Patient", "id": "p1"})
+        assert live.post("Subscription", subscription(hanging.url, HEART_RATE, payload=None)).status_code == 201
+        live.post("Observation", vital_sign())
+        poll(lambda: hanging.arrived >= 2, 10, "the notification tried again")
+        # 1 s waiting for an answer, then the first retry's 2 s: not at once when the wait ends
+        assert hanging.times[1] - hanging.times[0] >= 1 + 2 - 0.1, hanging.times
+    finally:
+        hanging.close()
+        stop_background(live)
+        live.close()
+        store.close()
