@@ -412,11 +412,11 @@ class Courier:
                       f"{self.settings.retry_hours:g} h{what} ({attempts} attempts): {error}")
             set_status(self.store, subscription["id"], "error", reason)
             given_up = [(k, doc) for k, doc in self.store.kv_list(lane_table(lane)) if doc["sid"] == head["sid"]]
-            for _key, doc in given_up:  # nothing lost: an operator may put them back once the endpoint is fixed
+            for queued, doc in given_up:  # nothing lost: an operator may put them back once the endpoint is fixed
                 if doc["kind"] == CRITERIA:
                     self.store.kv_put(DEAD_LETTERS, new_id(), {
                         "payload": delivery(doc["sid"], doc["type"], doc["id"], doc["version"]),
-                        "attempts": attempts if doc is head else 0, "error": reason, "at": now})
+                        "attempts": attempts if queued == key else 0, "error": reason, "at": now})
             self._drop(lane, [k for k, _doc in given_up])
             return
         wait = backoff(attempts)
