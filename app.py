@@ -20,7 +20,7 @@ from fhir_server.resources import COMMON_TYPES
 from fhir_server.search.extract import warm_up
 from fhir_server.searching import custom
 from fhir_server.store import Store, open_store
-from fhir_server.subscriptions import courier, handlers, notify, resthook
+from fhir_server.subscriptions import courier, handlers, notify
 from fhir_server.subscriptions import settings as subscription_settings
 from mappers import hl7v2, json_http
 from predmp import export as predmp_export
@@ -56,7 +56,7 @@ def create_app(config: Config | None = None, store: Store | None = None, **overr
         from fhir_server.scheduler import start_scheduler
 
         start_scheduler(app, store, config)
-        # topic-based Subscriptions' deliveries: their own workers, off the dispatcher's thread, stopped with it
+        # Subscriptions' deliveries: their own workers, off the dispatcher's thread, stopped with it
         app.extensions["relais_courier"] = courier.start(store, subscription_settings.from_config(config),
                                                          app.extensions["relais_scheduler"])
     _freeze_startup_objects()
@@ -67,12 +67,11 @@ def outbox_handlers(config: Config) -> Outbox:
     """This app's outbox: the one handler of each kind of event, bound to this app's settings."""
     outbox = Outbox()
     outbox.register(audit.OUTBOX_KIND, audit.store_audit_events)
-    # Subscriptions: match each written resource, then deliver what matched (rest-hook).
+    # Subscriptions, both kinds: match each written resource and file what matched in its endpoint's lane
+    # (rest-hook); the courier sends them. Criteria-based deliveries put back from the dead letters are filed again.
     subscriptions = subscription_settings.from_config(config)
-    # topic-based ones file their notifications in per-endpoint lanes (the courier sends them)
     outbox.register(notify.RESOURCE_KIND, partial(handlers.match_resources, subscriptions))
-    outbox.register(resthook.OUTBOX_KIND, partial(resthook.deliver, subscriptions))
-    outbox.register_dead_letter(resthook.OUTBOX_KIND, resthook.mark_error)
+    outbox.register(handlers.DELIVERY_KIND, partial(handlers.file_deliveries, subscriptions))
     # Triage: the versions a rule's trigger matches become triage events; their alerts are written as relais-triage.
     rules = triage.settings_from(config, rule_files.load_directory(config.rules_dir or None))
     outbox.register(notify.RESOURCE_KIND, partial(triage.queue, rules))

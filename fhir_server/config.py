@@ -126,7 +126,7 @@ class Config:
     jku_allowlist: tuple[str, ...] = ()
     resthook_allow: tuple[str, ...] = ()  # URL prefixes a Subscription may deliver to; empty: any http(s) URL
     dispatcher_interval_s: float = 1.0
-    # Topic-based Subscriptions (fhir_server/subscriptions/courier.py): retried this long, then status error.
+    # Subscriptions' deliveries, both kinds (fhir_server/subscriptions/courier.py): retried this long, then error.
     resthook_retry_hours: float = 24.0
     resthook_workers: int = 4  # notifications in flight at once, all endpoints together
     resthook_endpoint_in_flight: int = 1  # in flight at once to one endpoint (1: the endpoint's order kept)

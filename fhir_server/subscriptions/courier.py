@@ -1,4 +1,4 @@
-"""Deliveries of topic-based Subscriptions: durable per-endpoint queues and a small pool of workers.
+"""Deliveries of Subscriptions, both kinds: durable per-endpoint queues and a small pool of workers.
 
 The outbox dispatcher only files notifications (``file``): each goes to the queue (a *lane*) of its
 endpoint, a keyed table of the store, and the courier's workers send them, off the dispatcher's
@@ -9,9 +9,12 @@ or another endpoint. A lane is delivered in order, one request at a time
 
 A failed request is tried again after 2 s, doubling up to 15 min, for ``RELAIS_RESTHOOK_RETRY_HOURS``
 (24) since its first failure; then the Subscription goes to ``error`` with the reason, and its queued
-notifications are dropped (they stay in its events: ``$events``). Several events waiting for one
-Subscription go in one notification (up to its maxCount). Across processes a lane is leased, so one
-process delivers it at a time; a lease left by a killed process runs out after ``LEASE_S``.
+notifications are dropped: a topic-based one's stay in its events (``$events``), a criteria-based one's
+go to the dead letters (``relais outbox --retry`` puts them back). Several events waiting for one
+topic-based Subscription go in one notification (up to its maxCount); a criteria-based (R4)
+Subscription's notifications go one resource at a time, as R4 rest-hook has them (resthook.py).
+Across processes a lane is leased, so one process delivers it at a time; a lease left by a killed process
+runs out after ``LEASE_S``.
 
 The courier also keeps time: heartbeats to idle Subscriptions that ask for them, and Subscriptions past
 their ``end`` turned ``off``.
@@ -34,12 +37,13 @@ from typing import Any
 from .. import fhirjson
 from ..actor import SERVER
 from ..ids import new_id
+from ..outbox.dead_letters import DEAD_LETTERS
 from . import backport, ledger
 from . import bundle as notifications
 from . import index as subscription_index
 from .acceptance import end_of, endpoint_allowed, owner_of
-from .notify import may_receive, owner_reader
-from .resthook import DeliveryError, Notification, notification_headers, send
+from .notify import delivery, may_receive, owner_reader
+from .resthook import DeliveryError, Notification, audit_facts, notification, notification_headers, send
 from .settings import Settings
 
 log = logging.getLogger("relais.subscriptions")
@@ -56,6 +60,7 @@ RESCAN_S = 2.0
 HOUSEKEEPING_S = 1.0
 AUDIT_INTERACTION = "subscription-notification"
 EVENT, HANDSHAKE, HEARTBEAT = "event", "handshake", "heartbeat"
+CRITERIA = "criteria"  # a criteria-based (R4) Subscription's notification of one resource version
 _KINDS = {EVENT: notifications.EVENT_NOTIFICATION, HANDSHAKE: notifications.HANDSHAKE,
           HEARTBEAT: notifications.HEARTBEAT}
 _sequence = itertools.count()
@@ -92,13 +97,22 @@ def entry(subscription_id: str, kind: str, number: int | None = None) -> dict:
             "first_failure": None, "next_at": 0.0, "error": None}
 
 
+def criteria_entry(subscription_id: str, resource_type: str, id: str, version: int) -> dict:
+    """A queue entry of a criteria-based Subscription: the resource version it notifies (read when sent)."""
+    return {**entry(subscription_id, CRITERIA), "type": resource_type, "id": id, "version": version}
+
+
+def _target(doc: dict) -> str:
+    return f"{doc['type']}/{doc['id']}/_history/{doc['version']}"
+
+
 def _entry_key(doc: dict) -> str:
     # filing order first; then the event number, so one Subscription's events sort right within a tick
     return f"{time.time_ns():020d}.{next(_sequence) % 1000000:06d}.{doc['sid']}.{doc['n'] or 0:012d}.{doc['kind']}"
 
 
 class Courier:
-    """The topic-based deliveries of one store in this process: ``file``, then workers deliver."""
+    """The Subscription deliveries of one store in this process: ``file``, then workers deliver."""
 
     def __init__(self, store: Any, settings: Settings):
         self._store = weakref.ref(store)  # a courier outlives no store (the registry below is keyed weakly)
@@ -288,6 +302,8 @@ class Courier:
             log.info("notifications of Subscription/%s dropped: no longer active", sid)
             self._drop(lane, of_sub, consumed)
             return True
+        if head["kind"] == CRITERIA:
+            return self._deliver_criteria(lane, head_key, head, subscription, now, consumed)
         try:
             settings = backport.read(subscription)
         except backport.Invalid as exc:
@@ -320,6 +336,47 @@ class Courier:
         self.last_activity[sid] = time.time()
         return True
 
+    def _deliver_criteria(self, lane: str, key: str, head: dict, subscription: dict, now: float,
+                          consumed: set[str]) -> bool:  # fmt: skip
+        """Send a criteria-based Subscription's notification of one version, decided again now: the version
+        its owner's client may still read, to an endpoint RELAIS_RESTHOOK_ALLOW still allows."""
+        target, sid = _target(head), subscription["id"]
+        stored = self.store.read(head["type"], head["id"], head["version"])
+        resource = stored.resource if stored is not None else None
+        endpoint = (subscription.get("channel") or {}).get("endpoint") or ""
+        if resource is None:
+            dropped = "version not found"
+        elif not may_receive(self.settings.auth, owner_of(subscription), resource, owner_reader(self.store)):
+            dropped = "its client may not read it"
+        elif not endpoint_allowed(endpoint, self.settings.allowed_endpoints):
+            dropped = "endpoint outside RELAIS_RESTHOOK_ALLOW"  # accepted before the list left it out
+        else:
+            dropped = ""
+        if dropped:
+            log.info("delivery of %s for Subscription/%s dropped: %s", target, sid, dropped)
+            self._drop(lane, [key], consumed)
+            return True
+        assert resource is not None
+        request = notification(subscription, resource)
+        try:
+            status = send(request, self.settings.timeout_s)
+        except DeliveryError as exc:
+            if exc.sent:
+                self._audit_criteria(subscription, resource, head["version"], request, exc.status or 502, str(exc))
+            self._failed(lane, key, head, subscription, exc, now)
+            return False
+        self._audit_criteria(subscription, resource, head["version"], request, status, "")
+        self._drop(lane, [key], consumed)
+        self.last_activity[sid] = time.time()
+        return True
+
+    def _audit_criteria(self, subscription: dict, resource: dict, version: int, request: Notification, status: int,
+                        failure: str) -> None:  # fmt: skip
+        from auth.audit import append_events, now_instant
+
+        append_events(self.store, [audit_facts(subscription, resource, version, request, status, failure,
+                                               self.settings.server_base, now_instant())])
+
     def _request(self, subscription: dict, settings: backport.TopicSubscription, kind: str,
                  docs: list[dict]) -> Notification:  # fmt: skip
         endpoint = (subscription.get("channel") or {}).get("endpoint") or ""
@@ -350,16 +407,24 @@ class Courier:
         first = head.get("first_failure") or now
         attempts = int(head.get("attempts") or 0) + 1
         if now - first >= self.settings.retry_hours * 3600.0:
+            what = f" (delivery of {_target(head)})" if head["kind"] == CRITERIA else ""
             reason = (f"notifications to {subscription['channel'].get('endpoint')} kept failing for "
-                      f"{self.settings.retry_hours:g} h ({attempts} attempts): {error}")
+                      f"{self.settings.retry_hours:g} h{what} ({attempts} attempts): {error}")
             set_status(self.store, subscription["id"], "error", reason)
-            self._drop(lane, [k for k, doc in self.store.kv_list(lane_table(lane)) if doc["sid"] == head["sid"]])
+            given_up = [(k, doc) for k, doc in self.store.kv_list(lane_table(lane)) if doc["sid"] == head["sid"]]
+            for queued, doc in given_up:  # nothing lost: an operator may put them back once the endpoint is fixed
+                if doc["kind"] == CRITERIA:
+                    self.store.kv_put(DEAD_LETTERS, new_id(), {
+                        "payload": delivery(doc["sid"], doc["type"], doc["id"], doc["version"]),
+                        "attempts": attempts if queued == key else 0, "error": reason, "at": now})
+            self._drop(lane, [k for k, _doc in given_up])
             return
         wait = backoff(attempts)
         log.warning("notification to Subscription/%s failed (attempt %d, next in %.0f s): %s",
                     subscription["id"], attempts, wait, error)
+        # from the failure, not from the attempt's start (``now``): a timeout would eat the wait
         self.store.kv_put(lane_table(lane), key, {**head, "attempts": attempts, "first_failure": first,
-                                                   "next_at": now + wait, "error": str(error)[:500]})
+                                                   "next_at": time.time() + wait, "error": str(error)[:500]})
 
     def _audit(self, subscription: dict, request: Notification, status: int, failure: str, reached: bool) -> None:
         if not reached:
@@ -416,17 +481,29 @@ def _still_due(subscription: dict, now: float) -> bool:
     return subscription.get("status") == "active" and (end is None or end > now)
 
 
+def with_status(subscription: dict, status: str, error: str | None) -> dict | None:
+    """``subscription`` with ``status`` (and ``error``); None when there is nothing to change, or to put in
+    ``error`` one its client no longer has active (turned off meanwhile: left as its client set it)."""
+    current = subscription.get("status")
+    if current == status or (status == "error" and current != "active"):
+        return None
+    changed = {**subscription, "status": status}
+    if error:
+        changed["error"] = error[:1000]
+    return changed
+
+
 def set_status(store: Any, subscription_id: str, status: str, error: str | None) -> None:
     """The server's own write of a Subscription's ``status`` (and ``error``); its owner is kept."""
     from .. import write
 
     for _ in range(5):  # the owner may be updating it at the same moment
         stored = store.read("Subscription", subscription_id)
-        if stored is None or stored.deleted or stored.resource is None or stored.resource.get("status") == status:
+        if stored is None or stored.deleted or stored.resource is None:
             return
-        changed = {**stored.resource, "status": status}
-        if error:
-            changed["error"] = error[:1000]
+        changed = with_status(stored.resource, status, error)
+        if changed is None:
+            return
         try:
             write.write(store, [write.Change(write.UPDATE, "Subscription", id=subscription_id, resource=changed,
                                              if_match=stored.version)], SERVER)

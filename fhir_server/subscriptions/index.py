@@ -33,6 +33,7 @@ class Active:
     query: SearchQuery
     owner: str | None
     end: float | None  # epoch seconds
+    endpoint: str = ""  # channel.endpoint: the lane its notifications go to
 
 
 Index = dict[str, tuple[Active, ...]]  # resource type -> its active Subscriptions
@@ -81,7 +82,9 @@ def entry(resource: dict, version: int) -> Entry:
     except FHIRError as exc:
         log.warning("Subscription/%s not indexed: %s", resource.get("id"), exc.diagnostics)
         return None
-    return Active(resource["id"], version, resource["criteria"], query, owner_of(resource), end_of(resource))
+    endpoint = (resource.get("channel") or {}).get("endpoint") or ""
+    return Active(resource["id"], version, resource["criteria"], query, owner_of(resource), end_of(resource),
+                  endpoint)
 
 
 def _entries(subscriptions: list[tuple[dict, int]], memo: Memo | None) -> list[Entry]:

@@ -1,9 +1,8 @@
-"""Outbox handler for ``resource`` events: match each created or updated resource against the active
-Subscriptions and queue one rest-hook delivery per match its owner's client may read.
-
-Deliveries are outbox events of their own, so each one is durable and retried on its own. With
-authentication on, the chains and ``_has`` of a Subscription's criteria look only at what its owner's
-client may read: a notification must not tell what a chain found in data the owner cannot see.
+"""Criteria-based (R4) Subscriptions' part of the ``resource`` events: match each created or updated
+resource against the active Subscriptions; each match its owner's client may read is one delivery,
+filed in its endpoint's lane (handlers.py, courier.py). With authentication on, the chains and ``_has``
+of a Subscription's criteria look only at what its owner's client may read: a notification must not tell
+what a chain found in data the owner cannot see.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from .settings import Settings
 log = logging.getLogger("relais.subscriptions")
 
 RESOURCE_KIND = "resource"  # the events the write path appends, one per write
-DELIVERY_KIND = "rest-hook"
+DELIVERY_KIND = "rest-hook"  # outbox events of one criteria-based delivery: an operator's dead letters put back
 _WRITES = ("POST", "PUT", "PATCH")  # R4 notifies creates and updates; a deletion has no resource to match
 
 
@@ -66,7 +65,7 @@ def may_receive(auth_on: bool, owner: str | None, resource: dict, can_read: Call
 
 
 def delivery(subscription_id: str, resource_type: str, id: str, version: int) -> dict:
-    """The outbox payload of one delivery: what to send is read again when it is sent."""
+    """The outbox payload of one delivery (a dead letter's): what to send is read again when it is sent."""
     return {"kind": DELIVERY_KIND, "subscription": subscription_id, "type": resource_type, "id": id,
             "version": version}
 
@@ -135,30 +134,24 @@ def owner_lookups(store: Any, auth_on: bool) -> Lookups:
     return lookups
 
 
-def queue_deliveries(settings: Settings, store: Any, payloads: list[dict]) -> None:
-    """Handler of ``resource`` events (bind ``settings`` to register it): the deliveries they call for,
-    appended in one transaction."""
+def deliveries(settings: Settings, store: Any, payloads: list[dict]) -> list[tuple[Active, Any]]:
+    """The deliveries ``resource`` events call for: (Subscription, stored version) pairs, in event order."""
     writes = [p for p in payloads if p.get("method") in _WRITES]
     if not writes:
-        return
+        return []
     index = subscription_index.current(store)
     now = time.time()
     wanted = [(p, subs) for p in writes if (subs := subscription_index.candidates(index, p["type"], now))]
     if not wanted:
-        return
+        return []
     lookups = owner_lookups(store, settings.auth)
     can_read = owner_reader(store)
-    deliveries = []
+    found = []
     for payload, subscriptions in wanted:
         stored = store.read(payload["type"], payload["id"], payload["version"])
         if stored is None or stored.resource is None:
             continue
         for subscription in matching(subscriptions, stored.resource, lookups=lookups):
             if may_receive(settings.auth, subscription.owner, stored.resource, can_read):
-                deliveries.append(delivery(subscription.id, stored.resource_type, stored.id, stored.version))
-    if deliveries:
-        # Not durable, as audit entries: the events they come from are done only after this commit
-        # (SQLite commits in order), so a power cut loses both or neither.
-        with store.transaction(durable=False) as txn:
-            for item in deliveries:
-                txn.outbox_append(item)
+                found.append((subscription, stored))
+    return found

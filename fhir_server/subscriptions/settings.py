@@ -15,7 +15,7 @@ class Settings:
     auth: bool
     server_base: str
     allowed_endpoints: tuple[str, ...] = ()
-    # topic-based Subscriptions' deliveries (courier.py): RELAIS_RESTHOOK_* settings
+    # deliveries of both kinds of Subscription (courier.py): RELAIS_RESTHOOK_* settings
     retry_hours: float = 24.0
     workers: int = 4
     endpoint_in_flight: int = 1

@@ -1,6 +1,6 @@
-"""Outbox handler for ``resource`` events, topic-based Subscriptions' part: match each stored version against
-the topics' active Subscriptions, give each match its event number, and file the notification in its
-endpoint's lane (the courier sends it, off this thread). A topic-based Subscription becoming active
+"""Topic-based Subscriptions' part of the ``resource`` events: match each stored version against the topics'
+active Subscriptions, give each match its event number: a notification to file in its endpoint's lane
+(the courier sends it, off the dispatcher's thread). A topic-based Subscription becoming active
 gets its handshake filed the same way.
 
 Handled twice (a dispatcher died before marking the event done), a version keeps its event numbers:
@@ -14,7 +14,7 @@ from typing import Any
 
 from . import index as subscription_index
 from . import ledger
-from .courier import EVENT, HANDSHAKE, Filed, entry, for_store, lane_of
+from .courier import EVENT, HANDSHAKE, Filed, entry, lane_of
 from .index import TopicActive
 from .notify import matching, may_receive, owner_lookups, owner_reader
 from .settings import Settings
@@ -53,8 +53,8 @@ def _focus(store: Any, payload: dict) -> dict | None:
     return stored.resource if stored is not None else None
 
 
-def file_events(settings: Settings, store: Any, payloads: list[dict]) -> None:
-    """Handler of ``resource`` events (bind ``settings`` to register it)."""
+def events_to_file(settings: Settings, store: Any, payloads: list[dict]) -> list[Filed]:
+    """What ``resource`` events call for: numbered events (and handshakes) to file in their lanes."""
     index = subscription_index.current_topics(store)
     filed: list[Filed] = []
     now = time.time()
@@ -80,6 +80,5 @@ def file_events(settings: Settings, store: Any, payloads: list[dict]) -> None:
             event = ledger.assign(store, subscription.id, focus)
             lane = lane_of(subscription.endpoint, subscription.id, settings.endpoint_in_flight)
             filed.append(Filed(lane, subscription.endpoint, entry(subscription.id, EVENT, event.number)))
-    if filed:
-        for_store(store, settings).file(filed)
+    return filed
 

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 from authkit import AuthServer, any_store_fixture, observation  # noqa: F401 (fixtures)
 
-from tests.subscriptions.hookkit import Receiver, poll, subscription
+from tests.subscriptions.hookkit import Receiver, settled, subscription
 
 HIDDEN = "subject:Patient.link:Patient.name={}"  # Observation criteria through P1's link to P3
 HIDDEN_CODE = "http://loinc.org|8867-4"  # what P3's Observation O9 measures
@@ -172,7 +172,7 @@ def notifying_fixture(any_store) -> Iterator[tuple[AuthServer, str]]:
 
 
 def _drained(live: AuthServer) -> None:
-    poll(lambda: live.store.outbox_pending() == 0, 20, "empty outbox")
+    settled(live.store)
 
 
 def test_a_subscription_is_not_notified_through_what_its_owner_may_not_read(notifying):

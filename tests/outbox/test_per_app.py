@@ -11,7 +11,7 @@ from app import create_app
 from auth import audit
 from fhir_server.config import load_config
 from fhir_server.outbox import outbox_of
-from fhir_server.subscriptions import notify, resthook
+from fhir_server.subscriptions import notify
 from predmp import export as predmp_export
 from rules import triage
 
@@ -57,12 +57,12 @@ def test_creating_a_second_app_adds_no_handler_to_the_first(tmp_path):
     # one handler of each kind, bound to its own app's settings; written resources have two: Subscription
     # matching and triage's (which versions a rule's trigger matches, queued as triage events)
     assert {kind: len(handlers) for kind, handlers in before.items()} == {
-        audit.OUTBOX_KIND: 1, notify.RESOURCE_KIND: 2, resthook.OUTBOX_KIND: 1, triage.OUTBOX_KIND: 1,
-        f"dead-letter {resthook.OUTBOX_KIND}": 1, f"dead-letter {triage.OUTBOX_KIND}": 1,
+        audit.OUTBOX_KIND: 1, notify.RESOURCE_KIND: 2, notify.DELIVERY_KIND: 1, triage.OUTBOX_KIND: 1,
+        f"dead-letter {triage.OUTBOX_KIND}": 1,
         predmp_export.OUTBOX_KIND: 1, f"dead-letter {predmp_export.OUTBOX_KIND}": 1,
     }
-    settings_a = outbox_of(a).handlers[resthook.OUTBOX_KIND][0].args[0]
-    settings_b = outbox_of(b).handlers[resthook.OUTBOX_KIND][0].args[0]
+    settings_a = outbox_of(a).handlers[notify.DELIVERY_KIND][0].args[0]
+    settings_b = outbox_of(b).handlers[notify.DELIVERY_KIND][0].args[0]
     assert (settings_a.server_base, settings_a.allowed_endpoints) == ("http://a.example/fhir", ())
     assert (settings_b.server_base, settings_b.allowed_endpoints) == ("http://b.example/fhir", ("https://hooks.example/",))
     assert outbox_of(a).handlers[predmp_export.OUTBOX_KIND][0].args[0].base_url == "http://a.example/fhir"

@@ -74,6 +74,20 @@ def poll(condition: Callable[[], object], timeout_s: float, what: str) -> object
         time.sleep(0.02)  # polling interval, not synchronisation: the deadline decides
 
 
+def lanes_empty(store) -> bool:
+    """Whether every endpoint's lane (courier.py) has been delivered, or dropped."""
+    from fhir_server.subscriptions.courier import LANES, lane_table
+
+    return all(not list(store.kv_list(lane_table(lane))) for lane, _doc in store.kv_list(LANES))
+
+
+def settled(store, timeout_s: float = 20.0) -> None:
+    """Wait until every outbox event is handled and every lane delivered, the audits of those deliveries
+    stored too (a lane's entry goes once its delivery's audit is queued: so the outbox is looked at last)."""
+    poll(lambda: store.outbox_pending() == 0 and lanes_empty(store) and store.outbox_pending() == 0, timeout_s,
+         "an empty outbox and empty lanes")
+
+
 def subscription(endpoint: str, criteria: str, payload: str | None = "application/fhir+json", **extra) -> dict:
     channel: dict = {"type": "rest-hook", "endpoint": endpoint}
     if payload:

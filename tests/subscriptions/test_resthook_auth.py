@@ -11,7 +11,7 @@ from kit.stores import make_store
 
 from fhir_server.subscriptions.acceptance import OWNER_URL, owner_of
 from tests.access.authkit import AuthServer, observation, patients
-from tests.subscriptions.hookkit import Receiver, poll, subscription
+from tests.subscriptions.hookkit import Receiver, settled, subscription
 
 BP = "85354-9"  # blood pressure panel: what the subscriptions ask for
 WEIGHT = "29463-7"
@@ -45,7 +45,7 @@ def receiver() -> Iterator[Receiver]:
 
 def _drained(live: AuthServer) -> None:
     """Every outbox event handled: resource events matched, deliveries sent, audits stored."""
-    poll(lambda: live.store.outbox_pending() == 0, 20, "empty outbox")
+    settled(live.store)
 
 
 def _subscribe(live: AuthServer, token: str, body: dict) -> dict:

@@ -13,7 +13,7 @@ from kit.samples import observation
 
 from fhir_server.store import open_store
 from tests.access.authkit import patients
-from tests.subscriptions.hookkit import Receiver, poll, subscription
+from tests.subscriptions.hookkit import Receiver, poll, settled, subscription
 
 HEADERS = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
 
@@ -44,7 +44,7 @@ def test_a_subscription_from_another_process_is_delivered_then_turned_off(tmp_pa
         assert requests.put(f"{other}/Subscription/{turned_off['id']}", headers=HEADERS,
                             json=turned_off).status_code == 200
         live.post("Observation", observation())
-        poll(lambda: live.store.outbox_pending() == 0, 20, "empty outbox")
+        settled(live.store)
         assert len(receiver.snapshot()) == 1
     finally:
         receiver.close()

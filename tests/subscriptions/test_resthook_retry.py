@@ -1,12 +1,15 @@
-"""Deliveries that fail are kept and retried: a dead endpoint, one that answers 503, one that never comes back.
+"""Deliveries that fail are kept and retried: a dead endpoint, one that answers 503, one that never comes back
+(retried for RELAIS_RESTHOOK_RETRY_HOURS, then its Subscription in error).
 
-The dispatcher is driven from the test (scheduler off, retries due at once) so every attempt is
-visible; the endpoint, the app and the tokens are real.
+The dispatcher and the courier are driven from the test (scheduler off, retries due at once) so every
+attempt is visible; time passing is a lane's first failure moved back. The endpoint, the app and the
+tokens are real.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -14,7 +17,9 @@ from kit.ports import free_port
 from kit.stores import make_store
 
 from fhir_server import cli
-from fhir_server.outbox import DEAD_LETTERS, MAX_ATTEMPTS, dispatcher, outbox_of
+from fhir_server.outbox import DEAD_LETTERS, MAX_ATTEMPTS, outbox_of
+from fhir_server.subscriptions import courier
+from fhir_server.subscriptions.settings import from_config
 from tests.access.authkit import AuthServer, observation, patients
 from tests.subscriptions.hookkit import Receiver, subscription
 
@@ -23,7 +28,7 @@ CRITERIA = "Observation?code=http://loinc.org|29463-7"
 
 @pytest.fixture(autouse=True)
 def retries_due_at_once(monkeypatch):
-    monkeypatch.setattr(dispatcher, "RETRY_CAP_S", 0.0)
+    monkeypatch.setattr(courier, "FIRST_RETRY_S", 0.0)
 
 
 @pytest.fixture(params=["sqlite", "mongomock"])
@@ -36,18 +41,30 @@ def live(request: pytest.FixtureRequest, tmp_path) -> Iterator[AuthServer]:
     store.close()
 
 
+def _queued(store) -> list[tuple[str, str, dict]]:
+    """Criteria-based deliveries waiting in the endpoints' lanes: (lane, key, entry)."""
+    return [(lane, key, doc) for lane, _ in store.kv_list(courier.LANES)
+            for key, doc in store.kv_list(courier.lane_table(lane)) if doc["kind"] == courier.CRITERIA]
+
+
 def _rest_hook_pending(store) -> int:
-    """Deliveries waiting in the outbox (claimed and given back at once, so nothing is consumed)."""
-    events = store.outbox_claim("test-peek", 30.0, 10_000)
-    store.outbox_release([e.id for e in events], 0.0)
-    return sum(1 for e in events if e.payload.get("kind") == "rest-hook")
+    return len(_queued(store))
+
+
+def _failing_since(store, seconds_ago: float) -> None:
+    """Time passes: the waiting deliveries first failed ``seconds_ago``."""
+    for lane, key, doc in _queued(store):
+        if doc["first_failure"] is not None:
+            store.kv_put(courier.lane_table(lane), key, {**doc, "first_failure": time.time() - seconds_ago})
 
 
 def _dispatch(live: AuthServer, rounds: int = 1) -> None:
     outbox = outbox_of(live.app)
+    deliveries = courier.for_store(live.store, from_config(live.app.config["RELAIS"]))
     for _ in range(rounds):
-        outbox.drain(live.store)
-        outbox.dispatch_once(live.store)  # one more claim: failed events were released, due at once
+        outbox.drain(live.store)  # resource events matched, deliveries filed in their lanes
+        deliveries.run_once()  # one attempt per lane (a failed head's retry is due at once)
+        outbox.drain(live.store)  # the audits of what reached its endpoint
 
 
 def _set_up(live: AuthServer, endpoint: str) -> tuple[str, str, dict]:
@@ -64,6 +81,11 @@ def test_a_dead_endpoint_is_retried_until_it_answers(live):
     created = live.request("POST", "Observation", b, json=observation("p1")).json()
     _dispatch(live, rounds=3)  # matched, queued, then refused connections three times
     assert _rest_hook_pending(live.store) == 1
+    assert list(live.store.kv_list(DEAD_LETTERS)) == []
+    # ten minutes later (past the outbox's 9 attempts, about 8 minutes), still retried
+    _failing_since(live.store, 600)
+    _dispatch(live, rounds=MAX_ATTEMPTS + 1)
+    assert _rest_hook_pending(live.store) == 1 and _queued(live.store)[0][2]["attempts"] > MAX_ATTEMPTS
     assert list(live.store.kv_list(DEAD_LETTERS)) == []
     receiver = Receiver(port=port)
     try:
@@ -90,16 +112,26 @@ def test_an_endpoint_answering_503_gets_the_notification_again_and_once(live):
         receiver.close()
 
 
-def test_a_delivery_that_keeps_failing_is_a_dead_letter_and_its_subscription_errors(live, monkeypatch, capsys):
+def test_a_delivery_failing_past_the_retry_hours_is_a_dead_letter_and_its_subscription_errors(live, monkeypatch,
+                                                                                                 capsys):  # fmt: skip
     port = free_port()
     a, b, sub = _set_up(live, f"http://127.0.0.1:{port}/hook")
     created = live.request("POST", "Observation", b, json=observation("p1")).json()
     _dispatch(live, rounds=MAX_ATTEMPTS + 2)
+    # past the outbox's 9 attempts, and failing for an hour: still retried, the Subscription active
+    _failing_since(live.store, 3600)
+    _dispatch(live)
+    assert _rest_hook_pending(live.store) == 1 and list(live.store.kv_list(DEAD_LETTERS)) == []
+    assert live.request("GET", f"Subscription/{sub['id']}", a).json()["status"] == "active"
+    # failing for RELAIS_RESTHOOK_RETRY_HOURS (24): given up, kept as a dead letter, the Subscription in error
+    _failing_since(live.store, 24 * 3600 + 1)
+    _dispatch(live)
+    assert _rest_hook_pending(live.store) == 0
     dead = [doc for _, doc in live.store.kv_list(DEAD_LETTERS)]
     assert [d["payload"]["kind"] for d in dead] == ["rest-hook"]
     assert dead[0]["payload"]["id"] == created["id"] and "cannot connect" in dead[0]["error"]
     stored = live.request("GET", f"Subscription/{sub['id']}", a).json()
-    assert stored["status"] == "error" and created["id"] in stored["error"]
+    assert stored["status"] == "error" and created["id"] in stored["error"] and "24 h" in stored["error"]
     # in error, new matches are not queued; the client turns it back on (PUT status requested)
     live.request("POST", "Observation", b, json=observation("p2"))
     _dispatch(live)

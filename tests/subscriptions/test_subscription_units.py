@@ -8,7 +8,7 @@ import pytest
 
 from auth import Caller, can_read
 from fhir_server.errors import FHIRError
-from fhir_server.subscriptions import index, notify, resthook
+from fhir_server.subscriptions import courier, index, notify, resthook
 from fhir_server.subscriptions.acceptance import OWNER_URL, accept, criteria_query, delivers, owner_of, parse_header
 from tests.subscriptions.hookkit import subscription
 
@@ -153,8 +153,8 @@ def test_a_notification_sends_decimals_as_they_were_written():
     assert b'"valueQuantity":{"value":72.400,"unit":"kg"}' in put.body
 
 
-def test_a_dead_letter_puts_an_active_subscription_in_error():
+def test_giving_up_puts_an_active_subscription_in_error():
     active = accept(subscription(URL, BP), "a")
-    errored = resthook.error_subscription(active, "delivery failed")
+    errored = courier.with_status(active, "error", "delivery failed")
     assert errored["status"] == "error" and errored["error"] == "delivery failed" and owner_of(errored) == "a"
-    assert resthook.error_subscription({**active, "status": "off"}, "x") is None
+    assert courier.with_status({**active, "status": "off"}, "error", "x") is None

@@ -134,18 +134,21 @@ class Hanging:
 
     def __init__(self, hold_s: float = 60.0):
         import threading
+        import time
 
         from kit.live import LiveServer
         from werkzeug.wrappers import Request, Response
 
         self.release = threading.Event()
         self.arrived = 0
+        self.times: list[float] = []  # time.monotonic() of each request's arrival
         lock = threading.Lock()
 
         @Request.application
         def app(request: Request) -> Response:
             with lock:
                 self.arrived += 1
+                self.times.append(time.monotonic())
             self.release.wait(hold_s)
             return Response(status=200)
 
