@@ -8,10 +8,9 @@ from .dispatcher import (
     DeadLetterHandler,
     Handler,
     Outbox,
-    PartialFailure,
     outbox_of,
     payloads_of,
 )
 
 __all__ = ["BATCH", "DEAD_LETTERS", "EXTENSION", "MAX_ATTEMPTS", "DeadLetterHandler", "Handler", "Outbox",
-           "PartialFailure", "outbox_of", "payloads_of"]
+           "outbox_of", "payloads_of"]

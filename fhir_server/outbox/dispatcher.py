@@ -6,9 +6,8 @@ may run a dispatcher: the claim gives each event to one of them, and a lease tha
 process died) puts the event back in the pool. A handler that raises leaves the event to be retried
 later, with backoff. When a batch fails, its events are retried one by one at once, so one bad event
 cannot hold back the others of its kind; an event that still fails after ``MAX_ATTEMPTS`` claims moves
-to the dead letters with the error, where an operator finds it (``relais outbox``). A handler that can
-tell which payloads of its batch failed raises ``PartialFailure`` (the others are done, not run again:
-rest-hook deliveries); a kind may register what to do when one of its events becomes a dead letter.
+to the dead letters with the error, where an operator finds it (``relais outbox``). A kind may register
+what to do when one of its events becomes a dead letter.
 An event may carry ``items`` (the versions one write stored): each is handed out as a payload of the
 event's kind, and the event succeeds or fails as a whole. An event of a kind with no handler in this
 app counts as done.
@@ -36,17 +35,6 @@ BATCH = 100
 # 2, 4, ... 256 s of backoff between them: about eight minutes of retries before giving up.
 MAX_ATTEMPTS = 9
 RETRY_CAP_S = 300.0
-
-
-class PartialFailure(Exception):
-    """Raised by a handler whose batch partly failed: ``failures`` maps payload positions to their error.
-
-    The other payloads of the batch count as done. Meant for a kind with one handler.
-    """
-
-    def __init__(self, failures: dict[int, Exception]):
-        super().__init__(f"{len(failures)} event(s) of the batch failed: " + "; ".join(map(repr, failures.values())))
-        self.failures = failures
 
 
 class Outbox:
@@ -80,14 +68,6 @@ class Outbox:
             try:
                 _run(handlers, store, batch)
                 done.extend(event.id for event in batch)
-            except PartialFailure as partial:
-                owners = [event.id for event in batch for _ in payloads_of(event.payload)]
-                failures = {owners[i]: exc for i, exc in partial.failures.items()}
-                for event in batch:
-                    if event.id in failures:
-                        failed.append((event, failures[event.id]))
-                    else:
-                        done.append(event.id)
             except Exception as exc:
                 if len(batch) == 1:
                     failed.append((batch[0], exc))

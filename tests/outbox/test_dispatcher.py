@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from fhir_server import cli
-from fhir_server.outbox import DEAD_LETTERS, MAX_ATTEMPTS, Outbox, PartialFailure, dispatcher, payloads_of
+from fhir_server.outbox import DEAD_LETTERS, MAX_ATTEMPTS, Outbox, dispatcher, payloads_of
 from fhir_server.store import open_store
 
 
@@ -89,26 +89,6 @@ def test_relais_outbox_lists_failed_events_and_puts_them_back(outbox, tmp_path, 
         cli.main(["outbox", "--retry", "nope"])
     assert unknown.value.code == 1
     assert dispatcher.dead_letters.DEAD_LETTERS == DEAD_LETTERS
-
-
-def test_a_partial_failure_completes_the_others_without_running_them_again(outbox, store):
-    kind, calls, dead = f"test-{uuid.uuid4().hex[:8]}", [], []
-
-    def handler(_store, payloads: list[dict]) -> None:
-        calls.append([p["name"] for p in payloads])
-        failures = {i: ValueError(f"{p['name']} refused") for i, p in enumerate(payloads) if p.get("poison")}
-        if failures:
-            raise PartialFailure(failures)
-
-    outbox.register(kind, handler)
-    outbox.register_dead_letter(kind, lambda _store, payload, error: dead.append((payload, error)))
-    _append(store, {"kind": kind, "name": "a"}, {"kind": kind, "name": "bad", "poison": True},
-            {"kind": kind, "name": "b"})
-    assert outbox.dispatch_once(store) == 2
-    assert calls == [["a", "bad", "b"]] and store.outbox_pending() == 1  # no one-by-one rerun of a and b
-    _drain_until_dead(outbox, store)
-    assert all(names == ["bad"] for names in calls[1:]) and len(calls) == 1 + MAX_ATTEMPTS - 1
-    assert [(payload["name"], "bad refused" in error) for payload, error in dead] == [("bad", True)]
 
 
 def test_an_event_with_items_hands_each_item_to_the_handler_and_is_retried_whole(outbox, store):
