@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from .datatypes import LOCAL_SYSTEM, V2_0203, authority_system, provisional_id
 from .er7 import Header, repetitions, value
+from .problems import Problem
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,14 @@ class Context:
             seen[segment.name] = seen.get(segment.name, 0) + 1
             if segment.name in names:
                 found.append((seen[segment.name], segment))
+        return found
+
+    def required(self, name: str) -> list[tuple[int, object]]:
+        """The segments named ``name``, as ``named`` gives them; a message without one is refused (AR 100)."""
+        found = self.named(name)
+        if not found:
+            article = "an" if name[0] in "AEFHILMNORSX" else "a"  # as the letter is spoken: "an RF1", "a TXA"
+            raise Problem(100, f"{self.head.message_type} without {article} {name} segment", name, "AR")
         return found
 
     def created_id(self, resource_type: str, where: str) -> str:

@@ -37,10 +37,7 @@ def _document_number(txa, number: int, authority: str) -> dict | None:
 
 def changes(ctx: Context) -> Changes:
     """The changes of an MDM^T02/T04/T10 (its Patient and Encounter are the caller's)."""
-    txas = ctx.named("TXA")
-    if not txas:
-        raise Problem(100, f"{ctx.head.message_type} without a TXA segment", "TXA", "AR")
-    _, txa = txas[0]
+    _, txa = ctx.required("TXA")[0]
     version = _document_number(txa, 12, ctx.authority)
     if version is None:
         raise Problem(101, "TXA-12 (unique document number) is empty", "TXA^1^12", "AE")

@@ -26,11 +26,8 @@ _VERIFICATION = {"C": "confirmed", "CONFIRMED": "confirmed", "P": "provisional",
 
 def changes(ctx: Context) -> Changes:
     """The Conditions of a PPR message (its Patient and Encounter are the caller's)."""
-    prbs = ctx.named("PRB")
-    if not prbs:
-        raise Problem(100, f"{ctx.head.message_type} without a PRB segment", "PRB", "AR")
     out = Changes()
-    for position, prb in prbs:
+    for position, prb in ctx.required("PRB"):
         out.extend(_condition(ctx, position, prb))
     return out
 

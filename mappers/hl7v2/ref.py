@@ -13,7 +13,6 @@ from .context import Context, order_number
 from .datatypes import LOCAL_SYSTEM, codeable_concept, date_time
 from .er7 import field, repetitions, value
 from .participants import PERSON_SYSTEMS
-from .problems import Problem
 
 SNOMED = "http://snomed.info/sct"
 REFERRAL = {"coding": [{"system": SNOMED, "code": "3457005", "display": "Patient referral"}]}
@@ -26,10 +25,7 @@ _REFERRED_TO = ("RT",)
 
 def changes(ctx: Context) -> Changes:
     """The ServiceRequest of a referral (its Patient and Encounter are the caller's)."""
-    rf1s = ctx.named("RF1")
-    if not rf1s:
-        raise Problem(100, f"{ctx.head.message_type} without an RF1 segment", "RF1", "AR")
-    _, rf1 = rf1s[0]
+    _, rf1 = ctx.required("RF1")[0]
     out = Changes()
     resource: dict = {"resourceType": "ServiceRequest"}
     reps = repetitions(rf1, 6) or repetitions(rf1, 11)

@@ -24,10 +24,7 @@ _MINUTES = {"MIN": 1, "M": 1, "H": 60, "HR": 60, "HOUR": 60, "S": 1 / 60, "D": 1
 
 def changes(ctx: Context) -> Changes:
     """The Appointment of an SIU message (its Patient and Encounter are the caller's)."""
-    schs = ctx.named("SCH")
-    if not schs:
-        raise Problem(100, f"{ctx.head.message_type} without an SCH segment", "SCH", "AR")
-    _, sch = schs[0]
+    _, sch = ctx.required("SCH")[0]
     out = Changes()
     identifiers = [i for i in (first_order_number(sch, 1, "PLAC", ctx.authority),
                                first_order_number(sch, 2, "FILL", ctx.authority)) if i]
