@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from kit.stores import make_store
+from kit.stores import BACKENDS, make_store
 
 from fhir_server.search.matcher import matches
 from fhir_server.subscriptions import backport, courier, ledger, masking
@@ -67,7 +67,9 @@ def test_backport_settings_are_read_with_their_defaults():
     assert refused.value.path == "channel.extension"
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "mongomock"])
+# mongomock is not thread-safe (seen: "OrderedDict mutated during iteration" inside it, and a lost counter):
+# the race runs on SQLite, and on a real MongoDB when RELAIS_TEST_MONGODB_URI names one.
+@pytest.mark.parametrize("kind", [kind for kind in BACKENDS if kind != "mongomock"])
 def test_event_numbers_are_gapless_under_concurrency_and_once_per_version(tmp_path, kind):
     store = make_store(kind, tmp_path, durable=False)
     try:
