@@ -44,6 +44,9 @@ Guard = Callable[[Transaction], None]
 # or None) inside the write's transaction, where a conditional update's match and a patch's result are
 # known; raises to refuse (the caller's exception goes through).
 Replacing = Callable[[str, str, dict, dict | None], None]
+# Runs last inside the write's transaction with its results: what must be stored exactly when the changes
+# are (a feed's record of the message and its answer), in the same commit and the same sync.
+Then = Callable[[Transaction, list["Result"]], None]
 
 
 @dataclass
@@ -95,15 +98,15 @@ def normalize_instant(value: str) -> str:
 
 def write(store: Store, changes: list[Change], actor: Actor | None, *, acceptance: Acceptance | None = None,
           durable: bool = True, events: bool = True, guard: Guard | None = None, replacing: Replacing | None = None,
-          dangling: bool = False, jobs: list[dict] | None = None) -> list[Result]:
+          dangling: bool = False, jobs: list[dict] | None = None, then: Then | None = None) -> list[Result]:
     """Apply ``changes`` made by ``actor`` atomically; raise FHIRError (nothing stored) if any of them fails.
 
     ``actor`` owns the Subscriptions it writes (None: authentication is off); a Subscription is accepted
     only with the app's ``acceptance``, or kept as it is when ``actor`` is the server. Access was decided
     by the caller. ``durable=False`` is for records whose source is already safe (AuditEvents built from
     the outbox); ``events=False`` for records nothing may follow (AuditEvents: no Subscription may watch them).
-    ``guard`` and ``replacing`` run inside the store transaction (see Guard, Replacing); a reference to a
-    local resource that does not exist once every change is applied is a 422 unless ``dangling``.
+    ``guard``, ``replacing`` and ``then`` run inside the store transaction (see Guard, Replacing, Then); a
+    reference to a local resource that does not exist once every change is applied is a 422 unless ``dangling``.
     ``jobs`` are outbox payloads of other kinds (a national-record export) stored in the same transaction:
     the job exists exactly when the write does, whatever crashes after. A locked resource
     (``locking``) is changed by the platform's own actors only: anyone else gets 409.
@@ -122,6 +125,8 @@ def write(store: Store, changes: list[Change], actor: Actor | None, *, acceptanc
                     _event(txn, [r.version for r in results if r.outcome in _NOTIFIED and r.version is not None])
                 for payload in jobs or ():
                     txn.outbox_append(payload)
+                if then is not None:
+                    then(txn, results)
         except VersionConflict:
             # Another writer took the version first (MongoDB without a global lock): redo from a fresh read.
             continue

@@ -1,18 +1,19 @@
 """The shared feed ingest: what every partner feed does with one received payload, around its pure mapper.
 
-1. keep the raw payload with its sender and key (``FeedMapper.identify``) before anything can fail;
+1. a payload with a key (``FeedMapper.identify``) claims it with a "processing" record before anything can
+   fail; every payload, keyed or not, is kept with its raw text, sender and answer whatever happens (4.);
 2. a resend of a key already accepted gets the same answer and writes nothing; another payload under
    that key is kept apart and refused; a key another attempt is still processing is answered "busy";
 3. map it (pure), resolve conditional ids, decide every change with the caller's scopes, write all of
    it in one call to the write path;
-4. record the outcome, the reason and the versions written (durably), audit, and only then answer.
+4. record the outcome, the reason and the versions written (durably: in the changes' own commit when they
+   are written), audit, and only then answer.
 
 A record is accepted exactly when its ``reason`` is None. The partner's part is in mappers/partner.py.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from auth.audit import append_events, now_instant
 from fhir_server import limits, write
 from fhir_server.errors import FHIRError
 from fhir_server.ids import new_id
-from fhir_server.resources import rewrite_references
+from fhir_server.resources import with_references
 from fhir_server.search.query import SearchQuery
 
 from .partner import (
@@ -122,26 +123,35 @@ def ingest(store, feed: FeedMapper, raw: bytes, actor: auth.Caller | None, sourc
             record["attempts"] = int(earlier.get("attempts", 1)) + 1
             _keep_attempt(ctx, key, earlier)
             store.kv_put(feed.table, key, record, durable=False)
-        elif not store.kv_insert(feed.table, key, record, durable=False):
+        # an unkeyed payload's key is new: nothing can race it or resend under it, so its record is written
+        # once, with its answer (a process killed before that leaves the sender without an answer: it resends)
+        elif identity.key and not store.kv_insert(feed.table, key, record, durable=False):
             # the same payload on another connection at this very moment: that one will answer for it
             return _busy(ctx, key, record)
         claimed = True
         # not durable yet: until it is answered the sender keeps the payload, so a power cut here loses nothing
+        kept: list[Outcome] = []
+
+        def keep(txn, written: list[write.Result]) -> None:
+            # the record of a message whose changes are written, with its answer, in the write's own commit:
+            # stored exactly when they are, and one lock and one sync for both
+            record["written"] = _versions(written)
+            kept[:] = [_completed(ctx, key, record, _answering(ctx, mapped, written), None)]
+            txn.kv_put(feed.table, key, kept[0].record)
+
         try:
             mapped = _map(ctx, text, key)
             problem = mapped.problem
             if problem is None:
-                problem, decisions, results = _store(ctx, mapped)
+                problem, decisions, results = _store(ctx, mapped, keep)
         except Exception:  # a store failure: answer "retry later" with the payload kept, if the store can
             log.exception("%s message %s could not be stored", feed.label, key)
             problem = Problem(INTERNAL, "internal error while storing the message; send it again later", retry=True)
-        record["written"] = [f"{r.resource_type}/{r.id}/_history/{r.version.version}" for r in results
-                             if r.version and r.outcome != "exists"]
-        answering = mapped.answer or identity.answer
-        if mapped.written_answer is not None:
-            written_answer = mapped.written_answer
-            answering = lambda problem: written_answer(problem, results)  # noqa: E731
-        outcome = _answer(ctx, key, record, answering, problem)
+        if problem is None and kept:
+            outcome = kept[0]
+        else:
+            record["written"] = _versions(results)
+            outcome = _answer(ctx, key, record, _answering(ctx, mapped, results), problem)
     except Exception:
         # whatever failed, the payload is kept with the failure as its outcome: no record stays "processing"
         # after its request, and a resend is processed again (a failure is never the stored answer)
@@ -154,6 +164,20 @@ def ingest(store, feed: FeedMapper, raw: bytes, actor: auth.Caller | None, sourc
     except Exception:  # answered and recorded: a failed audit must not lose the answer
         log.exception("could not audit %s message %s", feed.label, key)
     return outcome
+
+
+def _versions(results: list[write.Result]) -> list[str]:
+    """The versions a message wrote, as its record lists them."""
+    return [f"{r.resource_type}/{r.id}/_history/{r.version.version}" for r in results
+            if r.version and r.outcome != "exists"]
+
+
+def _answering(ctx: _Context, mapped: Mapped, results: list[write.Result]) -> Answering:
+    """How the message is answered: from what was written when its mapper answers so (``written_answer``)."""
+    if mapped.written_answer is not None:
+        written_answer = mapped.written_answer
+        return lambda problem: written_answer(problem, results)
+    return mapped.answer or ctx.identity.answer
 
 
 def _keep_attempt(ctx: _Context, key: str, earlier: dict) -> None:
@@ -249,10 +273,10 @@ def _decide(actor: auth.Caller | None, change: write.Change, current: dict | Non
     return auth.refusal(actor, change.action, change.resource_type, change.resource, current)
 
 
-def _write(store, changes: list[write.Change], actor: auth.Caller | None,
-           guard: write.Guard | None = None) -> list[write.Result]:
+def _write(store, changes: list[write.Change], actor: auth.Caller | None, guard: write.Guard | None = None,
+           then: write.Then | None = None) -> list[write.Result]:
     """All of a message's changes in one call to the write path, written as ``actor``."""
-    return write.write(store, changes, actor, guard=guard)
+    return write.write(store, changes, actor, guard=guard, then=then)
 
 
 def _decide_all(actor: auth.Caller | None, changes: list[write.Change], sources: list[str],
@@ -270,13 +294,13 @@ def _decide_all(actor: auth.Caller | None, changes: list[write.Change], sources:
     return None, decisions
 
 
-def _store(ctx: _Context, mapped: Mapped) -> tuple[Problem | None, list[tuple], list[write.Result]]:
+def _store(ctx: _Context, mapped: Mapped, then: write.Then) -> tuple[Problem | None, list[tuple], list[write.Result]]:
     """Resolve, decide, then write all of the message's changes in one call to the write path, or none.
 
     Decisions see the resolved ids, so an update is checked against the resource it would replace. A
     conditional create that found its match is not written (its result says "exists"); one that found none
     is written as a plain create, its condition checked again inside the write's transaction (``guard``).
-    The results are the changes', in their order.
+    The results are the changes', in their order; ``then`` gets them inside the write's transaction.
     """
     problem = _beyond_limits(mapped)
     if problem is not None:
@@ -292,8 +316,17 @@ def _store(ctx: _Context, mapped: Mapped) -> tuple[Problem | None, list[tuple], 
         if problem is not None:
             return problem, decisions, []
         writing = [i for i, (c, current) in enumerate(zip(changes, currents, strict=True)) if not _found(c, current)]
+
+        def merged(written: list[write.Result], changes=changes, writing=writing) -> list[write.Result]:
+            """The results of every change: those written, and "exists" for a conditional create that matched."""
+            results = [write.Result(200, "exists", None, c.resource_type, c.id) for c in changes]
+            for i, result in zip(writing, written, strict=True):
+                results[i] = result
+            return results
+
         try:
-            written = _write(ctx.store, [changes[i] for i in writing], ctx.actor, _guard(seen, creates))
+            written = _write(ctx.store, [changes[i] for i in writing], ctx.actor, _guard(seen, creates),
+                             lambda txn, written: then(txn, merged(written)))
         except write.Stale:
             if attempt + 1 < _WRITE_ATTEMPTS:
                 continue  # a conditional change matches otherwise than when resolved (a create raced): again
@@ -308,10 +341,7 @@ def _store(ctx: _Context, mapped: Mapped) -> tuple[Problem | None, list[tuple], 
             source = mapped.sources[index] if index is not None else ""
             retry = exc.status == 409 or exc.status >= 500  # too many concurrent writers: not the message's fault
             return Problem(NOT_STORED, f"could not be stored: {exc.diagnostics}"[:250], source, retry), decisions, []
-        results = [write.Result(200, "exists", None, c.resource_type, c.id) for c in changes]
-        for i, result in zip(writing, written, strict=True):
-            results[i] = result
-        return None, decisions, results
+        return None, decisions, merged(written)
     raise AssertionError("unreachable")
 
 
@@ -353,8 +383,11 @@ def _combined(conditions: list[SearchQuery]) -> list[SearchQuery]:
 
 def _beyond_limits(mapped: Mapped) -> Problem | None:
     """A change larger than the size limits (fhir_server.limits) is refused before it is copied, decided,
-    validated or written: what the write path would refuse, found in one cheap walk."""
+    validated or written: what the write path would refuse, found in one cheap walk. A change its mapper
+    validated was walked then (``resources.validate`` checks the limits first)."""
     for change, source in zip(mapped.changes, mapped.sources, strict=True):
+        if change.validated:
+            continue
         try:
             limits.check(change.resource)
         except FHIRError as exc:
@@ -402,11 +435,10 @@ def _resolved(store, mapped: Mapped, stable_ids: bool = False) -> tuple[list[wri
     if renamed or any(c.resource and c.resource.get("id") != c.id for c in changes if c.id):
         # references and ids are rewritten in copies: the mapped changes stay as mapped for another attempt
         for change in changes:
-            change.resource = copy.deepcopy(change.resource)
+            change.resource = with_references(change.resource, lambda reference: renamed.get(reference, reference))
             if change.resource is not None and change.id is not None and change.action in (write.CREATE,
                                                                                           write.UPDATE):
                 change.resource["id"] = change.id
-            rewrite_references(change.resource, lambda reference: renamed.get(reference, reference))
     for change, current in zip(changes, currents, strict=True):
         carry = getattr(change, "carry", None)  # a mapper's merge of what its payload leaves unchanged
         if carry is not None and current is not None:
@@ -469,6 +501,14 @@ def _replaced_by(store, reference: str, successor: str) -> bool:
 def _answer(ctx: _Context, key: str, record: dict, answering: Answering, problem: Problem | None,
             store_it: bool = True) -> Outcome:
     """The answer, with the record completed and durably stored before it is returned."""
+    outcome = _completed(ctx, key, record, answering, problem)
+    if store_it:
+        ctx.store.kv_put(ctx.feed.table, key, outcome.record)
+    return outcome
+
+
+def _completed(ctx: _Context, key: str, record: dict, answering: Answering, problem: Problem | None) -> Outcome:
+    """The answer, and ``record`` completed with it (not stored)."""
     try:
         answer = answering(problem)
     except Exception:  # the partner's answer could not be built: the failure is the answer, recorded
@@ -484,8 +524,6 @@ def _answer(ctx: _Context, key: str, record: dict, answering: Answering, problem
         ack=answer.body,
     )
     record.setdefault("written", [])
-    if store_it:
-        ctx.store.kv_put(ctx.feed.table, key, record)
     return Outcome(answer.body, record)
 
 

@@ -65,6 +65,9 @@ class Transaction(Protocol):
 
     def outbox_append(self, payload: dict) -> None: ...
 
+    def kv_put(self, table: str, key: str, doc: dict) -> None:
+        """``Store.kv_put`` inside the transaction: stored exactly when its other writes are."""
+
     def search(self, query: SearchQuery) -> SearchResult:
         """Search inside the transaction (conditional interactions decide on what it sees)."""
 

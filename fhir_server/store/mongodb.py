@@ -93,6 +93,10 @@ class MongoTransaction:
     def outbox_append(self, payload: dict) -> None:
         self.store.outbox.insert_one(_outbox_doc(payload), session=self.session)
 
+    def kv_put(self, table: str, key: str, doc: dict) -> None:
+        self.store.kv.replace_one({"_id": f"{table}/{key}"}, {"tbl": table, "key": key, "doc": doc}, upsert=True,
+                                  session=self.session)
+
 
 def _outbox_doc(payload: dict) -> dict:
     return {"payload": payload, "created": time.time(), "lease_until": 0.0, "attempts": 0}

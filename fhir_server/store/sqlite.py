@@ -105,6 +105,9 @@ class SQLiteTransaction:
     def outbox_append(self, payload: dict) -> None:
         self.conn.execute("INSERT INTO outbox (payload, created) VALUES (?, ?)", (_dumps(payload), time.time()))
 
+    def kv_put(self, table: str, key: str, doc: dict) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO kv (tbl, key, doc) VALUES (?,?,?)", (table, key, _dumps(doc)))
+
 
 def _replace_rows(conn: sqlite3.Connection, resource_type: str, key: int, index: list[IndexRow]) -> None:
     """Make ``index`` the search rows of the resource ``key``, touching only the rows that differ.

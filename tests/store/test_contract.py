@@ -63,6 +63,22 @@ def test_a_failed_transaction_leaves_nothing(store):
     assert store.search(token_query("111")).ids == []
 
 
+def test_a_record_put_in_a_transaction_is_stored_with_it_or_not_at_all(store):
+    with store.transaction() as txn:
+        txn.put(version("a", 1), [])
+        txn.kv_put("feed_messages", "s|k1", {"outcome": "accepted"})
+        txn.kv_put("feed_messages", "s|k1", {"outcome": "accepted", "written": ["Patient/a/_history/1"]})
+    assert store.kv_get("feed_messages", "s|k1") == {"outcome": "accepted", "written": ["Patient/a/_history/1"]}
+    if not getattr(store, "supports_transactions", True):
+        return  # sequential writes: nothing to roll back
+    with pytest.raises(RuntimeError):
+        with store.transaction() as txn:
+            txn.put(version("b", 1), [])
+            txn.kv_put("feed_messages", "s|k2", {"outcome": "accepted"})
+            raise RuntimeError("crash before commit")
+    assert store.kv_get("feed_messages", "s|k2") is None and store.read("Patient", "b") is None
+
+
 def test_deletion_is_a_version_and_history_keeps_it(store):
     with store.transaction() as txn:
         txn.put(version("a", 1), ident("111"))
