@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
+import threading
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,13 +26,41 @@ def make_store(kind: str, directory: Path, *, durable: bool = True):
     if kind == "sqlite":
         return open_store(f"sqlite:///{directory / 'relais.db'}" + ("" if durable else "?synchronous=normal"))
     if kind == "mongomock":
-        import mongomock
-
-        return open_store("mongodb://localhost/relais_test", client=mongomock.MongoClient())
+        return open_store("mongodb://localhost/relais_test", client=_mongomock_client())
     if kind == "mongodb":
         # A database of its own per store, dropped by close_store.
         return open_store(os.environ["RELAIS_TEST_MONGODB_URI"], database=f"relais_test_{uuid.uuid4().hex[:8]}")
     raise ValueError(f"unknown store backend {kind!r}")
+
+
+_MONGOMOCK_LOCK = threading.RLock()
+
+
+def _mongomock_client():
+    """A mongomock client whose every call is serialized: mongomock is not thread-safe (seen in CI: "OrderedDict
+    mutated during iteration" inside it and a write lost), and a live server's request threads, the outbox
+    dispatcher and the rest-hook courier's lanes use one store at once. A real MongoDB needs no such lock."""
+    import mongomock
+    import mongomock.collection
+    import mongomock.database
+
+    if not getattr(mongomock, "_relais_serialized", False):
+        for cls in (mongomock.MongoClient, mongomock.database.Database, mongomock.collection.Collection,
+                    mongomock.collection.Cursor):
+            for name, attr in list(vars(cls).items()):
+                if inspect.isfunction(attr) and (not name.startswith("__") or name == "__next__"):
+                    setattr(cls, name, _serialized(attr))
+        mongomock._relais_serialized = True
+    return mongomock.MongoClient()
+
+
+def _serialized(function):
+    @functools.wraps(function)
+    def serialized(*args, **kwargs):
+        with _MONGOMOCK_LOCK:
+            return function(*args, **kwargs)
+
+    return serialized
 
 
 def close_store(store) -> None:
