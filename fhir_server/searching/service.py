@@ -98,7 +98,8 @@ def entry(base: str, v: StoredVersion, mode: str, query: SearchQuery) -> dict:
     }
 
 
-def _outcome_entry(issues: list[dict]) -> dict:
+def outcome_entry(issues: list[dict]) -> dict:
+    """A searchset entry (mode ``outcome``) holding an OperationOutcome of ``issues``."""
     return {"resource": operation_outcome(issues), "search": {"mode": "outcome"}}
 
 
@@ -114,12 +115,13 @@ def searched_types(snap: paging.Snapshot) -> list[str]:
     return snap.resource_type.split(",") if snap.kind == "system" else [snap.resource_type]
 
 
-def _shape_of(query: SearchQuery) -> paging.Shape:
+def shape_of(query: SearchQuery) -> paging.Shape:
+    """How ``query`` asks each page's entries to be built (its includes, _summary, _elements)."""
     return paging.Shape(query.include, query.revinclude, query.include_iterate, query.revinclude_iterate,
                         query.summary, query.elements)  # fmt: skip
 
 
-def _read_refs(store: Store, refs: tuple[tuple[str, str], ...]) -> list[StoredVersion]:
+def read_refs(store: Store, refs: tuple[tuple[str, str], ...]) -> list[StoredVersion]:
     """Current versions of ``refs`` in their order; deleted ones are missing (one read per type)."""
     found: dict[tuple[str, str], StoredVersion] = {}
     for rtype, rids in paging.by_type(refs).items():
@@ -145,7 +147,7 @@ def snapshot_page(store: Store, access: Access, settings: Settings, snap: paging
     query = SearchQuery(snap.resource_type, include=shape.include, revinclude=shape.revinclude,
                         include_iterate=shape.include_iterate, revinclude_iterate=shape.revinclude_iterate,
                         summary=shape.summary, elements=shape.elements)  # fmt: skip
-    found = readable(access, _read_refs(store, paging.page(snap, offset, count)))
+    found = readable(access, read_refs(store, paging.page(snap, offset, count)))
     base = settings.base_url
     bundle: dict = {"resourceType": "Bundle", "type": "searchset"}
     # A search's total counts every match: shown only to a caller who may see them all.
@@ -163,7 +165,7 @@ def snapshot_page(store: Store, access: Access, settings: Settings, snap: paging
     if (note := paging.cap_warning(snap, settings.snapshot_max)) is not None:
         notes.append(issue("warning", "too-costly", note))
     if notes:
-        entries.append(_outcome_entry(notes))
+        entries.append(outcome_entry(notes))
     bundle["entry"] = entries
     return bundle
 
@@ -218,8 +220,8 @@ def _single_page_links(base: str, resource_type: str, pairs: list[tuple[str, str
     return links
 
 
-def _parse(store: Store, resource_type: str, pairs: list[tuple[str, str]], settings: Settings,
-           strict: bool) -> SearchQuery:  # fmt: skip
+def parse_query(store: Store, resource_type: str, pairs: list[tuple[str, str]], settings: Settings,
+                strict: bool) -> SearchQuery:  # fmt: skip
     """Parse; a parameter unknown here may be a custom SearchParameter another process stored: reload, retry.
 
     The reload happens only when the stored SearchParameters changed since this process last
@@ -244,7 +246,7 @@ def _parse(store: Store, resource_type: str, pairs: list[tuple[str, str]], setti
         raise FHIRError(400, str(exc), code="too-costly" if isinstance(exc, SearchTooCostly) else "invalid") from None
 
 
-def _through_readable(store: Store, access: Access, query: SearchQuery) -> SearchQuery:
+def through_readable(store: Store, access: Access, query: SearchQuery) -> SearchQuery:
     """``query`` whose chains and _has traverse only what the actor may read (``chains``)."""
     try:
         return readable_chains(store, query, access.can_read, access.sees_all)
@@ -252,7 +254,8 @@ def _through_readable(store: Store, access: Access, query: SearchQuery) -> Searc
         raise FHIRError(400, str(exc), code="too-costly" if isinstance(exc, SearchTooCostly) else "invalid") from None
 
 
-def _run(store: Store, query: SearchQuery) -> SearchResult:
+def run_query(store: Store, query: SearchQuery) -> SearchResult:
+    """``store.search(query)``; a query the store cannot run is a 400 (FHIRError), not a crash."""
     try:
         return store.search(query)
     except SearchError as exc:
@@ -275,7 +278,7 @@ def search(store: Store, access: Access, resource_type: str, pairs: list[tuple[s
     if not is_supported(resource_type):
         raise FHIRError(404, f"Unknown or unsupported resource type {resource_type!r}", code="not-supported")
     access.decide("search", resource_type, None)
-    query = _through_readable(store, access, _parse(store, resource_type, pairs, settings, strict))
+    query = through_readable(store, access, parse_query(store, resource_type, pairs, settings, strict))
     if within:
         query = dataclasses.replace(query, clauses=query.clauses + within)
     if query.summary == "count":
@@ -284,21 +287,21 @@ def search(store: Store, access: Access, resource_type: str, pairs: list[tuple[s
     if query.count > 0:
         # The id list replaces the count query: its length is the total, unless it passes the cap.
         limit = max(cap, query.count) + 1  # more than a page holds: a page never hides that there is more
-        ids = _run(store, dataclasses.replace(query, count=limit, offset=0, total="none")).ids
+        ids = run_query(store, dataclasses.replace(query, count=limit, offset=0, total="none")).ids
         if len(ids) > query.count or query.offset > 0:
             total: int | None = None
             if len(ids) > cap:
                 ids = ids[:cap]
                 if query.total != "none":
-                    total = _run(store, dataclasses.replace(query, count=0, offset=0, total="accurate")).total
+                    total = run_query(store, dataclasses.replace(query, count=0, offset=0, total="accurate")).total
             elif query.total != "none":
                 total = len(ids)
             snap = snapshot(store, access, settings, "search", resource_type, [(resource_type, i) for i in ids], total,
-                            query.count, _shape_of(query))  # fmt: skip
+                            query.count, shape_of(query))  # fmt: skip
             return snapshot_page(store, access, settings, snap, query.offset, query.count, query.warnings)
         result = SearchResult(ids, len(ids))
     else:
-        result = _run(store, query)  # _count=0 or _summary=count: the total alone
+        result = run_query(store, query)  # _count=0 or _summary=count: the total alone
     found = readable(access, store.read_many(resource_type, result.ids)) if result.ids else []
     base = settings.base_url
     bundle: dict = {"resourceType": "Bundle", "type": "searchset"}
@@ -310,6 +313,6 @@ def search(store: Store, access: Access, resource_type: str, pairs: list[tuple[s
     entries.extend(entry(base, v, "include", query)
                    for v in includes(store, query, found, lambda vs: readable(access, vs)))  # fmt: skip
     if query.warnings:
-        entries.append(_outcome_entry([issue("warning", "not-supported", w) for w in query.warnings]))
+        entries.append(outcome_entry([issue("warning", "not-supported", w) for w in query.warnings]))
     bundle["entry"] = entries
     return bundle

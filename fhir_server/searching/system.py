@@ -28,14 +28,14 @@ from .includes import includes
 from .service import (
     Access,
     Settings,
-    _outcome_entry,
-    _parse,
-    _read_refs,
-    _run,
-    _shape_of,
     entry,
+    outcome_entry,
+    parse_query,
+    read_refs,
     readable,
+    run_query,
     search,
+    shape_of,
     snapshot,
     snapshot_page,
 )
@@ -112,7 +112,7 @@ def multi_search(store: Store, access: Access, types: list[str], pairs: list[tup
     _check_shared(types, own)
     queries: dict[str, SearchQuery] = {}
     for t in types:
-        query = _parse(store, t, own, settings, strict)
+        query = parse_query(store, t, own, settings, strict)
         queries[t] = dataclasses.replace(query, clauses=query.clauses + (within or {}).get(t, ()))
     first = queries[types[0]]
     if first.sort and len(types) > 1:
@@ -123,9 +123,9 @@ def multi_search(store: Store, access: Access, types: list[str], pairs: list[tup
     refs: list[tuple[str, str]] = []
     total = 0
     for t, query in queries.items():
-        ids = _run(store, dataclasses.replace(query, count=cap + 1, offset=0, total="none")).ids
+        ids = run_query(store, dataclasses.replace(query, count=cap + 1, offset=0, total="none")).ids
         if len(ids) > cap and first.total != "none":
-            total += _run(store, dataclasses.replace(query, count=0, offset=0, total="accurate")).total or 0
+            total += run_query(store, dataclasses.replace(query, count=0, offset=0, total="accurate")).total or 0
         else:
             total += len(ids)
         refs.extend((t, i) for i in ids)
@@ -133,10 +133,10 @@ def multi_search(store: Store, access: Access, types: list[str], pairs: list[tup
     refs = refs[:cap]
     if count > 0 and (len(refs) > count or first.offset > 0):
         snap = snapshot(store, access, settings, "system", ",".join(types), refs,
-                        total if first.total != "none" else None, count, _shape_of(first))  # fmt: skip
+                        total if first.total != "none" else None, count, shape_of(first))  # fmt: skip
         return snapshot_page(store, access, settings, snap, first.offset, count, warnings)
     base = settings.base_url
-    found = readable(access, _read_refs(store, tuple(refs))) if count > 0 else []
+    found = readable(access, read_refs(store, tuple(refs))) if count > 0 else []
     url = f"{base}/{path}" if path else base
     link = f"{url}?{urlencode(pairs)}" if pairs else url
     bundle: dict = {"resourceType": "Bundle", "type": "searchset"}
@@ -149,6 +149,6 @@ def multi_search(store: Store, access: Access, types: list[str], pairs: list[tup
     entries.extend(entry(base, v, "include", first)
                    for v in includes(store, first, found, lambda vs: readable(access, vs)))  # fmt: skip
     if warnings:
-        entries.append(_outcome_entry([issue("warning", "not-supported", w) for w in warnings]))
+        entries.append(outcome_entry([issue("warning", "not-supported", w) for w in warnings]))
     bundle["entry"] = entries
     return bundle

@@ -39,19 +39,19 @@ from ..search.references import split_reference
 from ..store.base import Store, StoredVersion
 from . import care_team, paging
 from .includes import MAX_INCLUDED
-from .service import (  # this package's own helpers
+from .service import (
     PAGE_BUILDERS,
     Access,
     Settings,
-    _outcome_entry,
-    _parse,
-    _read_refs,
-    _run,
-    _through_readable,
     entry,
+    outcome_entry,
     page_number,
+    parse_query,
+    read_refs,
     readable,
+    run_query,
     snapshot,
+    through_readable,
 )
 
 KIND = "worklist"
@@ -76,10 +76,11 @@ def open_tasks(store: Store, access: Access, settings: Settings, pairs: list[tup
     is tested on the Tasks read, as a ``system|code`` token search tests it.
     """
     filters, unknown = split_parameters(pairs)
-    query = _parse(store, "Task", [("status", ",".join(OPEN_STATUSES)), *filters, ("_sort", SORT)], settings, strict)
-    query = _through_readable(store, access, query)
+    query = parse_query(store, "Task", [("status", ",".join(OPEN_STATUSES)), *filters, ("_sort", SORT)], settings,
+                        strict)
+    query = through_readable(store, access, query)
     cap = settings.snapshot_max
-    ids = _run(store, dataclasses.replace(query, count=cap + 1, offset=0, total="none")).ids
+    ids = run_query(store, dataclasses.replace(query, count=cap + 1, offset=0, total="none")).ids
     tasks = [v for v in store.read_many("Task", ids[:cap]) if is_triage_alert(v.resource or {})] if ids else []
     tasks.sort(key=lambda v: priority_rank((v.resource or {}).get("priority")))
     warnings = tuple(f"Task/$worklist takes owner, patient and _count: {k} is ignored" for k in unknown)
@@ -138,7 +139,7 @@ def worklist_page(store: Store, access: Access, settings: Settings, snap: paging
                   warnings: tuple[str, ...] = ()) -> dict:  # fmt: skip
     """One page of a worklist snapshot (its first page, or a paging link followed later)."""
     access.decide("operation:worklist", "Task", None)  # again: the token that follows a link may be another
-    tasks = readable(access, _read_refs(store, paging.page(snap, offset, count)))
+    tasks = readable(access, read_refs(store, paging.page(snap, offset, count)))
     bundle: dict = {"resourceType": "Bundle", "type": "searchset"}
     if snap.total is not None and access.sees_all("Task"):
         bundle["total"] = snap.total
@@ -178,7 +179,7 @@ def triggers(task: dict) -> list[Ref]:
 
 def _read(store: Store, access: Access, refs: list[Ref]) -> dict[Ref, StoredVersion]:
     """The readable current versions of ``refs`` (one read per type)."""
-    return {(v.resource_type, v.id): v for v in readable(access, _read_refs(store, tuple(dict.fromkeys(refs))))}
+    return {(v.resource_type, v.id): v for v in readable(access, read_refs(store, tuple(dict.fromkeys(refs))))}
 
 
 def _care_teams(store: Store, access: Access, patient_ids: list[str]) -> dict[str, list[StoredVersion]]:
@@ -250,5 +251,5 @@ def entries(store: Store, access: Access, base: str, tasks: list[StoredVersion],
             include(team)
     out.extend(included)
     if warnings:
-        out.append(_outcome_entry([issue("warning", "not-supported", w) for w in warnings]))
+        out.append(outcome_entry([issue("warning", "not-supported", w) for w in warnings]))
     return out
