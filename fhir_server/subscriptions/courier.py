@@ -22,8 +22,6 @@ their ``end`` turned ``off``.
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 import logging
 import os
 import socket
@@ -31,84 +29,46 @@ import threading
 import time
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from .. import fhirjson
-from ..actor import SERVER
 from ..ids import new_id
 from ..outbox.dead_letters import DEAD_LETTERS
 from . import backport, ledger
 from . import bundle as notifications
 from . import index as subscription_index
 from .acceptance import end_of, endpoint_allowed, owner_of
+from .lanes import (
+    CRITERIA,
+    EVENT,
+    HANDSHAKE,
+    HEARTBEAT,
+    LANES,
+    Filed,
+    backoff,
+    entry,
+    entry_key,
+    lane_of,
+    lane_table,
+    target_of,
+)
 from .notify import delivery, may_receive, owner_reader
 from .resthook import DeliveryError, Notification, audit_facts, notification, notification_headers, send
 from .settings import Settings
+from .status import set_status
 
 log = logging.getLogger("relais.subscriptions")
 
-LANES = "topic-lanes"  # lane -> {"endpoint": url}: every lane that ever had a notification
 LEASES = "topic-lane-leases"  # lane -> {"owner": worker, "until": epoch s}
 HEARTBEATS = "topic-heartbeats"  # subscription -> {"at": epoch s}: its last heartbeat filed, by any process
-FIRST_RETRY_S = 2.0
-RETRY_CAP_S = 900.0
 LEASE_S = 30.0
 ROUND_S = 5.0  # a worker gives its lane back after this long, so a busy lane does not keep it
 TICK_S = 0.25  # the scheduler's look at retries due and at lanes filed by other processes
 RESCAN_S = 2.0
 HOUSEKEEPING_S = 1.0
 AUDIT_INTERACTION = "subscription-notification"
-EVENT, HANDSHAKE, HEARTBEAT = "event", "handshake", "heartbeat"
-CRITERIA = "criteria"  # a criteria-based (R4) Subscription's notification of one resource version
 _KINDS = {EVENT: notifications.EVENT_NOTIFICATION, HANDSHAKE: notifications.HANDSHAKE,
           HEARTBEAT: notifications.HEARTBEAT}
-_sequence = itertools.count()
-
-
-def backoff(attempts: int) -> float:
-    """Seconds to wait after the ``attempts``-th failure: 2, 4, 8 ... capped at 15 minutes."""
-    return min(RETRY_CAP_S, FIRST_RETRY_S * 2.0 ** max(attempts - 1, 0))
-
-
-def lane_of(endpoint: str, subscription_id: str, in_flight: int) -> str:
-    """The lane of ``subscription_id``'s notifications: one of ``in_flight`` lanes of its endpoint."""
-    digest = hashlib.sha256(endpoint.encode()).hexdigest()[:24]
-    slot = int(hashlib.sha256(subscription_id.encode()).hexdigest()[:8], 16) % max(in_flight, 1)
-    return f"{digest}.{slot}"
-
-
-def lane_table(lane: str) -> str:
-    return f"topic-lane:{lane}"
-
-
-@dataclass(frozen=True)
-class Filed:
-    """One notification to file: its lane, its endpoint, and the queue entry."""
-
-    lane: str
-    endpoint: str
-    entry: dict
-
-
-def entry(subscription_id: str, kind: str, number: int | None = None) -> dict:
-    """A queue entry: a numbered event, a handshake or a heartbeat of ``subscription_id``."""
-    return {"sid": subscription_id, "kind": kind, "n": number, "filed": time.time(), "attempts": 0,
-            "first_failure": None, "next_at": 0.0, "error": None}
-
-
-def criteria_entry(subscription_id: str, resource_type: str, id: str, version: int) -> dict:
-    """A queue entry of a criteria-based Subscription: the resource version it notifies (read when sent)."""
-    return {**entry(subscription_id, CRITERIA), "type": resource_type, "id": id, "version": version}
-
-
-def _target(doc: dict) -> str:
-    return f"{doc['type']}/{doc['id']}/_history/{doc['version']}"
-
-
-def _entry_key(doc: dict) -> str:
-    # filing order first; then the event number, so one Subscription's events sort right within a tick
-    return f"{time.time_ns():020d}.{next(_sequence) % 1000000:06d}.{doc['sid']}.{doc['n'] or 0:012d}.{doc['kind']}"
 
 
 class Courier:
@@ -145,7 +105,7 @@ class Courier:
             if item.lane not in self._lanes:
                 self.store.kv_put(LANES, item.lane, {"endpoint": item.endpoint}, durable=False)
                 self._lanes.add(item.lane)
-            self.store.kv_put(lane_table(item.lane), _entry_key(item.entry), item.entry,
+            self.store.kv_put(lane_table(item.lane), entry_key(item.entry), item.entry,
                               durable=i == len(filed) - 1)
             self.last_activity[item.entry["sid"]] = time.time()
         self.wake({item.lane for item in filed})
@@ -340,7 +300,7 @@ class Courier:
                           consumed: set[str]) -> bool:  # fmt: skip
         """Send a criteria-based Subscription's notification of one version, decided again now: the version
         its owner's client may still read, to an endpoint RELAIS_RESTHOOK_ALLOW still allows."""
-        target, sid = _target(head), subscription["id"]
+        target, sid = target_of(head), subscription["id"]
         stored = self.store.read(head["type"], head["id"], head["version"])
         resource = stored.resource if stored is not None else None
         endpoint = (subscription.get("channel") or {}).get("endpoint") or ""
@@ -407,7 +367,7 @@ class Courier:
         first = head.get("first_failure") or now
         attempts = int(head.get("attempts") or 0) + 1
         if now - first >= self.settings.retry_hours * 3600.0:
-            what = f" (delivery of {_target(head)})" if head["kind"] == CRITERIA else ""
+            what = f" (delivery of {target_of(head)})" if head["kind"] == CRITERIA else ""
             reason = (f"notifications to {subscription['channel'].get('endpoint')} kept failing for "
                       f"{self.settings.retry_hours:g} h{what} ({attempts} attempts): {error}")
             set_status(self.store, subscription["id"], "error", reason)
@@ -479,39 +439,6 @@ class Courier:
 def _still_due(subscription: dict, now: float) -> bool:
     end = end_of(subscription)
     return subscription.get("status") == "active" and (end is None or end > now)
-
-
-def with_status(subscription: dict, status: str, error: str | None) -> dict | None:
-    """``subscription`` with ``status`` (and ``error``); None when there is nothing to change, or to put in
-    ``error`` one its client no longer has active (turned off meanwhile: left as its client set it)."""
-    current = subscription.get("status")
-    if current == status or (status == "error" and current != "active"):
-        return None
-    changed = {**subscription, "status": status}
-    if error:
-        changed["error"] = error[:1000]
-    return changed
-
-
-def set_status(store: Any, subscription_id: str, status: str, error: str | None) -> None:
-    """The server's own write of a Subscription's ``status`` (and ``error``); its owner is kept."""
-    from .. import write
-
-    for _ in range(5):  # the owner may be updating it at the same moment
-        stored = store.read("Subscription", subscription_id)
-        if stored is None or stored.deleted or stored.resource is None:
-            return
-        changed = with_status(stored.resource, status, error)
-        if changed is None:
-            return
-        try:
-            write.write(store, [write.Change(write.UPDATE, "Subscription", id=subscription_id, resource=changed,
-                                             if_match=stored.version)], SERVER)
-            log.warning("Subscription/%s set to %s%s", subscription_id, status, f": {error}" if error else "")
-            return
-        except Exception as exc:  # noqa: BLE001  (a 412 from If-Match: read again)
-            if getattr(exc, "status", None) != 412:
-                raise
 
 
 # --- one courier per store, in this process --------------------------------------------------------

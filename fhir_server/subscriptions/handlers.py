@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import notify, topic_events
-from .courier import Filed, criteria_entry, for_store, lane_of
+from .courier import for_store
+from .lanes import Filed, criteria_entry, lane_of
 from .notify import DELIVERY_KIND
 from .settings import Settings
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from . import index as subscription_index
 from . import ledger
-from .courier import EVENT, HANDSHAKE, Filed, entry, lane_of
 from .index import TopicActive
+from .lanes import EVENT, HANDSHAKE, Filed, entry, lane_of
 from .notify import matching, may_receive, owner_lookups, owner_reader
 from .settings import Settings
 from .topics import interaction_of, is_topic_criteria

@@ -76,7 +76,7 @@ def poll(condition: Callable[[], object], timeout_s: float, what: str) -> object
 
 def lanes_empty(store) -> bool:
     """Whether every endpoint's lane (courier.py) has been delivered, or dropped."""
-    from fhir_server.subscriptions.courier import LANES, lane_table
+    from fhir_server.subscriptions.lanes import LANES, lane_table
 
     return all(not list(store.kv_list(lane_table(lane))) for lane, _doc in store.kv_list(LANES))
 

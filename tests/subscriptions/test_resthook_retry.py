@@ -18,7 +18,7 @@ from kit.stores import make_store
 
 from fhir_server import cli
 from fhir_server.outbox import DEAD_LETTERS, MAX_ATTEMPTS, outbox_of
-from fhir_server.subscriptions import courier
+from fhir_server.subscriptions import courier, lanes
 from fhir_server.subscriptions.settings import from_config
 from tests.access.authkit import AuthServer, observation, patients
 from tests.subscriptions.hookkit import Receiver, subscription
@@ -28,7 +28,7 @@ CRITERIA = "Observation?code=http://loinc.org|29463-7"
 
 @pytest.fixture(autouse=True)
 def retries_due_at_once(monkeypatch):
-    monkeypatch.setattr(courier, "FIRST_RETRY_S", 0.0)
+    monkeypatch.setattr(lanes, "FIRST_RETRY_S", 0.0)
 
 
 @pytest.fixture(params=["sqlite", "mongomock"])
@@ -43,8 +43,8 @@ def live(request: pytest.FixtureRequest, tmp_path) -> Iterator[AuthServer]:
 
 def _queued(store) -> list[tuple[str, str, dict]]:
     """Criteria-based deliveries waiting in the endpoints' lanes: (lane, key, entry)."""
-    return [(lane, key, doc) for lane, _ in store.kv_list(courier.LANES)
-            for key, doc in store.kv_list(courier.lane_table(lane)) if doc["kind"] == courier.CRITERIA]
+    return [(lane, key, doc) for lane, _ in store.kv_list(lanes.LANES)
+            for key, doc in store.kv_list(lanes.lane_table(lane)) if doc["kind"] == lanes.CRITERIA]
 
 
 def _rest_hook_pending(store) -> int:
@@ -55,7 +55,7 @@ def _failing_since(store, seconds_ago: float) -> None:
     """Time passes: the waiting deliveries first failed ``seconds_ago``."""
     for lane, key, doc in _queued(store):
         if doc["first_failure"] is not None:
-            store.kv_put(courier.lane_table(lane), key, {**doc, "first_failure": time.time() - seconds_ago})
+            store.kv_put(lanes.lane_table(lane), key, {**doc, "first_failure": time.time() - seconds_ago})
 
 
 def _dispatch(live: AuthServer, rounds: int = 1) -> None:

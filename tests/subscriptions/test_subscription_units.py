@@ -8,7 +8,7 @@ import pytest
 
 from auth import Caller, can_read
 from fhir_server.errors import FHIRError
-from fhir_server.subscriptions import courier, index, notify, resthook
+from fhir_server.subscriptions import index, notify, resthook, status
 from fhir_server.subscriptions.acceptance import OWNER_URL, accept, criteria_query, delivers, owner_of, parse_header
 from tests.subscriptions.hookkit import subscription
 
@@ -155,6 +155,6 @@ def test_a_notification_sends_decimals_as_they_were_written():
 
 def test_giving_up_puts_an_active_subscription_in_error():
     active = accept(subscription(URL, BP), "a")
-    errored = courier.with_status(active, "error", "delivery failed")
+    errored = status.with_status(active, "error", "delivery failed")
     assert errored["status"] == "error" and errored["error"] == "delivery failed" and owner_of(errored) == "a"
-    assert courier.with_status({**active, "status": "off"}, "error", "x") is None
+    assert status.with_status({**active, "status": "off"}, "error", "x") is None

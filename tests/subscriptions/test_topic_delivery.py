@@ -13,7 +13,7 @@ from kit.live import serve
 from kit.ports import free_port
 from kit.stores import make_store
 
-from fhir_server.subscriptions import courier
+from fhir_server.subscriptions import lanes
 from tests.access.authkit import AuthServer, patients
 from tests.subscriptions.hookkit import Receiver, poll, subscription
 from tests.subscriptions.topickit import MEASURE, deliver, events_of, notices, topic_subscription, vital_sign
@@ -21,7 +21,7 @@ from tests.subscriptions.topickit import MEASURE, deliver, events_of, notices, t
 
 @pytest.fixture(autouse=True)
 def retries_due_at_once(monkeypatch):
-    monkeypatch.setattr(courier, "FIRST_RETRY_S", 0.0)
+    monkeypatch.setattr(lanes, "FIRST_RETRY_S", 0.0)
 
 
 def _live(tmp_path, kind: str = "sqlite", **settings):
@@ -182,7 +182,7 @@ def test_deliveries_are_audited(tmp_path):
 
 def test_time_moves_on_between_two_attempts(tmp_path, monkeypatch):
     """With the real backoff, a failed head waits its turn: the lane is not tried again before it is due."""
-    monkeypatch.setattr(courier, "FIRST_RETRY_S", 2.0)
+    monkeypatch.setattr(lanes, "FIRST_RETRY_S", 2.0)
     live = _live(tmp_path)
     port = free_port()
     try:

@@ -10,7 +10,7 @@ import pytest
 from kit.stores import BACKENDS, make_store
 
 from fhir_server.search.matcher import matches
-from fhir_server.subscriptions import backport, courier, ledger, masking
+from fhir_server.subscriptions import backport, lanes, ledger, masking
 from fhir_server.subscriptions import bundle as notifications
 from fhir_server.subscriptions.acceptance import OWNER_URL
 from fhir_server.subscriptions.topics import TOPICS, filter_pairs, interaction_of, topic_of, topic_query
@@ -133,13 +133,13 @@ def test_headers_are_masked_for_anyone_but_the_owner():
 
 
 def test_lanes_and_backoff():
-    assert courier.lane_of("http://a/h", "s1", 1) == courier.lane_of("http://a/h", "s2", 1)
-    assert courier.lane_of("http://a/h", "s1", 1) != courier.lane_of("http://b/h", "s1", 1)
-    assert len({courier.lane_of("http://a/h", f"s{i}", 4) for i in range(50)}) == 4
-    assert [courier.backoff(n) for n in range(1, 13)] == [2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900, 900]
+    assert lanes.lane_of("http://a/h", "s1", 1) == lanes.lane_of("http://a/h", "s2", 1)
+    assert lanes.lane_of("http://a/h", "s1", 1) != lanes.lane_of("http://b/h", "s1", 1)
+    assert len({lanes.lane_of("http://a/h", f"s{i}", 4) for i in range(50)}) == 4
+    assert [lanes.backoff(n) for n in range(1, 13)] == [2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900, 900]
     # 24 hours of retries at this backoff: about a hundred attempts, never one given up early
     elapsed, attempts = 0.0, 0
     while elapsed < 24 * 3600:
         attempts += 1
-        elapsed += courier.backoff(attempts)
+        elapsed += lanes.backoff(attempts)
     assert 90 < attempts < 110
