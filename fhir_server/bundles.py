@@ -270,7 +270,7 @@ def _rewrite_references(resolver: _Resolver, entry: _Entry, mapping: dict[str, s
 
 
 def _rewrite(node: object, resolve: Callable[[str], str], undo: Undo) -> None:
-    # resources.rewrite_references, keeping what it replaced: a stale resolution is undone and redone
+    # every reference resolved in place, keeping what it replaced: a stale resolution is undone and redone
     if isinstance(node, dict):
         for key, value in node.items():
             if key == "reference" and isinstance(value, str):

@@ -91,24 +91,9 @@ def valid_id(value: Any) -> bool:
     return isinstance(value, str) and bool(_ID.match(value))
 
 
-def rewrite_references(node: object, resolve: Callable[[str], str]) -> None:
-    """Replace, in place, every ``reference`` string under ``node`` by ``resolve(reference)``."""
-    # The hot loop of a large transaction: nothing but the walk and the call.
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "reference" and isinstance(value, str):
-                node[key] = resolve(value)
-            elif isinstance(value, (dict, list)):
-                rewrite_references(value, resolve)
-    elif isinstance(node, list):
-        for item in node:
-            if isinstance(item, (dict, list)):
-                rewrite_references(item, resolve)
-
-
 def with_references(node: Any, resolve: Callable[[str], str]) -> Any:
     """A copy of the JSON tree ``node`` with every ``reference`` string replaced by ``resolve(reference)``;
-    ``node`` is left as it was. One walk: copy.deepcopy then rewrite_references took 3 times as long (the 51
+    ``node`` is left as it was. One walk: copy.deepcopy then a rewrite in place took 3 times as long (the 51
     resources of a telemonitoring batch: 2.9 against 1.0 ms)."""
     kind = type(node)
     if kind is dict:

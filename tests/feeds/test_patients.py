@@ -82,3 +82,19 @@ def test_what_cannot_name_a_patient_is_refused_naming_the_field(spec, registered
 
 def test_without_authentication_any_identifier_system_is_taken():
     assert patients.match({"identifier": {"system": "urn:other", "value": "1"}}, ORIGIN, None).by == "identifier"
+
+
+def test_with_references_copies_the_tree_and_resolves_only_references():
+    from fhir_server.resources import with_references
+
+    observation = {"resourceType": "Observation", "subject": {"reference": "Patient/provisional"},
+                   "device": {"reference": "Device/d1"}, "note": [{"text": "Patient/provisional"}],
+                   "component": [{"valueQuantity": {"value": 1.5}}],
+                   "performer": [{"reference": "Patient/provisional"}]}
+    renamed = {"Patient/provisional": "Patient/p1"}
+    copied = with_references(observation, lambda reference: renamed.get(reference, reference))
+    assert copied["subject"] == {"reference": "Patient/p1"} and copied["performer"] == [{"reference": "Patient/p1"}]
+    assert copied["device"] == {"reference": "Device/d1"} and copied["note"] == [{"text": "Patient/provisional"}]
+    assert observation["subject"] == {"reference": "Patient/provisional"}  # the mapped change stays as mapped
+    copied["component"][0]["valueQuantity"]["value"] = 2
+    assert observation["component"][0]["valueQuantity"]["value"] == 1.5
