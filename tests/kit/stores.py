@@ -48,10 +48,20 @@ def _mongomock_client():
         for cls in (mongomock.MongoClient, mongomock.database.Database, mongomock.collection.Collection,
                     mongomock.collection.Cursor):
             for name, attr in list(vars(cls).items()):
-                if inspect.isfunction(attr) and (not name.startswith("__") or name == "__next__"):
+                if inspect.isgeneratorfunction(attr):
+                    setattr(cls, name, _serialized(_listed(attr)))  # iterated under the lock too
+                elif inspect.isfunction(attr) and (not name.startswith("__") or name == "__next__"):
                     setattr(cls, name, _serialized(attr))
         mongomock._relais_serialized = True
     return mongomock.MongoClient()
+
+
+def _listed(generator_function):
+    @functools.wraps(generator_function)
+    def listed(*args, **kwargs):
+        return iter(list(generator_function(*args, **kwargs)))
+
+    return listed
 
 
 def _serialized(function):
