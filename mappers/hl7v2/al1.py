@@ -8,9 +8,8 @@ HL7 v2 gives an allergy no identifier: it is found again by its patient and alle
 from __future__ import annotations
 
 from .changes import made_up
-from .datatypes import codeable_concept, date_time
+from .datatypes import codeable_concept, timestamp
 from .er7 import field, repetitions, value
-from .problems import Problem
 
 CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
 VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
@@ -45,12 +44,9 @@ def allergy(al1, index: int, patient_ref: str, patient_key: str) -> tuple[dict, 
     reactions = [value(rep, 1) for rep in repetitions(al1, 5) if value(rep, 1)]
     if reactions:
         resource["reaction"] = [{"manifestation": [{"text": text} for text in reactions]}]
-    identified = field(al1, 6, 1)
+    identified = timestamp(al1, 6, "AL1-6 (identification date)", f"AL1^{index}^6", "date")
     if identified:
-        when = date_time(identified)
-        if when is None:
-            raise Problem(102, f"AL1-6 (identification date) {identified!r} is not an HL7 date", f"AL1^{index}^6")
-        resource["onsetDateTime"] = when
+        resource["onsetDateTime"] = identified
     first = (code.get("coding") or [{}])[0]
     key = made_up("allergy", patient_key, first.get("system", ""), first.get("code") or code.get("text", ""))
     resource["identifier"] = [key]

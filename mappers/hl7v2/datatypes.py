@@ -8,7 +8,8 @@ from datetime import datetime
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from .er7 import value
+from .er7 import field, value
+from .problems import Problem
 
 V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
 LOCAL_SYSTEM = "urn:relais:hl7v2:"  # + the assigning authority's name, when it has no OID
@@ -203,6 +204,18 @@ def date_time(text: str, zone_info: ZoneInfo | None = None) -> str | None:
         zone = local.strftime("%z")
     return f"{year}-{month}-{day}T{hour}:{minute or '00'}:{second or '00'}{fraction or ''}{zone[:3]}:{zone[3:]}"
 
+
+
+def timestamp(segment, number: int, what: str, location: str, kind: str = "timestamp") -> str | None:
+    """Field ``number`` of ``segment`` as a FHIR dateTime (None when empty); one that is not an HL7 ``kind``
+    (timestamp or date) is AE 102 naming ``what`` at ``location``."""
+    text = field(segment, number, 1)
+    if not text:
+        return None
+    converted = date_time(text)
+    if converted is None:
+        raise Problem(102, f"{what} {text!r} is not an HL7 {kind}", location)
+    return converted
 
 def date_only(text: str) -> str | None:
     """An HL7 date or timestamp as a FHIR date (birthDate keeps the day only)."""

@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .changes import entity_identifier, made_up
-from .datatypes import codeable_concept, date_time
+from .datatypes import codeable_concept, timestamp
 from .er7 import field, repetitions
-from .problems import Problem
 
 CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 CLINICAL = "http://terminology.hl7.org/CodeSystem/condition-clinical"
@@ -45,11 +44,8 @@ def condition(dg1, index: int, subject: str, visit: str | None, scope_key: str, 
     if visit:
         resource["encounter"] = {"reference": visit}
     for number, element in ((5, "onsetDateTime"), (19, "recordedDate")):
-        text = field(dg1, number, 1)
-        if text:
-            when = date_time(text)
-            if when is None:
-                raise Problem(102, f"DG1-{number} {text!r} is not an HL7 timestamp", f"{where}^{number}")
+        when = timestamp(dg1, number, f"DG1-{number}", f"{where}^{number}")
+        if when:
             resource[element] = when
     for xcn in repetitions(dg1, 16)[:1]:
         asserter = professional(xcn)

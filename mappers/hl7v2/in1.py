@@ -12,9 +12,8 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from .changes import KEY_SYSTEM, made_up
-from .datatypes import V2_0203, codeable_concept, date_time, identifier
+from .datatypes import V2_0203, codeable_concept, identifier, timestamp
 from .er7 import field, repetitions, value
-from .problems import Problem
 
 SUBSCRIBER_RELATIONSHIP = "http://terminology.hl7.org/CodeSystem/subscriber-relationship"
 _RELATIONSHIP = {"SEL": "self", "SPO": "spouse", "DOM": "common", "CHD": "child", "PAR": "parent", "EME": "other",
@@ -41,11 +40,8 @@ def coverage(in1, in2, index: int, patient_ref: str, patient_key: str, authority
         resource["type"] = plan
     period = {}
     for number, bound in ((12, "start"), (13, "end")):
-        text = field(in1, number, 1)
-        if text:
-            when = date_time(text)
-            if when is None:
-                raise Problem(102, f"IN1-{number} {text!r} is not an HL7 date", f"{where}^{number}")
+        when = timestamp(in1, number, f"IN1-{number}", f"{where}^{number}", "date")
+        if when:
             period[bound] = when
     if period:
         resource["period"] = period

@@ -10,7 +10,7 @@ and relationship.
 from __future__ import annotations
 
 from .changes import made_up
-from .datatypes import address, codeable_concept, contact_point, date_only, date_time, human_name, identifier
+from .datatypes import address, codeable_concept, contact_point, date_only, human_name, identifier, timestamp
 from .er7 import field, repetitions
 from .problems import Problem
 
@@ -60,9 +60,9 @@ def related(nk1, index: int, patient_ref: str, patient_key: str, authority: str)
         person["birthDate"] = date_only(birth) or _bad(f"NK1-16 (birth date) {birth!r}", f"{where}^16")
     period = {}
     for number, bound in ((8, "start"), (9, "end")):
-        text = field(nk1, number, 1)
-        if text:
-            period[bound] = date_time(text) or _bad(f"NK1-{number} {text!r}", f"{where}^{number}")
+        when = timestamp(nk1, number, f"NK1-{number}", f"{where}^{number}", "date")
+        if when:
+            period[bound] = when
     if period:
         person["period"] = contact["period"] = period
     # a RelatedPerson is one person's relation to one patient: the mother of two patients is two of

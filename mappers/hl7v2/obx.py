@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 from fhir_server.fhirjson import FHIRDecimal
 
-from .datatypes import CODING_SYSTEMS, codeable_concept, coding_system, date_time
+from .datatypes import CODING_SYSTEMS, codeable_concept, coding_system, date_time, timestamp
 from .er7 import field, repetitions, value
 from .problems import Problem
 
@@ -43,14 +43,9 @@ def observation(obx, index: int, subject: str, encounter: str | None, order_code
     }
     if encounter:
         resource["encounter"] = {"reference": encounter}
-    when = field(obx, 14, 1)
+    when = timestamp(obx, 14, "OBX-14 (observation time)", f"{where}^14") or order_time
     if when:
-        converted = date_time(when)
-        if converted is None:
-            raise Problem(102, f"OBX-14 (observation time) {when!r} is not an HL7 timestamp", f"{where}^14")
-        resource["effectiveDateTime"] = converted
-    elif order_time:
-        resource["effectiveDateTime"] = order_time
+        resource["effectiveDateTime"] = when
     unit = _unit(obx)
     resource.update(_value(obx, field(obx, 2, 1).upper(), unit, where))
     ranges = field(obx, 7)

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .changes import entity_identifier, made_up
-from .datatypes import codeable_concept, date_time
+from .datatypes import codeable_concept, timestamp
 from .er7 import field, repetitions
-from .problems import Problem
 
 SNOMED = "http://snomed.info/sct"
 _FUNCTION = {11: ("304292004", "Surgeon"), 12: ("158970007", "Anesthetist")}
@@ -34,11 +33,9 @@ def procedure(pr1, index: int, subject: str, visit: str | None, scope_key: str, 
     }
     if visit:
         resource["encounter"] = {"reference": visit}
-    text = field(pr1, 5, 1)
-    if text:
-        when = date_time(text)
-        if when is None:
-            raise Problem(102, f"PR1-5 (procedure date) {text!r} is not an HL7 timestamp", f"{where}^5")
+    text = field(pr1, 5, 1)  # also a part of a made-up key
+    when = timestamp(pr1, 5, "PR1-5 (procedure date)", f"{where}^5")
+    if when:
         resource["performedDateTime"] = when
     performers = []
     for number, (snomed, display) in _FUNCTION.items():

@@ -13,9 +13,8 @@ from collections.abc import Callable
 from . import zbe
 from .carry import kept
 from .changes import Carry
-from .datatypes import date_time, identifier
+from .datatypes import identifier, timestamp
 from .er7 import field, repetitions, value
-from .problems import Problem
 
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 NULL_FLAVOR = "http://terminology.hl7.org/CodeSystem/v3-NullFlavor"
@@ -72,8 +71,8 @@ def encounter(pv1, trigger: str, authority: str, patient_ref: str, event_time: s
         "class": {"system": system, "code": code, "display": display},
         "subject": {"reference": patient_ref},
     }
-    start = _time(pv1, 44, "PV1^1^44", "PV1-44 (admit date)") or (event_time if trigger in ("A01", "A04") else None)
-    end = _time(pv1, 45, "PV1^1^45", "PV1-45 (discharge date)") or (event_time if trigger == "A03" else None)
+    start = timestamp(pv1, 44, "PV1-44 (admit date)", "PV1^1^44") or (event_time if trigger in ("A01", "A04") else None)
+    end = timestamp(pv1, 45, "PV1-45 (discharge date)", "PV1^1^45") or (event_time if trigger == "A03" else None)
     period = {key: when for key, when in (("start", start), ("end", end)) if when}
     if period:
         resource["period"] = period
@@ -97,13 +96,9 @@ def planned(pv2) -> list[dict]:
     """PV2-8 expected admission and PV2-9 expected discharge as the Encounter's planned dates."""
     found = []
     for number, url, what in ((8, PLANNED_START, "expected admit date"), (9, PLANNED_END, "expected discharge date")):
-        text = field(pv2, number, 1)
-        if not text:
-            continue
-        converted = date_time(text)
-        if converted is None:
-            raise Problem(102, f"PV2-{number} ({what}) {text!r} is not an HL7 timestamp", f"PV2^1^{number}")
-        found.append({"url": url, "valueDateTime": converted})
+        converted = timestamp(pv2, number, f"PV2-{number} ({what})", f"PV2^1^{number}")
+        if converted is not None:
+            found.append({"url": url, "valueDateTime": converted})
     return found
 
 
@@ -171,11 +166,3 @@ def finish(resource: dict, locations: list[dict]) -> dict:
     return resource
 
 
-def _time(pv1, number: int, location: str, what: str) -> str | None:
-    text = field(pv1, number, 1)
-    if not text:
-        return None
-    converted = date_time(text)
-    if converted is None:
-        raise Problem(102, f"{what} {text!r} is not an HL7 timestamp", location)
-    return converted

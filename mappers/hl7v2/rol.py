@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from fhir_server.codes import CARE_ROLES, SNOMED_CARE_ROLES
 
-from .datatypes import date_time
+from .datatypes import timestamp
 from .er7 import field, repetitions, value
-from .problems import Problem
 
 # ROL-3 -> care role; other hospital roles (attending, admitting, consulting...) are "other"
 ROLE_CODES = {"ODRP": "general-practitioner", "PP": "general-practitioner", "GP": "general-practitioner"}
@@ -59,10 +58,7 @@ def period(rol, index: int) -> dict | None:
     """ROL-5 and ROL-6 as a Period (the care team reads an ended role as past)."""
     found = {}
     for number, bound in ((5, "start"), (6, "end")):
-        text = field(rol, number, 1)
-        if text:
-            when = date_time(text)
-            if when is None:
-                raise Problem(102, f"ROL-{number} {text!r} is not an HL7 timestamp", f"ROL^{index}^{number}")
+        when = timestamp(rol, number, f"ROL-{number}", f"ROL^{index}^{number}")
+        if when:
             found[bound] = when
     return found or None
