@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from fhir_server import write
+
+from .changes import conditional
 from .datatypes import LOCAL_SYSTEM, V2_0203, authority_system, provisional_id
 from .er7 import Header, repetitions, value
 from .problems import Problem
@@ -45,6 +48,14 @@ class Context:
         """A stable id for a resource this message creates (no business identifier): its sender, control
         id and place. A resend under the same control id is answered by the ingest, never mapped again."""
         return provisional_id(resource_type, f"{self.head.sender}|{self.head.control_id}|{where}")
+
+    def keyed_or_created(self, resource_type: str, resource: dict, key: dict | None, where: str) -> write.Change:
+        """``resource`` updated by its business identifier ``key`` (``changes.conditional``), or, without one,
+        created under the id ``created_id`` gives it."""
+        if key:
+            return conditional(resource_type, resource, key)
+        resource["id"] = self.created_id(resource_type, where)
+        return write.Change(write.CREATE, resource_type, id=resource["id"], resource=resource)
 
 
 def order_number(ei, kind: str, authority: str) -> dict | None:

@@ -3,10 +3,8 @@ its placer order number (else its filler's): a status change or a cancellation u
 
 from __future__ import annotations
 
-from fhir_server import write
-
 from . import orc as orc_segment
-from .changes import Changes, conditional
+from .changes import Changes
 from .context import Context
 from .datatypes import codeable_concept, date_time
 from .er7 import field, repetitions, value
@@ -104,9 +102,5 @@ def _request(ctx: Context, position: int, orc, obr, notes: list[str]) -> Changes
     requester = orc_segment.requester(ctx, orc, position, out)
     resource = service_request(ctx, orc, obr, requester, notes)
     keys = resource.get("identifier") or []
-    if keys:
-        out.add(conditional("ServiceRequest", resource, keys[0]), where)
-    else:
-        resource["id"] = ctx.created_id("ServiceRequest", where)
-        out.add(write.Change(write.CREATE, "ServiceRequest", id=resource["id"], resource=resource), where)
+    out.add(ctx.keyed_or_created("ServiceRequest", resource, keys[0] if keys else None, where), where)
     return out

@@ -3,9 +3,7 @@ list, found again by the problem instance id (PRB-4): an update or a deletion ch
 
 from __future__ import annotations
 
-from fhir_server import write
-
-from .changes import Changes, conditional
+from .changes import Changes
 from .context import Context, first_order_number
 from .datatypes import codeable_concept, date_time
 from .er7 import field, repetitions
@@ -80,11 +78,8 @@ def _condition(ctx: Context, position: int, prb) -> Changes:
     recorded = date_time(field(prb, 7, 1)) or date_time(field(prb, 2, 1))
     if recorded:
         resource["recordedDate"] = recorded
-    if key:
-        out.add(conditional("Condition", resource, key), where)
-    elif ctx.head.trigger == "PC1":
-        resource["id"] = ctx.created_id("Condition", where)
-        out.add(write.Change(write.CREATE, "Condition", id=resource["id"], resource=resource), where)
+    if key or ctx.head.trigger == "PC1":
+        out.add(ctx.keyed_or_created("Condition", resource, key, where), where)
     else:
         raise Problem(101, f"PRB-4 (problem instance id) is empty: {ctx.head.trigger} cannot name the problem it"
                            " changes", f"{where}^4", "AE")

@@ -3,11 +3,9 @@ by its placer order number (else its filler's): a change or a discontinuation up
 
 from __future__ import annotations
 
-from fhir_server import write
-
 from . import orc as orc_segment
 from . import rx
-from .changes import Changes, conditional
+from .changes import Changes
 from .context import Context
 from .datatypes import date_time
 from .er7 import field, repetitions, value
@@ -80,9 +78,5 @@ def _request(ctx: Context, position: int, orc, rxe, rxr, tq1) -> Changes:
         dispense["quantity"] = amount
     if dispense:
         resource["dispenseRequest"] = dispense
-    if identifiers:
-        out.add(conditional("MedicationRequest", resource, identifiers[0]), where)
-    else:
-        resource["id"] = ctx.created_id("MedicationRequest", where)
-        out.add(write.Change(write.CREATE, "MedicationRequest", id=resource["id"], resource=resource), where)
+    out.add(ctx.keyed_or_created("MedicationRequest", resource, identifiers[0] if identifiers else None, where), where)
     return out

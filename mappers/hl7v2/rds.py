@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from fhir_server import write
-
 from . import orc as orc_segment
 from . import rx
-from .changes import Changes, conditional, created_once
+from .changes import Changes, created_once
 from .context import Context
 from .datatypes import LOCAL_SYSTEM, date_time
 from .er7 import field, repetitions, value
@@ -79,9 +77,5 @@ def _dispense(ctx: Context, position: int, orc, rxd, rxr) -> Changes:
     notes = [value(rep, 2) or value(rep, 1) for rep in repetitions(rxd, 9) if value(rep, 1) or value(rep, 2)]
     if notes:
         resource["note"] = [{"text": text} for text in notes]
-    if key:
-        out.add(conditional("MedicationDispense", resource, key), where)
-    else:
-        resource["id"] = ctx.created_id("MedicationDispense", where)
-        out.add(write.Change(write.CREATE, "MedicationDispense", id=resource["id"], resource=resource), where)
+    out.add(ctx.keyed_or_created("MedicationDispense", resource, key, where), where)
     return out

@@ -3,10 +3,8 @@ order's filler number (else its placer's): an update or a deletion (RXA-21 D) ch
 
 from __future__ import annotations
 
-from fhir_server import write
-
 from . import orc as orc_segment
-from .changes import Changes, conditional, created_once
+from .changes import Changes, created_once
 from .context import Context
 from .datatypes import CODING_SYSTEMS, codeable_concept, coding_system, date_only, date_time
 from .er7 import field, repetitions, value
@@ -96,11 +94,7 @@ def _immunization(ctx: Context, position: int, orc, rxa, rxr) -> Changes:
             ref = out.add(created_once("Practitioner", *made), f"{where}^10")
             resource["performer"] = [{"function": {"coding": [{"system": PERFORMER_FUNCTION, "code": "AP"}]},
                                       "actor": {"reference": ref}}]
-    if identifiers:
-        out.add(conditional("Immunization", resource, identifiers[0]), where)
-    else:
-        resource["id"] = ctx.created_id("Immunization", where)
-        out.add(write.Change(write.CREATE, "Immunization", id=resource["id"], resource=resource), where)
+    out.add(ctx.keyed_or_created("Immunization", resource, identifiers[0] if identifiers else None, where), where)
     return out
 
 
