@@ -17,7 +17,6 @@ SYSTOLIC = "systolic"
 PULSE = "pulse"
 TEMPERATURE = "temperature"
 OXYGEN = "oxygen"  # supplemental oxygen: inhaled O2 flow (3151-8) above 0 or concentration (3150-0) above 21 %
-PARAMETERS = (RESPIRATION, SPO2, SYSTOLIC, PULSE, TEMPERATURE, OXYGEN)
 # The LOINC codes each parameter is read from (as Observation.code, or as a component's code).
 CODES = {
     RESPIRATION: ("9279-1",),

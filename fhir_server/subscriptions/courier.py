@@ -37,7 +37,7 @@ from ..outbox.dead_letters import DEAD_LETTERS
 from . import backport, ledger
 from . import bundle as notifications
 from . import index as subscription_index
-from .acceptance import end_of, endpoint_allowed, owner_of
+from .acceptance import delivers, end_of, endpoint_allowed, owner_of
 from .lanes import (
     CRITERIA,
     EVENT,
@@ -53,7 +53,15 @@ from .lanes import (
     target_of,
 )
 from .notify import delivery, may_receive, owner_reader
-from .resthook import DeliveryError, Notification, audit_facts, notification, notification_headers, send
+from .resthook import (
+    AUDIT_INTERACTION,
+    DeliveryError,
+    Notification,
+    audit_facts,
+    notification,
+    notification_headers,
+    send,
+)
 from .settings import Settings
 from .status import set_status
 
@@ -66,7 +74,6 @@ ROUND_S = 5.0  # a worker gives its lane back after this long, so a busy lane do
 TICK_S = 0.25  # the scheduler's look at retries due and at lanes filed by other processes
 RESCAN_S = 2.0
 HOUSEKEEPING_S = 1.0
-AUDIT_INTERACTION = "subscription-notification"
 _KINDS = {EVENT: notifications.EVENT_NOTIFICATION, HANDSHAKE: notifications.HANDSHAKE,
           HEARTBEAT: notifications.HEARTBEAT}
 
@@ -258,7 +265,7 @@ class Courier:
         stored = self.store.read("Subscription", sid)
         subscription = stored.resource if stored is not None and not stored.deleted else None
         of_sub = [key for key, doc in entries if doc["sid"] == sid]
-        if subscription is None or not _still_due(subscription, now):
+        if subscription is None or not delivers(subscription, now):
             log.info("notifications of Subscription/%s dropped: no longer active", sid)
             self._drop(lane, of_sub, consumed)
             return True
@@ -435,10 +442,6 @@ class Courier:
         self.store.kv_put(HEARTBEATS, subscription_id, {"at": now}, durable=False)
         return True
 
-
-def _still_due(subscription: dict, now: float) -> bool:
-    end = end_of(subscription)
-    return subscription.get("status") == "active" and (end is None or end > now)
 
 
 # --- one courier per store, in this process --------------------------------------------------------
