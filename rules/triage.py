@@ -67,10 +67,6 @@ class AlreadyTriaged(Exception):
     """Inside the write's transaction: a Task already names this version for this rule."""
 
 
-class Stale(Exception):
-    """Inside the write's transaction: the open Task changed since it was read."""
-
-
 # --- kind "resource": which versions to triage -------------------------------------------------------
 
 def queue(settings: Settings, store: Any, payloads: list[dict]) -> None:
@@ -206,14 +202,14 @@ def raise_alert(settings: Settings, store: Any, actor: Actor, firing: Firing, tr
             if txn.search(already).ids:
                 raise AlreadyTriaged
             if tuple(txn.search(open_query).ids[:1]) != seen:
-                raise Stale
+                raise write.Stale  # the open Task changed since it was read
 
         try:
             # dangling: the owner may be a team no resource describes yet; an alert must not wait for it
             results = write.write(store, changes, actor, guard=guard, dangling=True)
         except AlreadyTriaged:
             return None
-        except Stale:
+        except write.Stale:
             continue
         except FHIRError as exc:
             if exc.status == 412:  # the open Task changed between its read and the write
