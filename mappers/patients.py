@@ -17,7 +17,7 @@ from urllib.parse import quote
 from fhir_server import codes, write
 
 from .json_feed import INVALID, find_or_create, reference, stable_id
-from .partner import Problem
+from .partner import NOT_STORED, Problem
 
 UNKNOWN_PATIENT = "unknown-patient"
 UNREGISTERED_SYSTEM = "unregistered-system"
@@ -132,3 +132,11 @@ def provisional_patient(pid: str, identifiers: list[dict], origin: Origin) -> di
 def unknown_patient(reference_: str, where: str = "patient.id") -> Problem:
     """The refusal of a payload about a Relais id that names no Patient."""
     return Problem(UNKNOWN_PATIENT, f"{where}: {reference_} names no patient on this server", where, status=422)
+
+
+def named(problem: Problem, patient: str) -> Problem:
+    """``problem``, or, when the write refused a reference to ``patient`` (a Relais id that names no Patient),
+    the refusal on ``patient.id`` rather than on the resource that referenced it."""
+    if problem.reason == NOT_STORED and f"{patient} names no resource" in problem.text:
+        return unknown_patient(patient)
+    return problem

@@ -12,7 +12,7 @@ from functools import partial
 
 from fhir_server import codes, write
 
-from .. import json_feed, partner, patients
+from .. import json_feed, patients
 from ..json_feed import Context, checked, find_or_create, instant, sender_system, stable_id
 from ..partner import Answer, FeedMapper, Mapped, Problem
 from .schema import ROLES, SCHEMA
@@ -136,9 +136,7 @@ def _value(answer: object) -> dict:
 
 def _answer(problem: Problem | None, results: list[write.Result], report: str, patient: str) -> Answer:
     if problem is not None:
-        if problem.reason == partner.NOT_STORED and f"{patient} names no resource" in problem.text:
-            problem = patients.unknown_patient(patient)
-        return json_feed.problem_answer(problem)
+        return json_feed.problem_answer(patients.named(problem, patient))
     stored = results[-1]
     body = {"id": report, "status": "unchanged" if stored.outcome == "exists" else "created",
             "resource": f"{stored.resource_type}/{stored.id}", "patient": _patient(results, patient)}

@@ -14,7 +14,7 @@ from functools import partial
 
 from fhir_server import codes, write
 
-from .. import json_feed, partner, patients
+from .. import json_feed, patients
 from ..json_feed import INVALID, Context, checked, find_or_create, sender_system, stable_id
 from ..partner import Answer, FeedMapper, Mapped, Problem
 from .schema import SCHEMA
@@ -147,9 +147,7 @@ def _attachment(text: str, title: str) -> dict:
 
 def _answer(problem: Problem | None, results: list[write.Result], consult: str, patient: str) -> Answer:
     if problem is not None:
-        if problem.reason == partner.NOT_STORED and f"{patient} names no resource" in problem.text:
-            problem = patients.unknown_patient(patient)
-        return json_feed.problem_answer(problem)
+        return json_feed.problem_answer(patients.named(problem, patient))
     resources = [{"resource": f"{r.resource_type}/{r.id}", "status": "unchanged" if r.outcome == "exists"
                   else "created"} for r in results]
     status = "unchanged" if all(r["status"] == "unchanged" for r in resources) else "created"

@@ -103,7 +103,7 @@ def _answer(problem: Problem | None, results: list[write.Result], items: list[di
             found: bool) -> Answer:
     """Per measure: created, unchanged (found: sent before) or rejected with its reason."""
     if problem is not None and problem.reason != IMPLAUSIBLE:
-        return json_feed.problem_answer(_named(problem, patient))
+        return json_feed.problem_answer(patients.named(problem, patient))
     if found and results:  # the Patient found by INS or identifier, or created: its id as resolved
         patient = f"Patient/{results[0].id}"
     answers = []
@@ -122,10 +122,3 @@ def _answer(problem: Problem | None, results: list[write.Result], items: list[di
         return json_feed.http_answer(422, body, partner.verdict(problem), problem)
     rejected = any(a["status"] == "rejected" for a in answers)
     return json_feed.http_answer(200, body, "partial" if rejected else "accepted")
-
-
-def _named(problem: Problem, patient: str) -> Problem:
-    """A payload about a Relais id that names no Patient is refused on ``patient.id``, not on a measure."""
-    if problem.reason == partner.NOT_STORED and f"{patient} names no resource" in problem.text:
-        return patients.unknown_patient(patient)
-    return problem
