@@ -68,6 +68,9 @@ class Transaction(Protocol):
     def kv_put(self, table: str, key: str, doc: dict) -> None:
         """``Store.kv_put`` inside the transaction: stored exactly when its other writes are."""
 
+    def kv_delete(self, table: str, key: str) -> None:
+        """``Store.kv_delete`` inside the transaction."""
+
     def search(self, query: SearchQuery) -> SearchResult:
         """Search inside the transaction (conditional interactions decide on what it sees)."""
 

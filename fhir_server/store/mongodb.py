@@ -97,6 +97,9 @@ class MongoTransaction:
         self.store.kv.replace_one({"_id": f"{table}/{key}"}, {"tbl": table, "key": key, "doc": doc}, upsert=True,
                                   session=self.session)
 
+    def kv_delete(self, table: str, key: str) -> None:
+        self.store.kv.delete_one({"_id": f"{table}/{key}"}, session=self.session)
+
 
 def _outbox_doc(payload: dict) -> dict:
     return {"payload": payload, "created": time.time(), "lease_until": 0.0, "attempts": 0}

@@ -108,6 +108,9 @@ class SQLiteTransaction:
     def kv_put(self, table: str, key: str, doc: dict) -> None:
         self.conn.execute("INSERT OR REPLACE INTO kv (tbl, key, doc) VALUES (?,?,?)", (table, key, _dumps(doc)))
 
+    def kv_delete(self, table: str, key: str) -> None:
+        self.conn.execute("DELETE FROM kv WHERE tbl=? AND key=?", (table, key))
+
 
 def _replace_rows(conn: sqlite3.Connection, resource_type: str, key: int, index: list[IndexRow]) -> None:
     """Make ``index`` the search rows of the resource ``key``, touching only the rows that differ.

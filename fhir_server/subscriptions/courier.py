@@ -106,14 +106,14 @@ class Courier:
     # --- filing (the dispatcher's thread) ---------------------------------------------------------
 
     def file(self, filed: list[Filed]) -> None:
-        """Put notifications in their lanes (durably: the last write syncs every one before it) and wake
-        the workers."""
-        for i, item in enumerate(filed):
-            if item.lane not in self._lanes:
-                self.store.kv_put(LANES, item.lane, {"endpoint": item.endpoint}, durable=False)
-                self._lanes.add(item.lane)
-            self.store.kv_put(lane_table(item.lane), entry_key(item.entry), item.entry,
-                              durable=i == len(filed) - 1)
+        """Put notifications in their lanes (in one durable transaction) and wake the workers."""
+        with self.store.transaction() as txn:
+            for item in filed:
+                if item.lane not in self._lanes:
+                    txn.kv_put(LANES, item.lane, {"endpoint": item.endpoint})
+                txn.kv_put(lane_table(item.lane), entry_key(item.entry), item.entry)
+        for item in filed:
+            self._lanes.add(item.lane)
             self.last_activity[item.entry["sid"]] = time.time()
         self.wake({item.lane for item in filed})
 
@@ -253,8 +253,9 @@ class Courier:
                 return time.time()
 
     def _drop(self, lane: str, keys: list[str], consumed: set[str] | None = None) -> None:
-        for key in keys:
-            self.store.kv_delete(lane_table(lane), key)
+        with self.store.transaction() as txn:  # one commit (and sync) for a run of maxCount events
+            for key in keys:
+                txn.kv_delete(lane_table(lane), key)
         if consumed is not None:
             consumed.update(keys)
 

@@ -69,6 +69,11 @@ def test_a_record_put_in_a_transaction_is_stored_with_it_or_not_at_all(store):
         txn.kv_put("feed_messages", "s|k1", {"outcome": "accepted"})
         txn.kv_put("feed_messages", "s|k1", {"outcome": "accepted", "written": ["Patient/a/_history/1"]})
     assert store.kv_get("feed_messages", "s|k1") == {"outcome": "accepted", "written": ["Patient/a/_history/1"]}
+    with store.transaction() as txn:
+        txn.kv_put("feed_messages", "s|k3", {"outcome": "accepted"})
+        txn.kv_delete("feed_messages", "s|k1")
+        txn.kv_delete("feed_messages", "s|never")
+    assert store.kv_get("feed_messages", "s|k1") is None and store.kv_get("feed_messages", "s|k3") is not None
     if not getattr(store, "supports_transactions", True):
         return  # sequential writes: nothing to roll back
     with pytest.raises(RuntimeError):
