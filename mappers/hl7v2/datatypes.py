@@ -74,6 +74,22 @@ def identifier(cx, default_authority: str = "") -> dict | None:
     return result
 
 
+def person_name(xcn) -> dict | None:
+    """XCN-2 (family), XCN-3 and XCN-4 (given), XCN-6 (prefix) as a HumanName."""
+    family = value(xcn, 2, 1)
+    given = [part for part in (value(xcn, 3), value(xcn, 4)) if part]
+    if not family and not given:
+        return None
+    name: dict = {}
+    if family:
+        name["family"] = family
+    if given:
+        name["given"] = given
+    if value(xcn, 6):
+        name["prefix"] = [value(xcn, 6)]
+    return name
+
+
 def human_name(xpn) -> dict | None:
     """An XPN repetition as a HumanName (family, given and middle names, prefix, suffix, use)."""
     family = value(xpn, 1, 1)

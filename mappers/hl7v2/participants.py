@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from fhir_server.codes import FINESS, IDNPS, IDNST, RPPS
 
-from .datatypes import LOCAL_SYSTEM, authority_system, contact_point
+from .datatypes import LOCAL_SYSTEM, authority_system, contact_point, person_name
 from .er7 import value
 
 # XCN-13 / XON-7 identifier types that name a French national directory
@@ -42,22 +42,6 @@ def practitioner(xcn, authority: str, telecom: list | None = None) -> tuple[dict
     if points:
         resource["telecom"] = points
     return resource, key
-
-
-def person_name(xcn) -> dict | None:
-    """XCN-2 (family), XCN-3 and XCN-4 (given), XCN-6 (prefix) as a HumanName."""
-    family = value(xcn, 2, 1)
-    given = [part for part in (value(xcn, 3), value(xcn, 4)) if part]
-    if not family and not given:
-        return None
-    name: dict = {}
-    if family:
-        name["family"] = family
-    if given:
-        name["given"] = given
-    if value(xcn, 6):
-        name["prefix"] = [value(xcn, 6)]
-    return name
 
 
 def display(xcn) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fhir_server.codes import FR_CORE_IDENTIFIER_TYPES, IDNPS, RPPS
 
-from .datatypes import address, authority_system, contact_point
+from .datatypes import address, authority_system, contact_point, person_name
 from .er7 import value
 
 IDNPS_OID = IDNPS.removeprefix("urn:oid:")
@@ -39,21 +39,6 @@ def _national(system: str, kind: str, number: str) -> dict:
             "value": number}
 
 
-def name(xcn) -> dict | None:
-    """XCN-2 to XCN-6 as a HumanName."""
-    family, given = value(xcn, 2, 1), [g for g in (value(xcn, 3), value(xcn, 4)) if g]
-    if not family and not given:
-        return None
-    found: dict = {}
-    if family:
-        found["family"] = family
-    if given:
-        found["given"] = given
-    if value(xcn, 6):
-        found["prefix"] = [value(xcn, 6)]
-    return found
-
-
 def practitioner(xcn, default_authority: str, telecom=(), addresses=()) -> tuple[dict, list[dict]] | None:
     """(the Practitioner of ``xcn``, the identifiers any of which finds it), None without an id number;
     ``telecom`` (XTN) and ``addresses`` (XAD) from the segment that names it (ROL-12, ROL-11)."""
@@ -61,7 +46,7 @@ def practitioner(xcn, default_authority: str, telecom=(), addresses=()) -> tuple
     if not found:
         return None
     resource: dict = {"resourceType": "Practitioner", "identifier": found}
-    person = name(xcn)
+    person = person_name(xcn)
     if person:
         resource["name"] = [person]
     points = [p for p in (contact_point(x, "work") for x in telecom) if p]
