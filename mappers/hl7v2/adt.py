@@ -62,7 +62,6 @@ class Changes:
             earlier = self._items[at][0]
             earlier.resource = {**resource, **(earlier.resource or {})}
             return f"{rtype}/{earlier.id}"
-        resource["id"] = provisional(rtype, keys[0])
         for name in names:
             self._at[name] = len(self._items)
         self._items.append((conditional(rtype, resource, key, carry), source))

@@ -58,7 +58,7 @@ def conditional(resource_type: str, resource: dict, key: dict | list[dict], carr
     Its id is provisional, made from the first key: the id other changes of the message reference.
     """
     keys = key if isinstance(key, list) else [key]
-    resource["id"] = provisional_id(resource_type, token(keys[0]))
+    resource["id"] = provisional(resource_type, keys[0])
     condition = _condition(resource_type, [("identifier", ",".join(token(k) for k in keys))], keys[0])
     return Keyed(write.UPDATE, resource_type, id=resource["id"], resource=resource, condition=condition, carry=carry)
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from fhir_server import write
 
 from . import cda, documents, ed
-from .changes import Changes, conditional, token
+from .changes import Changes, conditional, provisional
 from .context import Context, first_order_number
-from .datatypes import codeable_concept, date_time, provisional_id
+from .datatypes import codeable_concept, date_time
 from .documents import Content, Document
 from .er7 import field as field_of
 from .er7 import repetitions, set_id, unescape, value
@@ -124,7 +124,7 @@ def _group_changes(ctx: Context, group: _Group) -> Changes:
 def _report_ref(ctx: Context, group: _Group, key: dict | None) -> str:
     if key is None:
         return f"DiagnosticReport/{ctx.created_id('DiagnosticReport', f'OBR^{group.position}')}"
-    return f"DiagnosticReport/{provisional_id('DiagnosticReport', token(key))}"
+    return f"DiagnosticReport/{provisional('DiagnosticReport', key)}"
 
 
 def _observation(ctx: Context, index: int, obx, order_code, order_time, filler) -> write.Change:

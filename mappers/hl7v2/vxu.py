@@ -70,12 +70,14 @@ def _immunization(ctx: Context, position: int, orc, rxa, rxr) -> Changes:
     if source.isdigit():
         resource["primarySource"] = source == "00"  # NIP001: 00 new record, 01-08 historical
     refusal = repetitions(rxa, 18)
-    if status == "not-done" and refusal and codeable_concept(refusal[0]):
-        resource["statusReason"] = codeable_concept(refusal[0])
+    reason = codeable_concept(refusal[0]) if status == "not-done" and refusal else None
+    if reason:
+        resource["statusReason"] = reason
     if field(rxa, 15):
         resource["lotNumber"] = field(rxa, 15)
-    if date_only(field(rxa, 16, 1)):
-        resource["expirationDate"] = date_only(field(rxa, 16, 1))
+    expires = date_only(field(rxa, 16, 1))
+    if expires:
+        resource["expirationDate"] = expires
     maker = field(rxa, 17, 2) or field(rxa, 17, 1)
     if maker:
         resource["manufacturer"] = {"display": maker}
