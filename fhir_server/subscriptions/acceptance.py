@@ -130,6 +130,11 @@ def owner_of(resource: dict) -> str | None:
     return None
 
 
+def endpoint_of(resource: dict) -> str:
+    """A Subscription's ``channel.endpoint`` ("" when it has none)."""
+    return (resource.get("channel") or {}).get("endpoint") or ""
+
+
 def end_of(resource: dict) -> float | None:
     """``end`` as epoch seconds (None when absent or unreadable)."""
     end = resource.get("end")

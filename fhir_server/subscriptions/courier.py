@@ -37,7 +37,7 @@ from ..outbox.dead_letters import DEAD_LETTERS
 from . import backport, ledger
 from . import bundle as notifications
 from . import index as subscription_index
-from .acceptance import delivers, end_of, endpoint_allowed, owner_of
+from .acceptance import delivers, end_of, endpoint_allowed, endpoint_of, owner_of
 from .lanes import (
     CRITERIA,
     EVENT,
@@ -311,7 +311,7 @@ class Courier:
         target, sid = target_of(head), subscription["id"]
         stored = self.store.read(head["type"], head["id"], head["version"])
         resource = stored.resource if stored is not None else None
-        endpoint = (subscription.get("channel") or {}).get("endpoint") or ""
+        endpoint = endpoint_of(subscription)
         if resource is None:
             dropped = "version not found"
         elif not may_receive(self.settings.auth, owner_of(subscription), resource, owner_reader(self.store)):
@@ -347,7 +347,7 @@ class Courier:
 
     def _request(self, subscription: dict, settings: backport.TopicSubscription, kind: str,
                  docs: list[dict]) -> Notification:  # fmt: skip
-        endpoint = (subscription.get("channel") or {}).get("endpoint") or ""
+        endpoint = endpoint_of(subscription)
         if not endpoint_allowed(endpoint, self.settings.allowed_endpoints):
             raise DeliveryError(f"endpoint {endpoint} is outside RELAIS_RESTHOOK_ALLOW")
         sid = subscription["id"]

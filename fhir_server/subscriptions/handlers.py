@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import notify, topic_events
+from .acceptance import endpoint_of
 from .courier import for_store
 from .lanes import Filed, criteria_entry, lane_of
 from .notify import DELIVERY_KIND
@@ -43,7 +44,7 @@ def file_deliveries(settings: Settings, store: Any, payloads: list[dict]) -> Non
         stored = store.read("Subscription", payload["subscription"])
         if stored is None or stored.deleted or stored.resource is None:
             continue  # nobody to deliver to any more
-        endpoint = (stored.resource.get("channel") or {}).get("endpoint") or ""
+        endpoint = endpoint_of(stored.resource)
         filed.append(_filed(settings, payload["subscription"], endpoint, payload["type"], payload["id"],
                             payload["version"]))
     if filed:

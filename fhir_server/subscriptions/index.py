@@ -17,7 +17,7 @@ from ..errors import FHIRError
 from ..search.query import SearchQuery
 from ..store.watch import history_mark, read_all
 from . import backport
-from .acceptance import criteria_query, end_of, owner_of
+from .acceptance import criteria_query, end_of, endpoint_of, owner_of
 from .topics import is_topic_criteria
 
 log = logging.getLogger("relais.subscriptions")
@@ -74,17 +74,15 @@ def entry(resource: dict, version: int) -> Entry:
         except backport.Invalid as exc:
             log.warning("Subscription/%s not indexed: %s", resource.get("id"), exc.message)
             return None
-        endpoint = (resource.get("channel") or {}).get("endpoint") or ""
-        return TopicActive(resource["id"], version, owner_of(resource), end_of(resource), endpoint, settings,
-                           settings.query)
+        return TopicActive(resource["id"], version, owner_of(resource), end_of(resource), endpoint_of(resource),
+                           settings, settings.query)
     try:
         query = criteria_query(resource.get("criteria"))
     except FHIRError as exc:
         log.warning("Subscription/%s not indexed: %s", resource.get("id"), exc.diagnostics)
         return None
-    endpoint = (resource.get("channel") or {}).get("endpoint") or ""
     return Active(resource["id"], version, resource["criteria"], query, owner_of(resource), end_of(resource),
-                  endpoint)
+                  endpoint_of(resource))
 
 
 def _entries(subscriptions: list[tuple[dict, int]], memo: Memo | None) -> list[Entry]:

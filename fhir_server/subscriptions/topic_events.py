@@ -14,6 +14,7 @@ from typing import Any
 
 from . import index as subscription_index
 from . import ledger
+from .acceptance import endpoint_of
 from .index import TopicActive
 from .lanes import EVENT, HANDSHAKE, Filed, entry, lane_of
 from .notify import matching, may_receive, owner_lookups, owner_reader
@@ -39,7 +40,7 @@ def _handshake(store: Any, settings: Settings, payload: dict) -> Filed | None:
         before = store.read("Subscription", payload["id"], payload["version"] - 1)
         if before is not None and before.resource is not None and before.resource.get("status") == "active":
             return None
-    endpoint = (resource.get("channel") or {}).get("endpoint") or ""
+    endpoint = endpoint_of(resource)
     lane = lane_of(endpoint, resource["id"], settings.endpoint_in_flight)
     return Filed(lane, endpoint, entry(resource["id"], HANDSHAKE))
 
