@@ -90,22 +90,12 @@ def events(id: str) -> Response:
     caller = g.get("caller")
     shown: list[tuple[ledger.Event, dict | None, bool]] = []
     for event in numbered:
-        version = st.read(event.type, event.id, event.version)
-        resource = version.resource if version is not None else None
-        seen_as = resource or _before(st, event)
+        resource, seen_as = ledger.focus(st, event)
         visible = seen_as is not None and auth.can_read(caller, seen_as)
         shown.append((event, resource if visible else None, visible))
     body = notifications.notification(base_url(), subscription, settings.topic.url, notifications.QUERY_EVENT,
                                       last, shown, content, subscription.get("error"))
     return fhir_response(body)
-
-
-def _before(st: Any, event: ledger.Event) -> dict | None:
-    """The version a deletion deleted: who may read it may know it was deleted."""
-    if event.version < 2:
-        return None
-    before = st.read(event.type, event.id, event.version - 1)
-    return before.resource if before is not None else None
 
 
 @subscription_ops.record_once

@@ -356,12 +356,7 @@ class Courier:
         owner = owner_of(subscription)
         events = []
         for event in numbered:
-            version = self.store.read(event.type, event.id, event.version)
-            resource = version.resource if version is not None else None
-            shown_as = resource
-            if resource is None and event.version > 1:  # a deletion: shown to who could read it before
-                before = self.store.read(event.type, event.id, event.version - 1)
-                shown_as = before.resource if before is not None else None
+            resource, shown_as = ledger.focus(self.store, event)
             shown = shown_as is not None and may_receive(self.settings.auth, owner, shown_as, can_read)
             events.append((event, resource, shown))
         body = notifications.notification(self.settings.server_base, subscription, settings.topic.url,

@@ -93,3 +93,14 @@ def events(store: Any, subscription_id: str, numbers: list[int]) -> list[Event]:
         if doc is not None:
             found.append(_event(doc))
     return found
+
+
+def focus(store: Any, event: Event) -> tuple[dict | None, dict | None]:
+    """The resource an event is about as stored (None for a deletion), and the one access is decided on: that
+    resource, or for a deletion the version it deleted (who could read it may know it was deleted)."""
+    stored = store.read(event.type, event.id, event.version)
+    resource = stored.resource if stored is not None else None
+    if resource is not None or event.version < 2:
+        return resource, resource
+    before = store.read(event.type, event.id, event.version - 1)
+    return None, before.resource if before is not None else None
