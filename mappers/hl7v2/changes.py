@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from fhir_server import write
 from fhir_server.search.parser import SearchError, parse
 
-from .datatypes import authority_system, provisional_id
+from .datatypes import authority_system, local_system, provisional_id
 from .er7 import value
 from .problems import Problem
 
@@ -80,7 +80,7 @@ def entity_identifier(ei, default_authority: str = "") -> dict | None:
     if not entity:
         return None
     system = authority_system(value(ei, 2), value(ei, 3), value(ei, 4)) or (
-        authority_system(default_authority, "") if default_authority else None)
+        local_system(default_authority) if default_authority else None)
     return {"system": system, "value": entity} if system else {"value": entity}
 
 

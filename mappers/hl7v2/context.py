@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import quote
 
 from fhir_server import write
 
 from .changes import conditional
-from .datatypes import LOCAL_SYSTEM, V2_0203, authority_system, provisional_id
+from .datatypes import V2_0203, authority_system, local_system, provisional_id
 from .er7 import Header, repetitions, value
 from .problems import Problem
 
@@ -64,7 +63,7 @@ def order_number(ei, kind: str, authority: str) -> dict | None:
     if not number:
         return None
     system = authority_system(value(ei, 2), value(ei, 3), value(ei, 4))
-    ident: dict = {"system": system or LOCAL_SYSTEM + quote(authority, safe="-._~"), "value": number}
+    ident: dict = {"system": system or local_system(authority), "value": number}
     if kind:
         ident = {"type": {"coding": [{"system": V2_0203, "code": kind}]}, **ident}
     return ident

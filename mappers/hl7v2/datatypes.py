@@ -39,6 +39,11 @@ _sender_zone = ZoneInfo("Europe/Paris")
 _DATE = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\.\d{1,4})?([+-]\d{4})?$")
 
 
+def local_system(name: str) -> str:
+    """The identifier system of an assigning authority known by a name only (the sender's domain)."""
+    return LOCAL_SYSTEM + quote(name, safe="-._~")
+
+
 def authority_system(namespace: str, universal: str, universal_type: str = "") -> str | None:
     """The identifier system of an assigning authority (HD): ``urn:oid:`` for an OID, else a local URI."""
     if universal and _OID.match(universal):
@@ -48,7 +53,7 @@ def authority_system(namespace: str, universal: str, universal_type: str = "") -
     if universal and universal_type.upper() in ("URI", "URL") and ":" in universal:
         return universal
     name = namespace or universal
-    return LOCAL_SYSTEM + quote(name, safe="-._~") if name else None
+    return local_system(name) if name else None
 
 
 def identifier(cx, default_authority: str = "") -> dict | None:
@@ -58,7 +63,7 @@ def identifier(cx, default_authority: str = "") -> dict | None:
         return None
     namespace, universal, kind = value(cx, 4, 1), value(cx, 4, 2), value(cx, 4, 3)
     system = authority_system(namespace, universal, kind) or (
-        LOCAL_SYSTEM + quote(default_authority, safe="-._~") if default_authority else None
+        local_system(default_authority) if default_authority else None
     )
     result: dict = {}
     id_type = value(cx, 5)

@@ -9,12 +9,10 @@ lines. PRT after the OBX (CI-SIS, pre-adopted from v2.9) names its author and re
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from . import documents, ed
 from .changes import Changes, created_once
 from .context import Context
-from .datatypes import LOCAL_SYSTEM, authority_system, codeable_concept, date_time
+from .datatypes import authority_system, codeable_concept, date_time, local_system
 from .documents import Content, Document
 from .er7 import field, repetitions, value
 from .oru import DOCUMENT_TYPES, METADATA_SYSTEM, _metadata
@@ -32,7 +30,7 @@ def _document_number(txa, number: int, authority: str) -> dict | None:
     if not ident:
         return None
     system = authority_system(value(reps[0], 2), value(reps[0], 3), value(reps[0], 4))
-    return {"system": system or LOCAL_SYSTEM + quote(authority, safe="-._~"), "value": ident}
+    return {"system": system or local_system(authority), "value": ident}
 
 
 def changes(ctx: Context) -> Changes:

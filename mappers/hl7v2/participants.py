@@ -3,20 +3,14 @@ or an Organization, found by their national identifier (IDNPS/RPPS, IDNST/FINESS
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from fhir_server.codes import FINESS, IDNPS, IDNST, RPPS
 
-from .datatypes import LOCAL_SYSTEM, authority_system, contact_point, person_name
+from .datatypes import authority_system, contact_point, local_system, person_name
 from .er7 import value
 
 # XCN-13 / XON-7 identifier types that name a French national directory
 PERSON_SYSTEMS = {"RPPS": RPPS, "IDNPS": IDNPS, "ADELI": "urn:oid:1.2.250.1.71.4.2.1"}
 _FINESS_TYPES = ("FINEG", "FINEJ", "FINESS")
-
-
-def _local(authority: str) -> str:
-    return LOCAL_SYSTEM + quote(authority, safe="-._~")
 
 
 def practitioner(xcn, authority: str, telecom: list | None = None) -> tuple[dict, dict] | None:
@@ -30,7 +24,7 @@ def practitioner(xcn, authority: str, telecom: list | None = None) -> tuple[dict
         return None
     kind = value(xcn, 13).upper()
     system = PERSON_SYSTEMS.get(kind) or authority_system(value(xcn, 9, 1), value(xcn, 9, 2), value(xcn, 9, 3))
-    key = {"system": system or _local(authority), "value": number}
+    key = {"system": system or local_system(authority), "value": number}
     identifiers = [key]
     if key["system"] == IDNPS and len(number) == 12 and number.startswith("8"):
         identifiers.append({"system": RPPS, "value": number[1:]})
@@ -67,7 +61,7 @@ def organization(xon, authority: str) -> tuple[dict, dict] | None:
     elif kind in _FINESS_TYPES and system is None:
         identifiers = [{"system": FINESS, "value": number}]
     else:
-        identifiers = [{"system": system or _local(authority), "value": number}]
+        identifiers = [{"system": system or local_system(authority), "value": number}]
     resource: dict = {"resourceType": "Organization", "identifier": identifiers, "active": True}
     if name:
         resource["name"] = name

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fhir_server.codes import FR_CORE_IDENTIFIER_TYPES, IDNPS, RPPS
 
-from .datatypes import address, authority_system, contact_point, person_name
+from .datatypes import address, authority_system, contact_point, local_system, person_name
 from .er7 import value
 
 IDNPS_OID = IDNPS.removeprefix("urn:oid:")
@@ -28,7 +28,7 @@ def identifiers(xcn, default_authority: str = "") -> list[dict]:
             found.insert(0, _national(RPPS, "RPPS", number[1:]))
         return found
     system = authority_system(namespace, universal, universal_type) or (
-        authority_system(default_authority, "") if default_authority else None)
+        local_system(default_authority) if default_authority else None)
     local: dict = {"system": system} if system else {}
     local["value"] = number
     return [local]

@@ -4,13 +4,11 @@ providers. Pure."""
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from fhir_server import write
 
 from .changes import Changes, conditional, created_once
 from .context import Context, order_number
-from .datatypes import LOCAL_SYSTEM, codeable_concept, date_time
+from .datatypes import codeable_concept, date_time, local_system
 from .er7 import field, repetitions, value
 from .participants import PERSON_SYSTEMS
 
@@ -73,7 +71,7 @@ def _provider(prd, authority: str) -> tuple[dict, dict] | None:
     number = value(ids[0], 1) if ids else ""
     if not number:
         return None
-    system = PERSON_SYSTEMS.get(value(ids[0], 2).upper()) or LOCAL_SYSTEM + quote(authority, safe="-._~")
+    system = PERSON_SYSTEMS.get(value(ids[0], 2).upper()) or local_system(authority)
     key = {"system": system, "value": number}
     resource: dict = {"resourceType": "Practitioner", "identifier": [key]}
     names = repetitions(prd, 2)
