@@ -88,6 +88,14 @@ def settled(store, timeout_s: float = 20.0) -> None:
          "an empty outbox and empty lanes")
 
 
+def audit_trail_caught_up(live: LiveServer, focus: str, timeout_s: float = 5) -> None:
+    """Wait until the AuditEvent of the write of ``focus`` (``Observation/<id>``) is stored and the outbox is
+    empty: the audit trail was not held back (by a hanging endpoint)."""
+    poll(lambda: live.get("AuditEvent", params={"entity": focus}).json().get("total", 0) >= 1, timeout_s,
+         "the last write's AuditEvent")
+    poll(lambda: live.store.outbox_pending() == 0, timeout_s, "empty outbox")
+
+
 def subscription(endpoint: str, criteria: str, payload: str | None = "application/fhir+json", **extra) -> dict:
     channel: dict = {"type": "rest-hook", "endpoint": endpoint}
     if payload:

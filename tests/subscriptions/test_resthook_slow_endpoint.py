@@ -9,7 +9,7 @@ import time
 from kit.live import serve
 from kit.stores import make_store
 
-from tests.subscriptions.hookkit import Receiver, poll, subscription
+from tests.subscriptions.hookkit import Receiver, audit_trail_caught_up, poll, subscription
 from tests.subscriptions.topickit import Hanging, stop_background, vital_sign
 
 HEART_RATE = "Observation?code=http://loinc.org|8867-4"
@@ -38,10 +38,7 @@ def test_a_hanging_endpoint_delays_neither_the_other_subscription_nor_the_audit_
         assert took < 4, took
         assert hanging.arrived == 1  # still holding the first request, the rest waits in its lane
         # the audit trail: every write's AuditEvent stored meanwhile
-        last = ids[-1]
-        poll(lambda: live.get("AuditEvent", params={"entity": f"Observation/{last}"}).json().get("total", 0) >= 1,
-             5, "the last write's AuditEvent")
-        assert live.store.outbox_pending() == 0 or poll(lambda: live.store.outbox_pending() == 0, 5, "empty outbox")
+        audit_trail_caught_up(live, f"Observation/{ids[-1]}")
         assert hanging.arrived == 1
     finally:
         hanging.close()
